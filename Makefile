@@ -1,0 +1,44 @@
+# Two commands a newcomer runs: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint proto bench bench-matching clean check-libsodium
+
+$(STAMP): pyproject.toml | check-libsodium
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# pysodium loads the system libsodium (Debian's libsodium23): security updates come with the OS.
+check-libsodium:
+	@$(PYTHON) -c "import ctypes.util,sys; sys.exit(0 if ctypes.util.find_library('sodium') else 1)" || { \
+	  echo "libsodium is missing. Install it with: apt-get install libsodium23  (Debian/Ubuntu)" >&2; \
+	  echo "                                  or: dnf install libsodium   /  brew install libsodium" >&2; \
+	  exit 1; }
+
+demo: $(STAMP)
+	$(VENV)/bin/samenloop demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# Regenerates the committed gRPC code; tests/test_proto.py fails when it is stale.
+proto: $(STAMP)
+	$(PY) -m samenloop.proto.generate
+
+bench-matching: $(STAMP)
+	$(PY) bench/matching.py
+
+bench: $(STAMP)
+	$(PY) bench/matching.py
+	$(PY) bench/check.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

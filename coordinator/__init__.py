@@ -1,0 +1,1 @@
+"""The network coordinator: VOPRF evaluation, fan-out, audit."""

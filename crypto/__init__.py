@@ -1,0 +1,1 @@
+"""Pure cryptography and matching: bytes in, bytes out, no I/O."""

@@ -1,0 +1,1 @@
+"""The ZVH node: registry, Lookup server, import, web app."""

@@ -1,0 +1,1 @@
+"""The gRPC contract samenloop.v1 and its generated code."""
