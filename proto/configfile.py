@@ -1,0 +1,151 @@
+"""Reading one process's TOML configuration with errors that name the field.
+
+Operators read these messages, so they are English and say which key is wrong and why.
+Relative paths are resolved against the configuration file's folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from samenloop.proto.transport import TlsFiles
+
+
+class ConfigError(ValueError):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class Section:
+    """A table of the TOML file, remembering its dotted name for error messages."""
+
+    def __init__(self, data: dict[str, Any], base: Path, name: str = "") -> None:
+        self.data = data
+        self.base = base
+        self.name = name
+
+    @classmethod
+    def load(cls, path: Path) -> Section:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read configuration ({exc.strerror})") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML ({exc})") from None
+        return cls(data, path.resolve().parent)
+
+    def _field(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def section(self, key: str, *, required: bool = True) -> Section:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise ConfigError(self._field(key), "missing section")
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(self._field(key), "must be a table")
+        return Section(value, self.base, self._field(key))
+
+    def sections(self, key: str) -> list[Section]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(self._field(key), "must be an array of tables")
+        return [Section(v, self.base, f"{self._field(key)}[{i}]") for i, v in enumerate(value)]
+
+    def str(self, key: str, default: str | None = None) -> str:
+        value = self.data.get(key, default)
+        if value is None:
+            raise ConfigError(self._field(key), "missing")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(self._field(key), "must be a non-empty string")
+        return value.strip()
+
+    def int(self, key: str, default: int, *, minimum: int = 0) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self._field(key), "must be a whole number")
+        if value < minimum:
+            raise ConfigError(self._field(key), f"must be at least {minimum}")
+        return value
+
+    def float(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(self._field(key), "must be a number")
+        if value <= minimum:
+            raise ConfigError(self._field(key), f"must be more than {minimum}")
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(self._field(key), "must be true or false")
+        return value
+
+    def path(self, key: str, *, must_exist: bool = True, default: str | None = None) -> Path:
+        path = self.base / self.str(key, default)
+        if must_exist and not path.exists():
+            raise ConfigError(self._field(key), f"file not found: {path}")
+        return path
+
+    def secret_file(self, key: str) -> Path:
+        """A key file: must exist and be readable by its owner only (mode 0600 or stricter)."""
+        path = self.path(key)
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(self._field(key), f"{path} must not be readable by group or others "
+                              "(chmod 600)")
+        return path
+
+    def hex_bytes(self, key: str, length: int) -> bytes:
+        text = self.str(key)
+        try:
+            value = bytes.fromhex(text)
+        except ValueError:
+            raise ConfigError(self._field(key), "must be hexadecimal") from None
+        if len(value) != length:
+            raise ConfigError(self._field(key), f"must be {length} bytes ({2 * length} hex digits)")
+        return value
+
+    def endpoint(self, key: str, default: str | None = None) -> str:
+        value = self.str(key, default)
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(self._field(key), "must be host:port")
+        return value
+
+    def tls(self) -> TlsFiles:
+        tls = self.section("tls")
+        return TlsFiles(ca=tls.path("ca"), cert=tls.path("cert"), key=tls.secret_file("key"))
+
+
+def read_key_file(path: Path, length: int, field: str) -> bytes:
+    """Key files hold hex; the error names the config field, never the content."""
+    try:
+        value = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError(field, f"{path} does not hold a hexadecimal key") from None
+    if len(value) != length:
+        raise ConfigError(field, f"{path} must hold a {length}-byte key")
+    return value
+
+
+def write_secret(path: Path, content: bytes | str) -> None:
+    """Create a key file readable by its owner only, from the first byte on."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode("ascii") if isinstance(content, str) else content
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, 0o600)

@@ -1,0 +1,146 @@
+"""The signed node directory: who is in the network, where, and with which public keys.
+
+Every process verifies it against the network administrator's pinned Ed25519 key before
+using any of it (DESIGN.md, "Trust and threats").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+
+from samenloop.crypto import signature
+from samenloop.crypto.pki import COORDINATOR
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
+
+NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ENDPOINT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class DirectoryError(ValueError):
+    """The directory is unsigned, altered, or inconsistent."""
+
+
+@dataclass(frozen=True)
+class DirectoryNode:
+    node_id: str
+    display_name: str
+    endpoint: str
+    box_public_key: bytes
+
+
+@dataclass(frozen=True)
+class NodeDirectory:
+    network: str
+    serial: int
+    issued_at: int
+    nodes: tuple[DirectoryNode, ...]
+    oprf_keys: dict[int, bytes]
+    current_epoch: int
+    signed: pb.SignedDirectory = field(repr=False, compare=False)
+
+    def node(self, node_id: str) -> DirectoryNode | None:
+        for entry in self.nodes:
+            if entry.node_id == node_id:
+                return entry
+        return None
+
+    @property
+    def current_key(self) -> bytes:
+        return self.oprf_keys[self.current_epoch]
+
+
+def validate_node_id(node_id: str) -> str:
+    if not NODE_ID.match(node_id) or node_id == COORDINATOR:
+        raise DirectoryError(
+            f"node id {node_id!r} must be 1-63 lowercase letters, digits, '-' or '_' "
+            f"and not '{COORDINATOR}'"
+        )
+    return node_id
+
+
+def build(
+    *,
+    network: str,
+    serial: int,
+    issued_at: int,
+    nodes: Iterable[DirectoryNode],
+    oprf_keys: dict[int, bytes],
+    current_epoch: int,
+    signing_key: bytes,
+) -> pb.SignedDirectory:
+    """Validate and sign a directory edition."""
+    message = pb.Directory(
+        network=network, serial=serial, issued_at=issued_at, current_epoch=current_epoch,
+        nodes=[
+            pb.DirectoryNode(node_id=n.node_id, display_name=n.display_name,
+                             endpoint=n.endpoint, box_public_key=n.box_public_key)
+            for n in nodes
+        ],
+        oprf_keys=[pb.OprfKey(epoch=e, public_key=k) for e, k in sorted(oprf_keys.items())],
+    )
+    _check(message)
+    raw = message.SerializeToString(deterministic=True)
+    return pb.SignedDirectory(directory=raw, signature=signature.sign_directory(raw, signing_key))
+
+
+def verify(signed: pb.SignedDirectory, verify_key: bytes) -> NodeDirectory:
+    """The directory, if and only if the administrator signed exactly these bytes."""
+    try:
+        signature.verify_directory(signed.directory, signed.signature, verify_key)
+    except signature.SignatureError as exc:
+        raise DirectoryError(str(exc)) from None
+    message = pb.Directory()
+    try:
+        message.ParseFromString(signed.directory)
+    except DecodeError:
+        raise DirectoryError("directory does not parse") from None
+    _check(message)
+    return NodeDirectory(
+        network=message.network,
+        serial=message.serial,
+        issued_at=message.issued_at,
+        nodes=tuple(
+            DirectoryNode(n.node_id, n.display_name, n.endpoint, bytes(n.box_public_key))
+            for n in message.nodes
+        ),
+        oprf_keys={k.epoch: bytes(k.public_key) for k in message.oprf_keys},
+        current_epoch=message.current_epoch,
+        signed=signed,
+    )
+
+
+def parse_file(data: bytes, verify_key: bytes) -> NodeDirectory:
+    signed = pb.SignedDirectory()
+    try:
+        signed.ParseFromString(data)
+    except DecodeError:
+        raise DirectoryError("directory file does not parse") from None
+    return verify(signed, verify_key)
+
+
+def _check(message: pb.Directory) -> None:
+    if not message.network:
+        raise DirectoryError("directory has no network name")
+    seen: set[str] = set()
+    for n in message.nodes:
+        validate_node_id(n.node_id)
+        if n.node_id in seen:
+            raise DirectoryError(f"node {n.node_id} is listed twice")
+        seen.add(n.node_id)
+        if not n.display_name:
+            raise DirectoryError(f"node {n.node_id} has no display name")
+        if not ENDPOINT.match(n.endpoint):
+            raise DirectoryError(f"node {n.node_id} endpoint must be host:port")
+        if len(n.box_public_key) != 32:
+            raise DirectoryError(f"node {n.node_id} box public key must be 32 bytes")
+    if not seen:
+        raise DirectoryError("directory lists no nodes")
+    epochs = {k.epoch for k in message.oprf_keys}
+    if any(len(k.public_key) != 32 for k in message.oprf_keys):
+        raise DirectoryError("OPRF public keys must be 32 bytes")
+    if message.current_epoch not in epochs:
+        raise DirectoryError(f"current epoch {message.current_epoch} has no OPRF key")
