@@ -1,11 +1,32 @@
-"""The `samenloop` command: one entry point for node operators, the network operator and demos."""
+"""The `samenloop` command: one entry point for node operators, the network operator and demos.
+
+Operators read this output, so it is English; refusals meant for a procesregisseur (a
+check) keep their Dutch message. Identifiers are never printed.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from samenloop.coordinator.cli import (
+    coordinator_app,
+    directory_app,
+    fail,
+    pki_app,
+    serve_until_signalled,
+)
+from samenloop.proto.configfile import ConfigError, write_secret
+
+if TYPE_CHECKING:
+    from samenloop.node.config import NodeConfig
+    from samenloop.node.store import NodeStore
 
 app = typer.Typer(
     name="samenloop",
@@ -13,6 +34,277 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+node_app = typer.Typer(help="Run a ZVH node and manage its registry.", no_args_is_help=True)
+procesregisseur_app = typer.Typer(help="Procesregisseurs whose contact other ZVHs receive.",
+                                  no_args_is_help=True)
+audit_app = typer.Typer(help="The node's hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+app.add_typer(coordinator_app, name="coordinator")
+app.add_typer(pki_app, name="pki")
+app.add_typer(directory_app, name="directory")
+node_app.add_typer(procesregisseur_app, name="procesregisseur")
+node_app.add_typer(audit_app, name="audit")
+
+ConfigOption = Annotated[Path, typer.Option("--config", help="node.toml")]
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _load(config: Path) -> tuple[NodeConfig, NodeStore]:
+    from samenloop.node.config import NodeConfig
+    from samenloop.node.store import NodeStore
+
+    try:
+        cfg = NodeConfig.load(config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    store = NodeStore(cfg.store_path)
+    store.upsert_procesregisseurs(cfg.procesregisseurs)
+    return cfg, store
+
+
+# ---------------------------------------------------------------- node
+
+
+@node_app.command("keygen")
+def node_keygen(out: Annotated[Path, typer.Option(help="box secret key file (mode 0600)")]
+                ) -> None:
+    """Create the node's crypto_box key; prints the public key for the directory."""
+    from samenloop.crypto.seal import generate_box_key_pair
+
+    if out.exists():
+        raise fail(f"{out} exists; refusing to overwrite a key")
+    secret, public = generate_box_key_pair()
+    write_secret(out, secret.hex() + "\n")
+    typer.echo(public.hex())
+
+
+@node_app.command("serve")
+def node_serve(config: ConfigOption) -> None:
+    """Run the node's Lookup service and retention sweeper until SIGINT or SIGTERM."""
+    from samenloop.node.config import NodeConfig
+    from samenloop.node.server import NodeServer
+
+    setup_logging()
+    try:
+        server = NodeServer(NodeConfig.load(config))
+    except (ConfigError, OSError) as exc:
+        raise fail(str(exc)) from None
+    server.start()
+    serve_until_signalled(server.stop)
+
+
+@node_app.command("import")
+def node_import(
+    file: Annotated[Path, typer.Argument(help="case-system export, CSV or JSON")],
+    config: ConfigOption,
+    sync: Annotated[bool, typer.Option("--sync", help="remove active cases absent from FILE")
+                    ] = False,
+) -> None:
+    """Register the active cases of an export; all rows or nothing."""
+    from samenloop.node.network import Network, NetworkError
+    from samenloop.node.registration import ImportRefused, import_cases
+
+    setup_logging(logging.WARNING)
+    cfg, store = _load(config)
+    network = Network(cfg)
+    try:
+        summary = import_cases(cfg, store, network, file, sync=sync)
+    except ImportRefused as exc:
+        for error in exc.errors[:200]:
+            typer.echo(f"  {error}", err=True)
+        if len(exc.errors) > 200:
+            typer.echo(f"  ... and {len(exc.errors) - 200} more", err=True)
+        raise fail(str(exc)) from None
+    except NetworkError as exc:
+        raise fail(f"import not applied, nothing changed: {exc}") from None
+    finally:
+        network.close()
+        store.close()
+    typer.echo(f"imported {summary.cases} case(s): {summary.added} added, {summary.updated} "
+               f"refreshed, {summary.removed} removed, {summary.tags} tags")
+
+
+@node_app.command("close")
+def node_close(case_ref: Annotated[str, typer.Argument(help="case reference")],
+               config: ConfigOption) -> None:
+    """Remove a case at once (afschaling): it stops matching immediately."""
+    _, store = _load(config)
+    try:
+        if not store.close_case(case_ref):
+            raise fail(f"no active case {case_ref}")
+        store.append_audit("close", "operator", {"case_ref": case_ref}, time.time())
+    finally:
+        store.close()
+    typer.echo(f"closed {case_ref}")
+
+
+@node_app.command("sweep")
+def node_sweep(config: ConfigOption) -> None:
+    """Delete registrations not refreshed within max_inactive_days now."""
+    from samenloop.node.server import sweep
+
+    cfg, store = _load(config)
+    try:
+        removed = sweep(cfg, store, time.time())
+    finally:
+        store.close()
+    typer.echo(f"removed {removed} expired case(s)")
+
+
+@node_app.command("status")
+def node_status(config: ConfigOption) -> None:
+    """Active cases per phase and stored tags."""
+    _, store = _load(config)
+    try:
+        counts = store.counts_by_phase()
+        typer.echo(f"active cases: {sum(counts.values())}  tags: {store.tag_count()}")
+        for phase, count in sorted(counts.items()):
+            typer.echo(f"  {phase:12} {count}")
+    finally:
+        store.close()
+
+
+@node_app.command("meldingen")
+def node_meldingen(config: ConfigOption) -> None:
+    """Incoming samenloopmeldingen: another ZVH checked a person of one of our cases."""
+    from samenloop.node.model import STRENGTH_NAMES
+
+    _, store = _load(config)
+    try:
+        for n in store.notifications():
+            at = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.at))
+            typer.echo(f"{at}  {n.case_ref}  {STRENGTH_NAMES.get(n.strength, '?'):14} "
+                       f"{n.from_zvh}: {n.requester.name}, {n.requester.phone}, "
+                       f"{n.requester.email}")
+    finally:
+        store.close()
+
+
+@procesregisseur_app.command("add")
+def procesregisseur_add(
+    id: Annotated[str, typer.Argument()], config: ConfigOption,
+    name: Annotated[str, typer.Option()], phone: Annotated[str, typer.Option()],
+    email: Annotated[str, typer.Option()],
+) -> None:
+    """Add or update a procesregisseur."""
+    from samenloop.node.config import validate_procesregisseur
+
+    _, store = _load(config)
+    try:
+        person = validate_procesregisseur(id, name, phone, email)
+        store.upsert_procesregisseurs([person])
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    typer.echo(f"saved procesregisseur {id}")
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOption) -> None:
+    """Check the hash chain of the audit trail; exit 1 if a record was altered or removed."""
+    _, store = _load(config)
+    try:
+        broken = store.verify_audit()
+        count = len(store.audit_entries())
+    finally:
+        store.close()
+    if broken is not None:
+        typer.echo(f"audit trail BROKEN at record {broken}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit trail intact: {count} records")
+
+
+# ---------------------------------------------------------------- check
+
+
+@app.command("check")
+def check(
+    node_config: Annotated[Path, typer.Option(help="the querying node's node.toml")],
+    case: Annotated[str, typer.Option(help="own case reference (aanmelding or triage)")],
+    purpose: Annotated[str, typer.Option(help="why this check is needed")],
+    surname: Annotated[str | None, typer.Option(help="achternaam")] = None,
+    prefix: Annotated[str, typer.Option(help="tussenvoegsel")] = "",
+    given_names: Annotated[str | None, typer.Option(help="voornamen")] = None,
+    date_of_birth: Annotated[str | None, typer.Option(help="geboortedatum")] = None,
+    place_of_birth: Annotated[str, typer.Option(help="geboorteplaats")] = "",
+    bsn: Annotated[str | None, typer.Option(help="BSN (only where the network enables it)")
+                   ] = None,
+    subjects_json: Annotated[Path | None, typer.Option(
+        "--subjects-json",
+        help="JSON list of persons (household); '-' reads stdin, which keeps identifiers out "
+             "of the process list and shell history")] = None,
+    procesregisseur: Annotated[str | None, typer.Option(
+        help="requesting procesregisseur id (default: the case's)")] = None,
+    actor: Annotated[str, typer.Option(help="who asks, for the audit trail")] = "cli",
+) -> None:
+    """Run a samenloop check for persons of an own case and print hits and coverage."""
+    from samenloop.crypto.identity import InvalidSubject, parse_subject
+    from samenloop.node.check import CheckRefused, CheckRequest, run_check
+    from samenloop.node.network import Network
+
+    setup_logging(logging.WARNING)
+    raw: list[dict[str, str]] = []
+    if surname is not None or given_names is not None or date_of_birth is not None:
+        raw.append({"achternaam": surname or "", "tussenvoegsel": prefix,
+                    "voornamen": given_names or "", "geboortedatum": date_of_birth or "",
+                    "geboorteplaats": place_of_birth, "bsn": bsn or ""})
+    if subjects_json is not None:
+        try:
+            text = sys.stdin.read() if str(subjects_json) == "-" else subjects_json.read_text()
+            items = json.loads(text)
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise ValueError
+        except (OSError, ValueError):
+            raise fail("--subjects-json: must be a JSON list of objects") from None
+        raw.extend(items)
+    subjects = []
+    for number, item in enumerate(raw, start=1):
+        try:
+            subjects.append(parse_subject(
+                surname=str(item.get("achternaam", item.get("surname", ""))),
+                prefix=str(item.get("tussenvoegsel", item.get("prefix", ""))),
+                given_names=str(item.get("voornamen", item.get("given_names", ""))),
+                date_of_birth=str(item.get("geboortedatum", item.get("date_of_birth", ""))),
+                place_of_birth=str(item.get("geboorteplaats", item.get("place_of_birth", ""))),
+                bsn=str(item.get("bsn") or "") or None))
+        except InvalidSubject as exc:
+            raise fail(f"persoon {number}: {exc}") from None
+    cfg, store = _load(node_config)
+    network = Network(cfg)
+    try:
+        result = run_check(cfg, store, network, CheckRequest(
+            case_ref=case, purpose=purpose, subjects=tuple(subjects), actor=actor,
+            procesregisseur_id=procesregisseur))
+    except CheckRefused as exc:
+        raise fail(f"check geweigerd: {exc}") from None
+    finally:
+        network.close()
+        store.close()
+    from samenloop.node.model import STRENGTH_LABELS
+
+    for index in range(result.subjects):
+        hits = result.hits_for(index)
+        label = f"persoon {index + 1}"
+        if not hits:
+            typer.echo(f"{label}: geen samenloop gevonden"
+                       + ("" if result.coverage.complete else " bij de bereikte ZVH's"))
+        for hit in hits:
+            p = hit.procesregisseur
+            typer.echo(f"{label}: SAMENLOOP ({STRENGTH_LABELS[hit.strength]}) bij {hit.zvh}: "
+                       f"procesregisseur {p.name}, {p.phone}, {p.email}")
+    typer.echo(result.coverage.dutch())
+    if not result.coverage.complete:
+        typer.echo("LET OP: niet alle Zorg- en Veiligheidshuizen zijn bereikt; de uitkomst is "
+                   "onvolledig. Herhaal de check later.")
+        raise typer.Exit(3)
+
+
+# ---------------------------------------------------------------- tools
 
 
 @app.command("eval-matching")
@@ -26,6 +318,18 @@ def eval_matching(
 
     report = run_eval_matching(registry, queries, out)
     typer.echo(report.summary())
+
+
+@app.command("demo")
+def demo(
+    dir: Annotated[Path, typer.Option(help="folder for the demo network's files")
+                   ] = Path("demo-data"),
+    fresh: Annotated[bool, typer.Option(help="start from a new network")] = True,
+) -> None:
+    """Start a coordinator and three nodes on loopback with synthetic cases."""
+    from samenloop.node.demo import run_demo
+
+    run_demo(dir, fresh=fresh)
 
 
 def main() -> None:

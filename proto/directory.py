@@ -131,8 +131,8 @@ def _check(message: pb.Directory) -> None:
         if n.node_id in seen:
             raise DirectoryError(f"node {n.node_id} is listed twice")
         seen.add(n.node_id)
-        if not n.display_name:
-            raise DirectoryError(f"node {n.node_id} has no display name")
+        if not 0 < len(n.display_name) <= 100:
+            raise DirectoryError(f"node {n.node_id} display name must be 1-100 characters")
         if not ENDPOINT.match(n.endpoint):
             raise DirectoryError(f"node {n.node_id} endpoint must be host:port")
         if len(n.box_public_key) != 32:

@@ -180,7 +180,7 @@ class EpochTags(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., subjects: _Optional[_Iterable[_Union[SubjectTags, _Mapping]]] = ...) -> None: ...
 
 class QueryPayload(_message.Message):
-    __slots__ = ("query_id", "timestamp_ms", "from_node", "from_zvh", "requester", "epochs", "answer_bucket")
+    __slots__ = ("query_id", "timestamp_ms", "from_node", "from_zvh", "requester", "epochs", "answer_bucket", "exclude_case_ref")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     FROM_NODE_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +188,7 @@ class QueryPayload(_message.Message):
     REQUESTER_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     ANSWER_BUCKET_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_CASE_REF_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     timestamp_ms: int
     from_node: str
@@ -195,7 +196,8 @@ class QueryPayload(_message.Message):
     requester: Contact
     epochs: _containers.RepeatedCompositeFieldContainer[EpochTags]
     answer_bucket: int
-    def __init__(self, query_id: _Optional[str] = ..., timestamp_ms: _Optional[int] = ..., from_node: _Optional[str] = ..., from_zvh: _Optional[str] = ..., requester: _Optional[_Union[Contact, _Mapping]] = ..., epochs: _Optional[_Iterable[_Union[EpochTags, _Mapping]]] = ..., answer_bucket: _Optional[int] = ...) -> None: ...
+    exclude_case_ref: str
+    def __init__(self, query_id: _Optional[str] = ..., timestamp_ms: _Optional[int] = ..., from_node: _Optional[str] = ..., from_zvh: _Optional[str] = ..., requester: _Optional[_Union[Contact, _Mapping]] = ..., epochs: _Optional[_Iterable[_Union[EpochTags, _Mapping]]] = ..., answer_bucket: _Optional[int] = ..., exclude_case_ref: _Optional[str] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("subject", "strength", "zvh", "procesregisseur")

@@ -1,0 +1,184 @@
+"""`samenloop coordinator|pki|directory ...`: the network operator's commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from samenloop.crypto import pki, signature, voprf
+from samenloop.proto import directory as directory_mod
+from samenloop.proto.configfile import ConfigError, Section, write_secret
+
+coordinator_app = typer.Typer(help="Run the coordinator and manage its OPRF key.",
+                              no_args_is_help=True)
+pki_app = typer.Typer(help="Development PKI: a network CA and certificates.",
+                      no_args_is_help=True)
+directory_app = typer.Typer(help="The signed node directory.", no_args_is_help=True)
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+# ---------------------------------------------------------------- coordinator
+
+
+@coordinator_app.command("keygen")
+def coordinator_keygen(
+    out: Annotated[Path, typer.Option(help="key file to create (mode 0600)")],
+) -> None:
+    """Create a VOPRF key for a new epoch; prints its public key for the directory."""
+    if out.exists():
+        raise fail(f"{out} exists; refusing to overwrite a key")
+    sk, pk = voprf.generate_key_pair(voprf.Mode.VOPRF)
+    write_secret(out, sk.hex() + "\n")
+    typer.echo(pk.hex())
+
+
+@coordinator_app.command("serve")
+def coordinator_serve(
+    config: Annotated[Path, typer.Option(help="coordinator.toml")],
+) -> None:
+    """Run the coordinator until SIGINT or SIGTERM."""
+    from samenloop.coordinator.config import CoordinatorConfig
+    from samenloop.coordinator.server import CoordinatorServer
+    from samenloop.node.cli import setup_logging
+
+    setup_logging()
+    try:
+        server = CoordinatorServer(CoordinatorConfig.load(config))
+    except (ConfigError, directory_mod.DirectoryError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    server.start()
+    serve_until_signalled(server.stop)
+
+
+def serve_until_signalled(stop: Callable[[], None]) -> None:
+    """Block until SIGINT/SIGTERM, then stop cleanly (systemd and Ctrl-C alike)."""
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    stop()
+
+
+# ---------------------------------------------------------------- pki
+
+
+@pki_app.command("init")
+def pki_init(
+    dir: Annotated[Path, typer.Option(help="folder for the CA files")] = Path("pki"),
+    network: Annotated[str, typer.Option(help="network name")] = "samenloop",
+) -> None:
+    """Create a network CA (ca.key, ca.crt)."""
+    if (dir / "ca.key").exists():
+        raise fail(f"{dir / 'ca.key'} exists; refusing to overwrite the CA")
+    key, cert = pki.new_ca(network, now=dt.datetime.now(dt.UTC))
+    write_secret(dir / "ca.key", key)
+    (dir / "ca.crt").write_bytes(cert)
+    typer.echo(f"created {dir / 'ca.crt'}")
+
+
+@pki_app.command("issue")
+def pki_issue(
+    dir: Annotated[Path, typer.Option(help="folder with ca.key and ca.crt")] = Path("pki"),
+    node: Annotated[str | None, typer.Option(help="node id to issue for")] = None,
+    coordinator: Annotated[bool, typer.Option("--coordinator", help="issue for the coordinator")
+                           ] = False,
+    host: Annotated[list[str] | None, typer.Option(help="extra DNS name or IP (repeatable)")
+                    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=825)] = 365,
+) -> None:
+    """Issue a key and certificate for a node or the coordinator (ID.key, ID.crt)."""
+    if bool(node) == coordinator:
+        raise fail("give exactly one of --node ID or --coordinator")
+    identity = pki.COORDINATOR if coordinator else str(node)
+    if not coordinator:
+        try:
+            directory_mod.validate_node_id(identity)
+        except directory_mod.DirectoryError as exc:
+            raise fail(str(exc)) from None
+    try:
+        key, cert = pki.issue((dir / "ca.key").read_bytes(), (dir / "ca.crt").read_bytes(),
+                              identity, now=dt.datetime.now(dt.UTC),
+                              hosts=("localhost", "127.0.0.1", *(host or [])), days=days)
+    except OSError as exc:
+        raise fail(f"cannot read the CA in {dir}: {exc.strerror}") from None
+    write_secret(dir / f"{identity}.key", key)
+    (dir / f"{identity}.crt").write_bytes(cert)
+    typer.echo(f"issued {dir / f'{identity}.crt'} for {identity}")
+
+
+# ---------------------------------------------------------------- directory
+
+
+@directory_app.command("keygen")
+def directory_keygen(
+    out: Annotated[Path, typer.Option(help="administrator signing key to create (mode 0600)")],
+) -> None:
+    """Create the network administrator's Ed25519 key; prints the public key every process
+    pins (directory_public_key)."""
+    if out.exists():
+        raise fail(f"{out} exists; refusing to overwrite a key")
+    seed, verify = signature.generate_signing_key()
+    write_secret(out, seed.hex() + "\n")
+    typer.echo(verify.hex())
+
+
+def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory_mod.NodeDirectory:
+    """Sign the directory described by a TOML file (see deploy/examples/directory.toml)."""
+    from samenloop.proto.configfile import read_key_file
+
+    root = Section.load(spec)
+    nodes = [directory_mod.DirectoryNode(
+        node_id=n.str("node_id"), display_name=n.str("display_name"),
+        endpoint=n.endpoint("endpoint"), box_public_key=n.hex_bytes("box_public_key", 32))
+        for n in root.sections("nodes")]
+    keys = {k.int("epoch", 0, minimum=1): k.hex_bytes("public_key", 32)
+            for k in root.sections("oprf_keys")}
+    signing_key = read_key_file(key_file, 32, "--key")
+    signed = directory_mod.build(
+        network=root.str("network"), serial=root.int("serial", 1, minimum=1), issued_at=now,
+        nodes=nodes, oprf_keys=keys, current_epoch=root.int("current_epoch", 1, minimum=1),
+        signing_key=signing_key)
+    out.write_bytes(signed.SerializeToString())
+    return directory_mod.verify(signed, signature.verify_key_of(signing_key))
+
+
+@directory_app.command("sign")
+def directory_sign(
+    spec: Annotated[Path, typer.Option(help="directory.toml listing nodes and OPRF keys")],
+    key: Annotated[Path, typer.Option(help="administrator signing key")],
+    out: Annotated[Path, typer.Option(help="signed directory to write")] = Path("directory.pb"),
+) -> None:
+    """Validate and sign the node directory."""
+    try:
+        signed = sign_from_file(spec, key, out, int(dt.datetime.now(dt.UTC).timestamp()))
+    except (ConfigError, directory_mod.DirectoryError, signature.SignatureError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"signed directory serial {signed.serial}: {len(signed.nodes)} nodes, "
+               f"epoch {signed.current_epoch} -> {out}")
+
+
+@directory_app.command("show")
+def directory_show(
+    file: Annotated[Path, typer.Argument(help="signed directory")],
+    public_key: Annotated[str, typer.Option(help="administrator public key (hex)")],
+) -> None:
+    """Verify a signed directory and print it."""
+    try:
+        d = directory_mod.parse_file(file.read_bytes(), bytes.fromhex(public_key))
+    except (ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"network {d.network}, serial {d.serial}, current epoch {d.current_epoch}")
+    for epoch, pk in sorted(d.oprf_keys.items()):
+        typer.echo(f"  oprf epoch {epoch}: {pk.hex()}")
+    for n in d.nodes:
+        typer.echo(f"  {n.node_id:28} {n.endpoint:22} {n.display_name}")

@@ -1,0 +1,70 @@
+"""coordinator.toml: what the network operator sets for the coordinator process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from samenloop.crypto.voprf import public_key
+from samenloop.proto.configfile import ConfigError, Section, read_key_file
+from samenloop.proto.transport import TlsFiles
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Per node. Evaluations count blinded elements: an import of many cases needs many."""
+
+    evaluations_per_minute: int = 100_000
+    evaluations_per_day: int = 2_000_000
+    checks_per_minute: int = 120
+    checks_per_day: int = 20_000
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    listen: str
+    data_dir: Path
+    directory_file: Path
+    directory_verify_key: bytes
+    oprf_keys: dict[int, bytes]  # epoch -> skS
+    tls: TlsFiles
+    deadline_seconds: float = 2.0
+    rate_limits: RateLimits = RateLimits()
+    audit_retention_days: int = 1461
+    metrics_listen: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> CoordinatorConfig:
+        root = Section.load(path)
+        keys: dict[int, bytes] = {}
+        for entry in root.sections("oprf_keys"):
+            epoch = entry.int("epoch", 0, minimum=1)
+            if epoch in keys:
+                raise ConfigError(f"{entry.name}.epoch", f"epoch {epoch} is listed twice")
+            keys[epoch] = read_key_file(entry.secret_file("key"), 32, f"{entry.name}.key")
+            public_key(keys[epoch])  # refuses a zero or non-canonical scalar early
+        if not keys:
+            raise ConfigError("oprf_keys", "at least one [[oprf_keys]] entry is required")
+        limits = root.section("rate_limits", required=False)
+        default = RateLimits()
+        data_dir = root.path("data_dir", must_exist=False, default="data")
+        return cls(
+            listen=root.endpoint("listen", "127.0.0.1:7000"),
+            data_dir=data_dir,
+            directory_file=root.path("directory"),
+            directory_verify_key=root.hex_bytes("directory_public_key", 32),
+            oprf_keys=keys,
+            tls=root.tls(),
+            deadline_seconds=root.float("deadline_seconds", 2.0),
+            rate_limits=RateLimits(
+                evaluations_per_minute=limits.int(
+                    "evaluations_per_minute", default.evaluations_per_minute, minimum=1),
+                evaluations_per_day=limits.int(
+                    "evaluations_per_day", default.evaluations_per_day, minimum=1),
+                checks_per_minute=limits.int(
+                    "checks_per_minute", default.checks_per_minute, minimum=1),
+                checks_per_day=limits.int("checks_per_day", default.checks_per_day, minimum=1),
+            ),
+            audit_retention_days=root.int("audit_retention_days", 1461, minimum=1),
+            metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
+        )

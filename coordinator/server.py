@@ -1,0 +1,93 @@
+"""The coordinator's gRPC edge: parse, call the service, map refusals to status codes."""
+
+from __future__ import annotations
+
+import logging
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.coordinator.service import CoordinatorError, CoordinatorService, Fanout
+from samenloop.coordinator.store import AuditStore
+from samenloop.proto import directory as directory_mod
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
+from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
+from samenloop.proto.transport import peer_identity, server_credentials
+
+log = logging.getLogger("samenloop.coordinator")
+
+
+class CoordinatorServicer(pb_grpc.CoordinatorServicer):
+    def __init__(self, service: CoordinatorService) -> None:
+        self.service = service
+
+    def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext
+                 ) -> pb.EvaluateResponse:
+        try:
+            epoch, evaluated, proof = self.service.evaluate(
+                peer_identity(context), request.request_id, request.epoch,
+                [bytes(b) for b in request.blinded_elements])
+        except CoordinatorError as exc:
+            context.abort(exc.code, exc.message)
+        return pb.EvaluateResponse(epoch=epoch, evaluated_elements=evaluated, proof=proof)
+
+    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext
+              ) -> pb.CheckResponse:
+        payloads: dict[str, bytes] = {}
+        for query in request.queries:
+            if query.node_id in payloads:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"queries: node {query.node_id} appears twice")
+            payloads[query.node_id] = bytes(query.sealed)
+        try:
+            outcomes = self.service.check(peer_identity(context), request.query_id, payloads)
+        except CoordinatorError as exc:
+            context.abort(exc.code, exc.message)
+        return pb.CheckResponse(query_id=request.query_id, results=[
+            pb.NodeResult(node_id=o.node_id, status=o.status, sealed_answer=o.sealed_answer,
+                          detail=o.detail) for o in outcomes])
+
+    def GetDirectory(self, request: pb.GetDirectoryRequest, context: grpc.ServicerContext
+                     ) -> pb.SignedDirectory:
+        try:
+            self.service.authorize(peer_identity(context))
+        except CoordinatorError as exc:
+            context.abort(exc.code, exc.message)
+        return self.service.directory.signed
+
+
+class CoordinatorServer:
+    """A running coordinator: gRPC with mTLS, health and reflection."""
+
+    def __init__(self, config: CoordinatorConfig) -> None:
+        self.config = config
+        directory = directory_mod.parse_file(config.directory_file.read_bytes(),
+                                             config.directory_verify_key)
+        self.audit = AuditStore(config.data_dir / "coordinator-audit.sqlite")
+        self.service = CoordinatorService(config, directory, self.audit, Fanout(config.tls))
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
+        pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(self.service), self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (pb.DESCRIPTOR.services_by_name["Coordinator"].full_name,
+             health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.port = self.server.add_secure_port(config.listen, server_credentials(config.tls))
+        if not self.port:
+            raise OSError(f"cannot listen on {config.listen}")
+
+    def start(self) -> None:
+        self.server.start()
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.health.set("samenloop.v1.Coordinator", health_pb2.HealthCheckResponse.SERVING)
+        log.info("coordinator listening on %s (directory serial %d, %d nodes, epoch %d)",
+                 self.config.listen, self.service.directory.serial,
+                 len(self.service.directory.nodes), self.service.directory.current_epoch)
+
+    def stop(self, grace: float = 1.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.audit.close()

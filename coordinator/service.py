@@ -1,0 +1,232 @@
+"""What the coordinator does, apart from gRPC: authorise, rate-limit, evaluate, fan out, audit.
+
+It only ever handles blinded elements and sealed bytes; there is nothing here that could
+learn an identifier, a tag, or whether a check hit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+
+from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.coordinator.store import AuditRecord, AuditStore
+from samenloop.crypto import seal, voprf
+from samenloop.crypto.pki import COORDINATOR
+from samenloop.proto.directory import DirectoryNode, NodeDirectory
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
+from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
+from samenloop.proto.transport import TlsFiles, secure_channel
+
+log = logging.getLogger("samenloop.coordinator")
+
+MAX_BATCH = 20_000
+
+
+class CoordinatorError(Exception):
+    """A refusal; `code` is the gRPC status the handler returns."""
+
+    code = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(CoordinatorError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(CoordinatorError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class InvalidRequest(CoordinatorError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class RateLimited(CoordinatorError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class EpochUnavailable(CoordinatorError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    node_id: str
+    status: int  # pb.NodeStatus
+    sealed_answer: bytes = b""
+    detail: str = ""
+
+
+class Fanout:
+    """Channels to every node, reused across checks; gRPC reconnects a restarted node."""
+
+    def __init__(self, tls: TlsFiles) -> None:
+        self._tls = tls
+        self._lock = threading.Lock()
+        self._stubs: dict[tuple[str, str], pb_grpc.NodeStub] = {}
+
+    def _stub(self, node: DirectoryNode) -> pb_grpc.NodeStub:
+        key = (node.node_id, node.endpoint)
+        with self._lock:
+            stub = self._stubs.get(key)
+            if stub is None:
+                channel = secure_channel(node.endpoint, self._tls, expected_peer=node.node_id)
+                stub = self._stubs[key] = pb_grpc.NodeStub(channel)
+            return stub
+
+    def lookup_all(self, from_node: str, query_id: str, payloads: dict[str, bytes],
+                   nodes: tuple[DirectoryNode, ...], deadline: float) -> list[NodeOutcome]:
+        """Ask every node at once; whoever has not answered when `deadline` passes is TIMEOUT."""
+        calls = {}
+        for node in nodes:
+            request = pb.LookupRequest(query_id=query_id, from_node=from_node,
+                                       sealed=payloads[node.node_id])
+            calls[node.node_id] = self._stub(node).Lookup.future(request, timeout=deadline)
+        _wait_all(list(calls.values()), deadline + 0.5)
+        return [_outcome(node_id, call) for node_id, call in calls.items()]
+
+
+def _wait_all(calls: list[grpc.Future], seconds: float) -> None:
+    """Wait until every call is done or `seconds` pass (gRPC futures are not
+    concurrent.futures, so count completions ourselves)."""
+    pending = [len(calls)]
+    lock = threading.Lock()
+    all_done = threading.Event()
+
+    def finished(_: grpc.Future) -> None:
+        with lock:
+            pending[0] -= 1
+            if pending[0] == 0:
+                all_done.set()
+
+    if not calls:
+        return
+    for call in calls:
+        call.add_done_callback(finished)
+    all_done.wait(seconds)
+
+
+def _outcome(node_id: str, call: grpc.Future) -> NodeOutcome:
+    if not call.done():
+        call.cancel()
+        return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
+    try:
+        answer = call.result()
+    except grpc.RpcError as exc:
+        code = exc.code()
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return NodeOutcome(node_id, pb.UNREACHABLE, detail="node not reachable")
+        return NodeOutcome(node_id, pb.ERROR, detail=f"{code.name}: {exc.details()}"[:200])
+    except futures.CancelledError:
+        return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
+    return NodeOutcome(node_id, pb.ANSWERED, sealed_answer=answer.sealed_answer)
+
+
+class CoordinatorService:
+    def __init__(self, config: CoordinatorConfig, directory: NodeDirectory, audit: AuditStore,
+                 fanout: Fanout, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.directory = directory
+        self.audit = audit
+        self.fanout = fanout
+        self.clock = clock
+        self._public_keys = {e: voprf.public_key(k) for e, k in config.oprf_keys.items()}
+        self._check_keys_match_directory()
+
+    def _check_keys_match_directory(self) -> None:
+        for epoch, pk in self.directory.oprf_keys.items():
+            if epoch in self._public_keys and self._public_keys[epoch] != pk:
+                raise ValueError(f"OPRF key of epoch {epoch} does not match the directory")
+        if self.directory.current_epoch not in self._public_keys:
+            raise ValueError(f"no OPRF key for the directory's current epoch "
+                             f"{self.directory.current_epoch}")
+
+    def authorize(self, peer: str | None) -> DirectoryNode:
+        if not peer:
+            raise Unauthenticated("no client certificate")
+        node = self.directory.node(peer) if peer != COORDINATOR else None
+        if node is None:
+            raise PermissionDenied(f"{peer} is not a node in the directory")
+        return node
+
+    def _limit(self, node_id: str, kind: str, count: int, request_id: str,
+               per_minute: int, per_day: int) -> None:
+        now = self.clock()
+        for window, limit, label in ((60, per_minute, "minute"), (86400, per_day, "day")):
+            used = self.audit.used_since(node_id, kind, now - window)
+            if used + count > limit:
+                self.audit.record(AuditRecord(now, kind, node_id, request_id, count, "refused",
+                                              0, {}))
+                log.warning("rate limit: node=%s kind=%s request=%s per-%s limit %d reached",
+                            node_id, kind, request_id, label, limit)
+                raise RateLimited(f"rate limit for {kind} reached: at most {limit} per {label} "
+                                  f"for node {node_id}; try again later")
+
+    def evaluate(self, peer: str | None, request_id: str, epoch: int,
+                 blinded: list[bytes]) -> tuple[int, list[bytes], bytes]:
+        node = self.authorize(peer)
+        if not blinded:
+            raise InvalidRequest("blinded_elements is empty")
+        if len(blinded) > MAX_BATCH:
+            raise InvalidRequest(f"blinded_elements has {len(blinded)} elements; at most "
+                                 f"{MAX_BATCH} per call")
+        epoch = epoch or self.directory.current_epoch
+        if epoch not in self.directory.oprf_keys or epoch not in self.config.oprf_keys:
+            raise EpochUnavailable(f"epoch {epoch} is not live; the current epoch is "
+                                   f"{self.directory.current_epoch}")
+        limits = self.config.rate_limits
+        self._limit(node.node_id, "evaluate", len(blinded), request_id,
+                    limits.evaluations_per_minute, limits.evaluations_per_day)
+        try:
+            evaluated, proof = voprf.blind_evaluate_verifiable(
+                self.config.oprf_keys[epoch], self._public_keys[epoch], blinded)
+        except voprf.VoprfError as exc:
+            raise InvalidRequest(f"blinded_elements: {exc}") from None
+        self.audit.record(AuditRecord(self.clock(), "evaluate", node.node_id, request_id,
+                                      len(blinded), "ok", 0, {}))
+        log.info("evaluate: node=%s request=%s elements=%d epoch=%d", node.node_id, request_id,
+                 len(blinded), epoch)
+        return epoch, evaluated, proof
+
+    def check(self, peer: str | None, query_id: str,
+              payloads: dict[str, bytes]) -> list[NodeOutcome]:
+        node = self.authorize(peer)
+        if not query_id or len(query_id) > 64:
+            raise InvalidRequest("query_id must be 1-64 characters")
+        listed = {n.node_id for n in self.directory.nodes}
+        unknown = sorted(set(payloads) - listed)
+        if unknown:
+            raise InvalidRequest(f"queries name nodes not in the directory: {', '.join(unknown)}")
+        sizes = {len(p) for p in payloads.values()}
+        if len(sizes) > 1 or any(s - seal.OVERHEAD not in seal.BUCKETS for s in sizes):
+            raise InvalidRequest("queries must all be sealed to one padding bucket")
+        limits = self.config.rate_limits
+        self._limit(node.node_id, "check", 1, query_id, limits.checks_per_minute,
+                    limits.checks_per_day)
+        started = self.clock()
+        addressed = tuple(n for n in self.directory.nodes if n.node_id in payloads)
+        outcomes = self.fanout.lookup_all(node.node_id, query_id, payloads, addressed,
+                                          self.config.deadline_seconds)
+        outcomes += [NodeOutcome(n.node_id, pb.ERROR, detail="no payload for this node")
+                     for n in self.directory.nodes if n.node_id not in payloads]
+        statuses = {o.node_id: pb.NodeStatus.Name(o.status) for o in outcomes}
+        reached = sum(o.status == pb.ANSWERED for o in outcomes)
+        outcome = "complete" if reached == len(self.directory.nodes) else "incomplete"
+        self.audit.record(AuditRecord(started, "check", node.node_id, query_id, len(payloads),
+                                      outcome, reached, statuses))
+        log.info("check: node=%s query=%s nodes=%d reached=%d outcome=%s seconds=%.3f",
+                 node.node_id, query_id, len(self.directory.nodes), reached, outcome,
+                 self.clock() - started)
+        return outcomes

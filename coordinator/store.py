@@ -1,0 +1,87 @@
+"""The coordinator's audit log (SQLite): who asked when, never what.
+
+The rate limits are counted from the same records, so they hold across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('evaluate', 'check')),
+    node_id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    nodes_reached INTEGER NOT NULL DEFAULT 0,
+    node_statuses TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS audit_node_time ON audit (node_id, kind, at);
+"""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    at: float
+    kind: str
+    node_id: str
+    request_id: str
+    count: int
+    outcome: str
+    nodes_reached: int
+    node_statuses: dict[str, str]
+
+
+class AuditStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def record(self, record: AuditRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO audit (at, kind, node_id, request_id, count, outcome, nodes_reached,"
+                " node_statuses) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.at, record.kind, record.node_id, record.request_id, record.count,
+                 record.outcome, record.nodes_reached,
+                 json.dumps(record.node_statuses, sort_keys=True)),
+            )
+
+    def used_since(self, node_id: str, kind: str, since: float) -> int:
+        """Sum of counts of accepted requests of `kind` by `node_id` since `since`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(count), 0) FROM audit WHERE node_id = ? AND kind = ?"
+                " AND at >= ? AND outcome != 'refused'",
+                (node_id, kind, since),
+            ).fetchone()
+        return int(row[0])
+
+    def records(self, limit: int = 1000) -> list[AuditRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, kind, node_id, request_id, count, outcome, nodes_reached,"
+                " node_statuses FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [AuditRecord(*row[:7], json.loads(row[7])) for row in rows]
+
+    def delete_older_than(self, days: int, now: float | None = None) -> int:
+        cutoff = (now or time.time()) - days * 86400
+        with self._lock:
+            return self._db.execute("DELETE FROM audit WHERE at < ?", (cutoff,)).rowcount

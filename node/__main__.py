@@ -1,0 +1,5 @@
+"""`python -m samenloop.node` is the `samenloop` command."""
+
+from samenloop.node.cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""Running a samenloop check at the querying node (DESIGN.md, "A check, step by step").
+
+Identifiers live only in this function's memory: they become match keys, blinded
+elements, pseudonyms and per-node tags, and every node gets its own sealed payload.
+The result always states its coverage; a node that did not answer is never a "no hit".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from samenloop.crypto import seal
+from samenloop.crypto.identity import Subject, match_keys
+from samenloop.crypto.tags import node_tag
+from samenloop.node.config import NodeConfig, Procesregisseur
+from samenloop.node.lookup import MAX_SUBJECTS, answer_bucket
+from samenloop.node.model import (
+    CHECK_PHASES,
+    STRENGTH_NAMES,
+    CheckResult,
+    Coverage,
+    Hit,
+    Missing,
+)
+from samenloop.node.network import Network, NetworkError, new_query_id
+from samenloop.node.store import NodeStore
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
+
+log = logging.getLogger("samenloop.node")
+
+MIN_PURPOSE = 5
+
+
+class CheckRefused(Exception):
+    """A check that may not or cannot run; `field` and a Dutch message for the user."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    case_ref: str
+    purpose: str
+    subjects: tuple[Subject, ...]
+    actor: str                       # the user (or CLI operator) asking
+    procesregisseur_id: str | None = None  # defaults to the case's procesregisseur
+
+
+def authorise_check(store: NodeStore, request: CheckRequest) -> Procesregisseur:
+    """Only for an own open case at intake or triage, with a purpose: no way around it."""
+    case = store.case(request.case_ref)
+    if case is None:
+        raise CheckRefused("casus", "deze casus is geen lopende casus van dit Zorg- en "
+                                    "Veiligheidshuis")
+    if case.phase not in CHECK_PHASES:
+        raise CheckRefused("casus", f"een samenloopcheck kan alleen in de fase aanmelding of "
+                                    f"triage; deze casus is in de fase {case.phase}")
+    if len(request.purpose.strip()) < MIN_PURPOSE:
+        raise CheckRefused("doel", "geef het doel van de check op")
+    if not request.subjects:
+        raise CheckRefused("personen", "geef ten minste één persoon op")
+    if len(request.subjects) > MAX_SUBJECTS:
+        raise CheckRefused("personen", f"ten hoogste {MAX_SUBJECTS} personen per check")
+    person = store.procesregisseur(request.procesregisseur_id or case.procesregisseur_id)
+    if person is None:
+        raise CheckRefused("procesregisseur", "onbekende procesregisseur")
+    return person
+
+
+def run_check(config: NodeConfig, store: NodeStore, network: Network, request: CheckRequest,
+              now: Callable[[], float] = time.time) -> CheckResult:
+    requester = authorise_check(store, request)
+    query_id = new_query_id()
+    try:
+        directory = network.directory(refresh=True)
+        keys = [(i, match_keys(s, bsn_enabled=config.bsn_enabled))
+                for i, s in enumerate(request.subjects)]
+        inputs = [k.oprf_input for _, ks in keys for k in ks]
+        epoch, pseudonyms = network.pseudonymise(inputs, request_id=query_id)
+    except NetworkError as exc:
+        log.error("check %s: %s", query_id, exc)
+        raise CheckRefused("netwerk", "de coördinator is niet bereikbaar; de check is niet "
+                                      "uitgevoerd. Probeer het later opnieuw.") from None
+    per_subject: list[tuple[int, list[bytes]]] = []
+    offset = 0
+    for index, ks in keys:
+        per_subject.append((index, pseudonyms[offset:offset + len(ks)]))
+        offset += len(ks)
+    del inputs, pseudonyms  # identifiers' derivatives: gone once the tags are built
+
+    own = directory.node(config.node_id)
+    bucket_for_answer = answer_bucket(len(request.subjects))
+    payloads: dict[str, bytes] = {}
+    for node in directory.nodes:
+        payload = pb.QueryPayload(
+            query_id=query_id, timestamp_ms=int(now() * 1000), from_node=config.node_id,
+            from_zvh=own.display_name if own else config.node_id,
+            requester=pb.Contact(name=requester.name, phone=requester.phone,
+                                 email=requester.email),
+            epochs=[pb.EpochTags(epoch=epoch, subjects=[
+                pb.SubjectTags(subject=i, tags=[node_tag(p, node.node_id) for p in ps])
+                for i, ps in per_subject])],
+            answer_bucket=bucket_for_answer,
+            exclude_case_ref=request.case_ref if node.node_id == config.node_id else "")
+        payloads[node.node_id] = payload.SerializeToString()
+    bucket = seal.bucket_for(max(len(p) for p in payloads.values()))
+    sealed = [pb.SealedQuery(node_id=n.node_id, sealed=seal.seal(
+        payloads[n.node_id], config.box_secret_key, n.box_public_key, bucket=bucket))
+        for n in directory.nodes]
+    del payloads
+    try:
+        response = network.stub.Check(pb.CheckRequest(query_id=query_id, queries=sealed),
+                                      timeout=config.coordinator_timeout_seconds)
+    except grpc.RpcError as exc:
+        log.error("check %s: coordinator refused: %s %s", query_id, exc.code().name,
+                  exc.details())
+        if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            raise CheckRefused("netwerk", "het netwerk weigert tijdelijk meer checks van dit "
+                                          "Zorg- en Veiligheidshuis (limiet bereikt)") from None
+        raise CheckRefused("netwerk", "de coördinator is niet bereikbaar; de check is niet "
+                                      "uitgevoerd. Probeer het later opnieuw.") from None
+
+    hits: list[Hit] = []
+    answered: list[str] = []
+    missing: list[Missing] = []
+    truncated: list[str] = []
+    results = {r.node_id: r for r in response.results}
+    for node in directory.nodes:
+        result = results.get(node.node_id)
+        if result is None:
+            missing.append(Missing(node.node_id, node.display_name, "ERROR", "geen antwoord"))
+            continue
+        if result.status != pb.ANSWERED:
+            missing.append(Missing(node.node_id, node.display_name,
+                                   pb.NodeStatus.Name(result.status), result.detail))
+            continue
+        try:
+            answer = pb.AnswerPayload.FromString(seal.open_sealed(
+                bytes(result.sealed_answer), config.box_secret_key, node.box_public_key))
+        except (seal.SealError, DecodeError):
+            missing.append(Missing(node.node_id, node.display_name, "ERROR",
+                                   "antwoord niet te openen"))
+            continue
+        if answer.query_id != query_id or answer.node_id != node.node_id:
+            missing.append(Missing(node.node_id, node.display_name, "ERROR",
+                                   "antwoord hoort niet bij deze check"))
+            continue
+        answered.append(node.node_id)
+        if answer.truncated:
+            truncated.append(node.node_id)
+        for hit in answer.hits:
+            if hit.subject >= len(request.subjects) or hit.strength not in STRENGTH_NAMES:
+                continue
+            hits.append(Hit(hit.subject, STRENGTH_NAMES[hit.strength], node.node_id,
+                            node.display_name,
+                            Procesregisseur("", hit.procesregisseur.name,
+                                            hit.procesregisseur.phone,
+                                            hit.procesregisseur.email)))
+    coverage = Coverage(len(directory.nodes), tuple(answered), tuple(missing))
+    result = CheckResult(query_id, len(request.subjects), tuple(hits), coverage,
+                         tuple(truncated))
+    store.append_audit("check", request.actor, {
+        "case_ref": request.case_ref, "purpose": request.purpose.strip(),
+        "query_id": query_id, "subjects": len(request.subjects),
+        "hits": sorted(h.strength for h in hits), "nodes": coverage.total,
+        "answered": len(answered), "missing": [m.node_id for m in missing]}, now())
+    log.info("check %s: subjects=%d hits=%d answered=%d/%d", query_id,
+             len(request.subjects), len(hits), len(answered), coverage.total)
+    return result

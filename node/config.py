@@ -1,0 +1,95 @@
+"""node.toml: what a ZVH's node operator sets for the node process and its CLI."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from samenloop.proto.configfile import ConfigError, Section, read_key_file
+from samenloop.proto.directory import DirectoryError, validate_node_id
+from samenloop.proto.transport import TlsFiles
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PROCESREGISSEUR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Procesregisseur:
+    id: str
+    name: str
+    phone: str
+    email: str
+
+
+def validate_procesregisseur(id: str, name: str, phone: str, email: str,
+                             field: str = "procesregisseur") -> Procesregisseur:
+    """The contact other ZVHs receive on a hit: it must be usable."""
+    if not PROCESREGISSEUR_ID.match(id or ""):
+        raise ConfigError(f"{field}.id", "must be 1-64 letters, digits, '.', '_' or '-'")
+    if not name or len(name) > 100:
+        raise ConfigError(f"{field}.name", "must be 1-100 characters")
+    if not phone or len(phone) > 30 or not re.fullmatch(r"[0-9+() -]+", phone):
+        raise ConfigError(f"{field}.phone", "must be a phone number (digits, +, -, spaces)")
+    if not EMAIL.match(email or "") or len(email) > 254:
+        raise ConfigError(f"{field}.email", "must be an e-mail address")
+    return Procesregisseur(id, name.strip(), phone.strip(), email.strip())
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: str
+    listen: str
+    coordinator: str
+    data_dir: Path
+    directory_verify_key: bytes
+    tls: TlsFiles
+    box_secret_key: bytes
+    procesregisseurs: tuple[Procesregisseur, ...] = ()
+    max_inactive_days: int = 183
+    replay_window_seconds: int = 120
+    bsn_enabled: bool = False
+    coordinator_timeout_seconds: float = 10.0
+    sweep_interval_seconds: int = 3600
+    metrics_listen: str | None = None
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "registry.sqlite"
+
+    @property
+    def directory_cache(self) -> Path:
+        return self.data_dir / "directory.pb"
+
+    @classmethod
+    def load(cls, path: Path) -> NodeConfig:
+        root = Section.load(path)
+        node_id = root.str("node_id")
+        try:
+            validate_node_id(node_id)
+        except DirectoryError as exc:
+            raise ConfigError("node_id", str(exc)) from None
+        keys = root.section("keys")
+        regisseurs = []
+        for entry in root.sections("procesregisseurs"):
+            regisseurs.append(validate_procesregisseur(
+                entry.str("id"), entry.str("name"), entry.str("phone"), entry.str("email"),
+                field=entry.name))
+        retention = root.section("retention", required=False)
+        return cls(
+            node_id=node_id,
+            listen=root.endpoint("listen"),
+            coordinator=root.endpoint("coordinator"),
+            data_dir=root.path("data_dir", must_exist=False, default="data"),
+            directory_verify_key=root.hex_bytes("directory_public_key", 32),
+            tls=root.tls(),
+            box_secret_key=read_key_file(keys.secret_file("box_secret_key"), 32,
+                                         "keys.box_secret_key"),
+            procesregisseurs=tuple(regisseurs),
+            max_inactive_days=retention.int("max_inactive_days", 183, minimum=1),
+            replay_window_seconds=root.int("replay_window_seconds", 120, minimum=5),
+            bsn_enabled=root.bool("bsn_enabled", False),
+            coordinator_timeout_seconds=root.float("coordinator_timeout_seconds", 10.0),
+            sweep_interval_seconds=retention.int("sweep_interval_seconds", 3600, minimum=1),
+            metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
+        )

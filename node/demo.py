@@ -1,0 +1,276 @@
+"""The embedded network: a coordinator and three ZVH nodes on loopback.
+
+`build_network` writes everything a real deployment has (CA and certificates, the
+administrator key and signed directory, OPRF and box keys, TOML configs, case exports);
+`run_demo` starts it as separate processes, exactly as operators would run them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from samenloop.crypto import pki, seal, signature, voprf
+from samenloop.proto import directory as directory_mod
+from samenloop.proto.configfile import write_secret
+
+DEMO_NODES: tuple[tuple[str, str], ...] = (
+    ("zvh-fryslan", "Zorg- en Veiligheidshuis Fryslân"),
+    ("zvh-noord-limburg", "Zorg- en Veiligheidshuis Noord-Limburg"),
+    ("zvh-rotterdam-rijnmond", "Zorg- en Veiligheidshuis Rotterdam-Rijnmond"),
+)
+
+# Synthetic persons: nobody real. The first case of every node is at triage, so a demo
+# check can be run for it.
+_DEMO_PEOPLE = {
+    "zvh-fryslan": [
+        ("F-2026-001", "triage", "pr-1", "Hoekstra", "", "Sietske", "14-02-1988", "Leeuwarden"),
+        ("F-2026-002", "uitvoering", "pr-2", "Dijkstra", "", "Tjeerd Jan", "1979-07-30",
+         "Sneek"),
+    ],
+    "zvh-noord-limburg": [
+        ("NL-2026-014", "triage", "pr-1", "Berg", "van den", "Pieter Johannes", "1985-03-12",
+         "Venlo"),
+        ("NL-2026-015", "uitvoering", "pr-2", "Yılmaz", "", "Ayşe", "1992-11-05", "Venlo"),
+    ],
+    "zvh-rotterdam-rijnmond": [
+        ("R-2026-100", "aanmelding", "pr-1", "Bakker", "de", "Johanna", "2001-01-09",
+         "Rotterdam"),
+        ("R-2026-101", "triage", "pr-2", "El Amrani", "", "Mohammed", "1990-06-21",
+         "'s-Gravenhage"),
+    ],
+}
+_PEOPLE_NAMES = [("Anne de Vries", "058 123 4501"), ("Joris Meijer", "058 123 4502")]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class NetworkLayout:
+    root: Path
+    coordinator_config: Path
+    coordinator_endpoint: str
+    node_configs: dict[str, Path]
+    node_endpoints: dict[str, str]
+    display_names: dict[str, str]
+    admin_key: Path
+    directory_spec: Path
+    directory_file: Path
+    verify_key: bytes
+    case_files: dict[str, Path] = field(default_factory=dict)
+
+
+def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *,
+                  host: str = "127.0.0.1", coordinator_port: int | None = None,
+                  node_ports: dict[str, int] | None = None, deadline_seconds: float = 2.0,
+                  rate_limits: dict[str, int] | None = None,
+                  node_settings: str = "") -> NetworkLayout:
+    now = dt.datetime.now(dt.UTC)
+    pki_dir, keys_dir = root / "pki", root / "keys"
+    ca_key, ca_cert = pki.new_ca("demo", now=now)
+    write_secret(pki_dir / "ca.key", ca_key)
+    (pki_dir / "ca.crt").write_bytes(ca_cert)
+    for identity in (pki.COORDINATOR, *(n for n, _ in nodes)):
+        key, cert = pki.issue(ca_key, ca_cert, identity, now=now)
+        write_secret(pki_dir / f"{identity}.key", key)
+        (pki_dir / f"{identity}.crt").write_bytes(cert)
+
+    admin_seed, verify_key = signature.generate_signing_key()
+    admin_key = keys_dir / "directory-admin.key"
+    write_secret(admin_key, admin_seed.hex() + "\n")
+    oprf_sk, oprf_pk = voprf.generate_key_pair(voprf.Mode.VOPRF)
+    write_secret(keys_dir / "oprf-epoch-1.key", oprf_sk.hex() + "\n")
+
+    coordinator_endpoint = f"{host}:{coordinator_port or free_port(host)}"
+    ports = node_ports or {}
+    endpoints = {n: f"{host}:{ports.get(n) or free_port(host)}" for n, _ in nodes}
+    box_public: dict[str, bytes] = {}
+    for node_id, _ in nodes:
+        secret, public = seal.generate_box_key_pair()
+        write_secret(keys_dir / f"{node_id}.box", secret.hex() + "\n")
+        box_public[node_id] = public
+
+    spec = root / "directory.toml"
+    lines = ['network = "demo"', "serial = 1", "current_epoch = 1", "",
+             "[[oprf_keys]]", "epoch = 1", f'public_key = "{oprf_pk.hex()}"', ""]
+    for node_id, name in nodes:
+        lines += ["[[nodes]]", f'node_id = "{node_id}"', f'display_name = "{name}"',
+                  f'endpoint = "{endpoints[node_id]}"',
+                  f'box_public_key = "{box_public[node_id].hex()}"', ""]
+    spec.write_text("\n".join(lines), encoding="utf-8")
+    directory_file = root / "directory.pb"
+    signed = directory_mod.build(
+        network="demo", serial=1, issued_at=int(now.timestamp()),
+        nodes=[directory_mod.DirectoryNode(n, name, endpoints[n], box_public[n])
+               for n, name in nodes],
+        oprf_keys={1: oprf_pk}, current_epoch=1, signing_key=admin_seed)
+    directory_file.write_bytes(signed.SerializeToString())
+
+    limits = rate_limits or {}
+    coordinator_config = root / "coordinator.toml"
+    coordinator_config.write_text("\n".join([
+        f'listen = "{coordinator_endpoint}"',
+        'data_dir = "data/coordinator"',
+        'directory = "directory.pb"',
+        f'directory_public_key = "{verify_key.hex()}"',
+        f"deadline_seconds = {deadline_seconds}",
+        "",
+        "[tls]", 'ca = "pki/ca.crt"', 'cert = "pki/coordinator.crt"',
+        'key = "pki/coordinator.key"', "",
+        "[[oprf_keys]]", "epoch = 1", 'key = "keys/oprf-epoch-1.key"', "",
+        "[rate_limits]", *(f"{k} = {v}" for k, v in limits.items()), "",
+    ]), encoding="utf-8")
+
+    node_configs: dict[str, Path] = {}
+    case_files: dict[str, Path] = {}
+    for number, (node_id, _) in enumerate(nodes):
+        folder = root / "nodes" / node_id
+        folder.mkdir(parents=True, exist_ok=True)
+        regisseurs = []
+        for index, (person, phone) in enumerate(_PEOPLE_NAMES, start=1):
+            short = node_id.removeprefix("zvh-")
+            regisseurs += ["[[procesregisseurs]]", f'id = "pr-{index}"',
+                           f'name = "{person}"', f'phone = "{phone[:-1]}{number}"',
+                           f'email = "{person.split()[0].lower()}@{short}.zvh.example"', ""]
+        config = folder / "node.toml"
+        config.write_text("\n".join([
+            f'node_id = "{node_id}"',
+            f'listen = "{endpoints[node_id]}"',
+            f'coordinator = "{coordinator_endpoint}"',
+            'data_dir = "data"',
+            f'directory_public_key = "{verify_key.hex()}"',
+            node_settings,
+            "",
+            "[tls]", 'ca = "../../pki/ca.crt"', f'cert = "../../pki/{node_id}.crt"',
+            f'key = "../../pki/{node_id}.key"', "",
+            "[keys]", f'box_secret_key = "../../keys/{node_id}.box"', "",
+            *regisseurs,
+        ]), encoding="utf-8")
+        node_configs[node_id] = config
+        people = _DEMO_PEOPLE.get(node_id)
+        if people:
+            cases = folder / "cases.csv"
+            cases.write_text(
+                "casusnummer;fase;procesregisseur;achternaam;tussenvoegsel;voornamen;"
+                "geboortedatum;geboorteplaats\n"
+                + "".join(";".join(p) + "\n" for p in people), encoding="utf-8")
+            case_files[node_id] = cases
+    return NetworkLayout(root, coordinator_config, coordinator_endpoint, node_configs,
+                         endpoints, dict(nodes), admin_key, spec, directory_file, verify_key,
+                         case_files)
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "samenloop.node", *args]
+
+
+def _wait_for_port(endpoint: str, seconds: float = 15.0) -> None:
+    host, _, port = endpoint.rpartition(":")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {endpoint} after {seconds} s")
+
+
+def run_demo(root: Path, *, fresh: bool = True) -> None:
+    """Start the embedded network, import the synthetic cases, print what to try."""
+    root = root.resolve()
+    if fresh and root.exists():
+        shutil.rmtree(root)
+    if not (root / "coordinator.toml").exists():
+        build_network(root, coordinator_port=7000,
+                      node_ports={n: 7101 + i for i, (n, _) in enumerate(DEMO_NODES)})
+    layout_nodes = {n: root / "nodes" / n / "node.toml" for n, _ in DEMO_NODES}
+    logs = root / "logs"
+    logs.mkdir(exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *args: str) -> None:
+        log = (logs / f"{name}.log").open("ab")
+        processes.append(subprocess.Popen(_command(*args), stdout=log, stderr=log,  # noqa: S603
+                                          cwd=root, start_new_session=True))
+
+    def stop_all(*_: object) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    try:
+        start("coordinator", "coordinator", "serve", "--config", str(root / "coordinator.toml"))
+        _wait_for_port("127.0.0.1:7000")
+        for node_id, config in layout_nodes.items():
+            start(node_id, "node", "serve", "--config", str(config))
+        for i in range(len(layout_nodes)):
+            _wait_for_port(f"127.0.0.1:{7101 + i}")
+        for node_id, config in layout_nodes.items():
+            cases = config.parent / "cases.csv"
+            out = subprocess.run(_command("node", "import", str(cases), "--sync", "--config",  # noqa: S603
+                                          str(config)), capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise RuntimeError(f"demo import at {node_id} failed: {out.stderr.strip()}")
+        _print_instructions(root, layout_nodes)
+        done = {"stop": False}
+        signal.signal(signal.SIGINT, lambda *_: done.update(stop=True))
+        signal.signal(signal.SIGTERM, lambda *_: done.update(stop=True))
+        while not done["stop"]:
+            if any(p.poll() is not None for p in processes):
+                print("a demo process stopped unexpectedly; see", logs, file=sys.stderr)
+                break
+            time.sleep(0.5)
+    finally:
+        print("\nstopping the demo network ...")
+        stop_all()
+        print("stopped.")
+
+
+def _print_instructions(root: Path, configs: dict[str, Path]) -> None:
+    samenloop = Path(sys.executable).parent / "samenloop"
+    exe = str(samenloop) if samenloop.exists() else "samenloop"
+    fryslan = configs["zvh-fryslan"]
+    rel = os.path.relpath(fryslan, Path.cwd())
+    print(f"""
+Samenloop demo network is running (files in {root}):
+  coordinator             127.0.0.1:7000
+  zvh-fryslan             127.0.0.1:7101
+  zvh-noord-limburg       127.0.0.1:7102
+  zvh-rotterdam-rijnmond  127.0.0.1:7103
+
+Try, in another terminal, a check from Fryslân for its triage case F-2026-001.
+
+A person with an active case in Noord-Limburg (typed the way another ZVH would):
+  {exe} check --node-config {rel} --case F-2026-001 \\
+      --purpose "triage: betrokkenheid andere ZVH" \\
+      --surname "Van den Berg" --given-names Pieter --date-of-birth 12-3-1985 \\
+      --place-of-birth Venlo
+
+A person nobody has registered:
+  {exe} check --node-config {rel} --case F-2026-001 \\
+      --purpose "triage: betrokkenheid andere ZVH" \\
+      --surname Visser --given-names Karin --date-of-birth 1975-05-05
+
+Then see the melding that arrived at Noord-Limburg:
+  {exe} node meldingen --config {os.path.relpath(configs["zvh-noord-limburg"], Path.cwd())}
+
+Logs are in {root / "logs"}. Press Ctrl-C to stop everything.
+""", flush=True)

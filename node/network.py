@@ -1,0 +1,124 @@
+"""A node's view of the network: the verified directory and the coordinator's OPRF.
+
+Pseudonymising is always an online, audited Evaluate at the coordinator; the node never
+holds the OPRF key, and it checks every evaluation's proof against the directory's pkS.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+
+from samenloop.crypto import voprf
+from samenloop.crypto.pki import COORDINATOR
+from samenloop.node.config import NodeConfig
+from samenloop.proto import directory as directory_mod
+from samenloop.proto.directory import NodeDirectory
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
+from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
+from samenloop.proto.transport import secure_channel
+
+log = logging.getLogger("samenloop.node")
+
+# Elements per Evaluate call: one proof per batch keeps the coordinator's work and our
+# verification linear, and stays well under the coordinator's per-call maximum.
+EVALUATE_BATCH = 16_000
+
+
+class NetworkError(Exception):
+    """The coordinator could not be used; the message is for operators (English)."""
+
+
+class Network:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.channel = secure_channel(config.coordinator, config.tls, expected_peer=COORDINATOR)
+        self.stub = pb_grpc.CoordinatorStub(self.channel)
+        self._directory: NodeDirectory | None = None
+
+    def close(self) -> None:
+        self.channel.close()
+
+    # ------------------------------------------------------------ directory
+
+    def directory(self, refresh: bool = False) -> NodeDirectory:
+        """The latest verified directory: fetched from the coordinator, else the cache."""
+        if self._directory is not None and not refresh:
+            return self._directory
+        cached = _read_cached(self.config.directory_cache, self.config.directory_verify_key)
+        try:
+            signed = self.stub.GetDirectory(pb.GetDirectoryRequest(),
+                                            timeout=self.config.coordinator_timeout_seconds)
+            fetched = directory_mod.verify(signed, self.config.directory_verify_key)
+        except grpc.RpcError as exc:
+            if cached is None:
+                raise NetworkError(f"cannot fetch the directory from the coordinator "
+                                   f"({exc.code().name}) and no cached copy exists") from None
+            log.warning("directory: coordinator unavailable (%s), using cached serial %d",
+                        exc.code().name, cached.serial)
+            self._directory = cached
+            return cached
+        if cached is not None and fetched.serial < cached.serial:
+            raise NetworkError(f"coordinator sent directory serial {fetched.serial}, older than "
+                               f"the cached serial {cached.serial}: refusing a rollback")
+        if fetched.node(self.config.node_id) is None:
+            raise NetworkError(f"this node ({self.config.node_id}) is not in the directory")
+        if cached is None or fetched.serial != cached.serial:
+            self.config.directory_cache.parent.mkdir(parents=True, exist_ok=True)
+            self.config.directory_cache.write_bytes(fetched.signed.SerializeToString())
+        self._directory = fetched
+        return fetched
+
+    # ------------------------------------------------------------ pseudonyms
+
+    def pseudonymise(self, inputs: Sequence[bytes], request_id: str) -> tuple[int, list[bytes]]:
+        """Ψ(x) for every input, via blinded, proof-checked evaluations: (epoch, pseudonyms)."""
+        directory = self.directory()
+        epoch = directory.current_epoch
+        pk = directory.oprf_keys[epoch]
+        out: list[bytes] = []
+        for start in range(0, len(inputs), EVALUATE_BATCH):
+            chunk = list(inputs[start:start + EVALUATE_BATCH])
+            blinds, blinded = [], []
+            for item in chunk:
+                b, element = voprf.blind(item, voprf.Mode.VOPRF)
+                blinds.append(b)
+                blinded.append(element)
+            try:
+                response = self.stub.Evaluate(
+                    pb.EvaluateRequest(epoch=epoch, blinded_elements=blinded,
+                                       request_id=f"{request_id}/{start // EVALUATE_BATCH}"),
+                    timeout=self.config.coordinator_timeout_seconds + len(chunk) / 2000)
+            except grpc.RpcError as exc:
+                raise NetworkError(f"coordinator refused the evaluation: {exc.code().name}: "
+                                   f"{exc.details()}") from None
+            if response.epoch != epoch:
+                raise NetworkError(f"coordinator evaluated with epoch {response.epoch}, "
+                                   f"expected {epoch}")
+            try:
+                out.extend(voprf.finalize_verifiable(
+                    chunk, blinds, [bytes(e) for e in response.evaluated_elements], blinded, pk,
+                    bytes(response.proof)))
+            except voprf.VoprfError as exc:
+                raise NetworkError(f"the coordinator's evaluation proof does not verify against "
+                                   f"the directory's key of epoch {epoch} ({type(exc).__name__})"
+                                   ) from None
+        return epoch, out
+
+
+def _read_cached(path: Path, verify_key: bytes) -> NodeDirectory | None:
+    if not path.exists():
+        return None
+    try:
+        return directory_mod.parse_file(path.read_bytes(), verify_key)
+    except directory_mod.DirectoryError as exc:
+        log.warning("directory: ignoring cached copy (%s)", exc)
+        return None
+
+
+def new_query_id() -> str:
+    return secrets.token_hex(16)

@@ -1,0 +1,211 @@
+"""Registering active cases from a case-system export (CSV or JSON).
+
+Every row is validated before anything is pseudonymised or stored; one bad row refuses
+the whole file and the report names line, field and problem without echoing the value.
+The store applies the result in one transaction, so an import is all or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from samenloop.crypto.identity import InvalidSubject, Subject, match_keys, parse_subject
+from samenloop.crypto.tags import node_tag
+from samenloop.node.config import NodeConfig
+from samenloop.node.model import PHASES, STRENGTHS, Registration, TagRow
+from samenloop.node.network import Network, new_query_id
+from samenloop.node.store import ImportSummary, NodeStore
+
+log = logging.getLogger("samenloop.node")
+
+CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+# Column names as case systems export them (Dutch) and as our own docs write them.
+COLUMNS = {
+    "case_ref": ("case_ref", "casusnummer", "casus", "zaaknummer"),
+    "phase": ("phase", "fase"),
+    "procesregisseur_id": ("procesregisseur_id", "procesregisseur"),
+    "surname": ("surname", "achternaam"),
+    "prefix": ("prefix", "tussenvoegsel"),
+    "given_names": ("given_names", "voornamen"),
+    "date_of_birth": ("date_of_birth", "geboortedatum", "dob"),
+    "place_of_birth": ("place_of_birth", "geboorteplaats", "birthplace"),
+    "bsn": ("bsn",),
+}
+REQUIRED = ("case_ref", "phase", "procesregisseur_id", "surname", "given_names",
+            "date_of_birth")
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field}: {self.reason}"
+
+
+class ImportRefused(Exception):
+    """The file was refused; nothing was changed."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"import refused, nothing changed: {len(errors)} problem(s)")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    line: int
+    case_ref: str
+    phase: str
+    procesregisseur_id: str
+    subject: Subject
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs; JSON arrays, JSON lines and CSV (comma or semicolon)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRefused([RowError(0, "file", "not UTF-8 text")]) from None
+    except OSError as exc:
+        raise ImportRefused([RowError(0, "file", f"cannot read ({exc.strerror})")]) from None
+    stripped = text.lstrip()
+    if stripped.startswith("[") or stripped.startswith("{"):
+        return _json_rows(text)
+    return _csv_rows(text)
+
+
+def _json_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+    try:
+        data = json.loads(text)
+        items = list(enumerate(data if isinstance(data, list) else [data], start=1))
+    except json.JSONDecodeError:
+        items = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append((number, json.loads(line)))
+            except json.JSONDecodeError:
+                raise ImportRefused([RowError(number, "file", "not valid JSON")]) from None
+    rows = []
+    for number, item in items:
+        if not isinstance(item, dict):
+            raise ImportRefused([RowError(number, "file", "each record must be an object")])
+        rows.append((number, {str(k).strip().lower(): "" if v is None else str(v)
+                              for k, v in item.items()}))
+    return rows
+
+
+def _csv_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    if not reader.fieldnames:
+        raise ImportRefused([RowError(1, "file", "empty file or no header row")])
+    rows = []
+    for record in reader:
+        if None in record:
+            raise ImportRefused([RowError(reader.line_num, "file", "more fields than headers")])
+        rows.append((reader.line_num, {k.strip().lower(): (v or "") for k, v in record.items()}))
+    return rows
+
+
+def _column(row: dict[str, str], name: str) -> str:
+    for alias in COLUMNS[name]:
+        if alias in row:
+            return row[alias].strip()
+    return ""
+
+
+def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set[str],
+             today: date) -> list[ExportRow]:
+    """Every problem in the file, or the parsed rows if there are none."""
+    errors: list[RowError] = []
+    if not rows:
+        raise ImportRefused([RowError(0, "file", "no rows")])
+    headers = set(rows[0][1])
+    for name in REQUIRED:
+        if not headers.intersection(COLUMNS[name]):
+            errors.append(RowError(1, name, f"column missing (one of {', '.join(COLUMNS[name])})"))
+    if errors:
+        raise ImportRefused(errors)
+    parsed: list[ExportRow] = []
+    case_owner: dict[str, tuple[str, str, int]] = {}
+    for line, row in rows:
+        case_ref = _column(row, "case_ref")
+        phase = _column(row, "phase").lower()
+        regisseur = _column(row, "procesregisseur_id")
+        row_errors = []
+        if not CASE_REF.match(case_ref):
+            row_errors.append(RowError(line, "case_ref", "must be 1-64 letters, digits, "
+                                                         "'.', '_', '/' or '-'"))
+        if phase not in PHASES:
+            row_errors.append(RowError(line, "phase", f"must be one of {', '.join(PHASES)}"))
+        if regisseur not in known_procesregisseurs:
+            row_errors.append(RowError(line, "procesregisseur_id", "unknown procesregisseur "
+                                       "(add it to node.toml or with `samenloop node "
+                                       "procesregisseur add`)"))
+        if case_ref in case_owner and case_owner[case_ref][:2] != (phase, regisseur):
+            row_errors.append(RowError(line, "case_ref", f"phase or procesregisseur differs from "
+                                       f"line {case_owner[case_ref][2]} of the same case"))
+        case_owner.setdefault(case_ref, (phase, regisseur, line))
+        try:
+            subject = parse_subject(
+                surname=_column(row, "surname"), prefix=_column(row, "prefix"),
+                given_names=_column(row, "given_names"),
+                date_of_birth=_column(row, "date_of_birth"),
+                place_of_birth=_column(row, "place_of_birth"),
+                bsn=_column(row, "bsn") or None, today=today)
+        except InvalidSubject as exc:
+            row_errors.append(RowError(line, exc.field, str(exc)))
+        else:
+            if not row_errors:
+                parsed.append(ExportRow(line, case_ref, phase, regisseur, subject))
+        errors.extend(row_errors)
+    if errors:
+        raise ImportRefused(errors)
+    return parsed
+
+
+def import_cases(config: NodeConfig, store: NodeStore, network: Network, path: Path, *,
+                 sync: bool, check_grace_days: int = 14,
+                 now: Callable[[], float] = time.time) -> ImportSummary:
+    started = now()
+    rows = validate(read_rows(path), store.procesregisseur_ids(), date.fromtimestamp(started))
+    keys = [match_keys(r.subject, bsn_enabled=config.bsn_enabled) for r in rows]
+    inputs = [k.oprf_input for ks in keys for k in ks]
+    epoch, pseudonyms = network.pseudonymise(inputs, request_id=f"import-{new_query_id()}")
+    del inputs
+    cases: dict[str, tuple[ExportRow, dict[bytes, int]]] = {}
+    offset = 0
+    for row, ks in zip(rows, keys, strict=True):
+        _, tags = cases.setdefault(row.case_ref, (row, {}))
+        for key, psi in zip(ks, pseudonyms[offset:offset + len(ks)], strict=True):
+            tag = node_tag(psi, config.node_id)
+            tags[tag] = max(tags.get(tag, 0), STRENGTHS[key.strength])
+        offset += len(ks)
+    del rows, keys, pseudonyms
+    registrations = [
+        Registration(ref, first.phase, first.procesregisseur_id,
+                     tuple(TagRow(t, epoch, s) for t, s in tags.items()))
+        for ref, (first, tags) in cases.items()]
+    summary = store.apply_import(registrations, now=now(), sync=sync,
+                                 keep_checked_since=started - check_grace_days * 86400)
+    store.append_audit("import", "operator", {
+        "cases": summary.cases, "added": summary.added, "updated": summary.updated,
+        "removed": summary.removed, "sync": sync, "epoch": epoch}, now())
+    log.info("import: cases=%d added=%d updated=%d removed=%d tags=%d sync=%s seconds=%.1f",
+             summary.cases, summary.added, summary.updated, summary.removed, summary.tags, sync,
+             now() - started)
+    return summary

@@ -1,0 +1,121 @@
+"""The node process: the Lookup service for the coordinator, plus the retention sweeper
+and directory refresh running beside it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from samenloop.crypto.pki import COORDINATOR
+from samenloop.node.config import NodeConfig
+from samenloop.node.lookup import LookupRefused, answer_query
+from samenloop.node.network import Network, NetworkError
+from samenloop.node.store import NodeStore
+from samenloop.proto.directory import NodeDirectory
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
+from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
+from samenloop.proto.transport import peer_identity, server_credentials
+
+log = logging.getLogger("samenloop.node")
+
+DIRECTORY_REFRESH_SECONDS = 60
+
+
+def sweep(config: NodeConfig, store: NodeStore, now: float) -> int:
+    """Delete registrations not refreshed within max_inactive_days (six months by default)."""
+    removed = store.sweep_expired(now - config.max_inactive_days * 86400)
+    if removed:
+        store.append_audit("expiry", "sweeper", {"removed": removed}, now)
+        log.info("retention: removed %d expired case(s)", removed)
+    return removed
+
+
+class NodeServicer(pb_grpc.NodeServicer):
+    def __init__(self, node: NodeServer) -> None:
+        self.node = node
+
+    def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext
+               ) -> pb.LookupResponse:
+        if peer_identity(context) != COORDINATOR:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the coordinator may call Lookup")
+        try:
+            outcome = answer_query(self.node.config, self.node.store, self.node.directory(),
+                                   request.from_node, request.query_id, bytes(request.sealed),
+                                   now=time.time)
+        except LookupRefused as exc:
+            log.warning("lookup refused: from=%s query=%s: %s", request.from_node,
+                        request.query_id[:64], exc.message)
+            context.abort(exc.code, exc.message)
+        except NetworkError as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        return pb.LookupResponse(sealed_answer=outcome.sealed_answer)
+
+
+class NodeServer:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.store = NodeStore(config.store_path)
+        self.store.upsert_procesregisseurs(config.procesregisseurs)
+        self.network = Network(config)
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        pb_grpc.add_NodeServicer_to_server(NodeServicer(self), self.server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (pb.DESCRIPTOR.services_by_name["Node"].full_name, health.SERVICE_NAME,
+             reflection.SERVICE_NAME), self.server)
+        self.port = self.server.add_secure_port(config.listen, server_credentials(config.tls))
+        if not self.port:
+            raise OSError(f"cannot listen on {config.listen}")
+
+    def directory(self) -> NodeDirectory:
+        """The verified directory; the background thread refreshes it every minute, so a
+        Lookup never waits for the coordinator."""
+        return self.network.directory()
+
+    def _refresh_directory(self) -> None:
+        try:
+            self.network.directory(refresh=True)
+        except NetworkError as exc:
+            log.warning("directory refresh failed: %s", exc)
+
+    def _background(self) -> None:
+        next_sweep = 0.0
+        next_refresh = time.monotonic() + DIRECTORY_REFRESH_SECONDS
+        while not self._stop.is_set():
+            if time.monotonic() >= next_refresh:
+                self._refresh_directory()
+                next_refresh = time.monotonic() + DIRECTORY_REFRESH_SECONDS
+            if time.monotonic() >= next_sweep:
+                try:
+                    sweep(self.config, self.store, time.time())
+                except Exception:
+                    log.exception("retention sweep failed")
+                next_sweep = time.monotonic() + self.config.sweep_interval_seconds
+            self._stop.wait(1.0)
+
+    def start(self) -> None:
+        self.server.start()
+        self._refresh_directory()
+        self._worker = threading.Thread(target=self._background, name="sweeper", daemon=True)
+        self._worker.start()
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.health.set("samenloop.v1.Node", health_pb2.HealthCheckResponse.SERVING)
+        log.info("node %s listening on %s", self.config.node_id, self.config.listen)
+
+    def stop(self, grace: float = 1.0) -> None:
+        self._stop.set()
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        if self._worker:
+            self._worker.join(timeout=5)
+        self.network.close()
+        self.store.close()

@@ -1,0 +1,329 @@
+"""The node's registry (SQLite, WAL): cases, their tags, meldingen, audit trail.
+
+All SQL of the node lives here. Nothing stored is an identifier: tags are per-node
+HMACs of VOPRF outputs, and the audit trail holds case references, users and counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from samenloop.node.config import Procesregisseur
+from samenloop.node.model import Registration, StoredHit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS procesregisseurs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    email TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cases (
+    case_ref TEXT PRIMARY KEY,
+    phase TEXT NOT NULL,
+    procesregisseur_id TEXT NOT NULL REFERENCES procesregisseurs (id),
+    source TEXT NOT NULL CHECK (source IN ('import', 'check')),
+    registered_at REAL NOT NULL,
+    refreshed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    tag BLOB NOT NULL,
+    epoch INTEGER NOT NULL,
+    case_ref TEXT NOT NULL REFERENCES cases (case_ref) ON DELETE CASCADE,
+    strength INTEGER NOT NULL,
+    PRIMARY KEY (tag, epoch, case_ref)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_by_case ON tags (case_ref);
+CREATE TABLE IF NOT EXISTS seen_queries (
+    query_id TEXT PRIMARY KEY,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    case_ref TEXT NOT NULL,
+    procesregisseur_id TEXT NOT NULL,
+    from_node TEXT NOT NULL,
+    from_zvh TEXT NOT NULL,
+    requester_name TEXT NOT NULL,
+    requester_phone TEXT NOT NULL,
+    requester_email TEXT NOT NULL,
+    strength INTEGER NOT NULL,
+    query_id TEXT NOT NULL,
+    handled_at REAL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    cases: int
+    added: int
+    updated: int
+    removed: int
+    tags: int
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case_ref: str
+    phase: str
+    procesregisseur_id: str
+    source: str
+    registered_at: float
+    refreshed_at: float
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    at: float
+    case_ref: str
+    procesregisseur_id: str
+    from_node: str
+    from_zvh: str
+    requester: Procesregisseur
+    strength: int
+    handled_at: float | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: float
+    action: str
+    actor: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+def _audit_hash(prev_hash: str, at: float, action: str, actor: str, details: str) -> str:
+    material = json.dumps([prev_hash, repr(at), action, actor, details], ensure_ascii=True)
+    return hashlib.sha256(material.encode("ascii")).hexdigest()
+
+
+class NodeStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing: an import interrupted or refused halfway leaves no trace."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------ procesregisseurs
+
+    def upsert_procesregisseurs(self, people: Iterable[Procesregisseur]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO procesregisseurs (id, name, phone, email) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone = excluded.phone,"
+                " email = excluded.email",
+                [(p.id, p.name, p.phone, p.email) for p in people],
+            )
+
+    def procesregisseur(self, id: str) -> Procesregisseur | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, name, phone, email FROM procesregisseurs WHERE id = ?", (id,)
+            ).fetchone()
+        return Procesregisseur(*row) if row else None
+
+    def procesregisseur_ids(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM procesregisseurs")}
+
+    # ------------------------------------------------------------ cases
+
+    def case(self, case_ref: str) -> CaseRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT case_ref, phase, procesregisseur_id, source, registered_at, refreshed_at"
+                " FROM cases WHERE case_ref = ?", (case_ref,)
+            ).fetchone()
+        return CaseRow(*row) if row else None
+
+    def apply_import(self, registrations: list[Registration], *, now: float, sync: bool,
+                     keep_checked_since: float) -> ImportSummary:
+        """Replace the tags of every listed case; with `sync`, remove cases not listed
+        (except cases registered by a check since `keep_checked_since`)."""
+        added = updated = removed = tag_count = 0
+        with self._transaction() as db:
+            for reg in registrations:
+                exists = db.execute("SELECT 1 FROM cases WHERE case_ref = ?",
+                                    (reg.case_ref,)).fetchone()
+                if exists:
+                    updated += 1
+                    db.execute(
+                        "UPDATE cases SET phase = ?, procesregisseur_id = ?, source = 'import',"
+                        " refreshed_at = ? WHERE case_ref = ?",
+                        (reg.phase, reg.procesregisseur_id, now, reg.case_ref))
+                    db.execute("DELETE FROM tags WHERE case_ref = ?", (reg.case_ref,))
+                else:
+                    added += 1
+                    db.execute(
+                        "INSERT INTO cases (case_ref, phase, procesregisseur_id, source,"
+                        " registered_at, refreshed_at) VALUES (?, ?, ?, 'import', ?, ?)",
+                        (reg.case_ref, reg.phase, reg.procesregisseur_id, now, now))
+                db.executemany(
+                    "INSERT INTO tags (tag, epoch, case_ref, strength) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT DO UPDATE SET strength = max(strength, excluded.strength)",
+                    [(t.tag, t.epoch, reg.case_ref, t.strength) for t in reg.tags])
+                tag_count += len(reg.tags)
+            if sync:
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS listed (case_ref TEXT PRIMARY KEY)")
+                db.execute("DELETE FROM listed")
+                db.executemany("INSERT OR IGNORE INTO listed VALUES (?)",
+                               [(r.case_ref,) for r in registrations])
+                removed = db.execute(
+                    "DELETE FROM cases WHERE case_ref NOT IN (SELECT case_ref FROM listed)"
+                    " AND NOT (source = 'check' AND registered_at >= ?)",
+                    (keep_checked_since,)).rowcount
+        return ImportSummary(len(registrations), added, updated, removed, tag_count)
+
+    def close_case(self, case_ref: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM cases WHERE case_ref = ?", (case_ref,)).rowcount > 0
+
+    def sweep_expired(self, refreshed_before: float) -> int:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM cases WHERE refreshed_at < ?",
+                              (refreshed_before,)).rowcount
+
+    def counts_by_phase(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute("SELECT phase, COUNT(*) FROM cases GROUP BY phase"))
+
+    def tag_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM tags").fetchone()[0])
+
+    # ------------------------------------------------------------ lookup
+
+    def find_hits(self, tags: list[bytes], epoch: int, active_since: float) -> list[StoredHit]:
+        """Cases with any of `tags` (best strength per case), refreshed since `active_since`."""
+        if not tags:
+            return []
+        marks = ",".join("?" * len(tags))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT c.case_ref, MAX(t.strength), p.id, p.name, p.phone, p.email"  # noqa: S608
+                f" FROM tags t JOIN cases c ON c.case_ref = t.case_ref"
+                f" JOIN procesregisseurs p ON p.id = c.procesregisseur_id"
+                f" WHERE t.epoch = ? AND t.tag IN ({marks}) AND c.refreshed_at >= ?"
+                f" GROUP BY c.case_ref ORDER BY MAX(t.strength) DESC, c.case_ref",
+                (epoch, *tags, active_since),
+            ).fetchall()
+        return [StoredHit(r[0], Procesregisseur(*r[2:6]), r[1]) for r in rows]
+
+    def remember_query(self, query_id: str, now: float, forget_before: float) -> bool:
+        """False if this query id was seen before (a replay)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM seen_queries WHERE at < ?", (forget_before,))
+            try:
+                db.execute("INSERT INTO seen_queries (query_id, at) VALUES (?, ?)",
+                           (query_id, now))
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+    # ------------------------------------------------------------ meldingen
+
+    def add_notifications(self, rows: list[tuple[StoredHit, str, str, Procesregisseur]],
+                          *, now: float, query_id: str) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO notifications (at, case_ref, procesregisseur_id, from_node,"
+                " from_zvh, requester_name, requester_phone, requester_email, strength,"
+                " query_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(now, hit.case_ref, hit.procesregisseur.id, from_node, from_zvh, req.name,
+                  req.phone, req.email, hit.strength, query_id)
+                 for hit, from_node, from_zvh, req in rows])
+
+    def notifications(self, procesregisseur_id: str | None = None) -> list[Notification]:
+        sql = ("SELECT id, at, case_ref, procesregisseur_id, from_node, from_zvh,"
+               " requester_name, requester_phone, requester_email, strength, handled_at"
+               " FROM notifications")
+        args: tuple[str, ...] = ()
+        if procesregisseur_id is not None:
+            sql += " WHERE procesregisseur_id = ?"
+            args = (procesregisseur_id,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id DESC", args).fetchall()
+        return [Notification(r[0], r[1], r[2], r[3], r[4], r[5],
+                             Procesregisseur("", r[6], r[7], r[8]), r[9], r[10]) for r in rows]
+
+    # ------------------------------------------------------------ audit trail
+
+    def append_audit(self, action: str, actor: str, details: dict[str, Any], now: float) -> None:
+        """Append a hash-chained record; details must hold no identifiers."""
+        text = json.dumps(details, sort_keys=True, ensure_ascii=False)
+        with self._transaction() as db:
+            row = db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+            prev = row[0] if row else GENESIS
+            db.execute(
+                "INSERT INTO audit (at, action, actor, details, prev_hash, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (now, action, actor, text, prev, _audit_hash(prev, now, action, actor, text)))
+
+    def audit_entries(self, action: str | None = None) -> list[AuditEntry]:
+        sql = "SELECT id, at, action, actor, details, prev_hash, hash FROM audit"
+        args: tuple[str, ...] = ()
+        if action:
+            sql += " WHERE action = ?"
+            args = (action,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
+    def verify_audit(self) -> int | None:
+        """None if the chain is intact, else the id of the first record that breaks it."""
+        prev = GENESIS
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, at, action, actor, details, prev_hash, hash FROM audit ORDER BY id"
+            ).fetchall()
+        for id_, at, action, actor, details, prev_hash, hash_ in rows:
+            if prev_hash != prev or _audit_hash(prev, at, action, actor, details) != hash_:
+                return int(id_)
+            prev = hash_
+        return None
