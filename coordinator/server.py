@@ -62,13 +62,15 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
 class CoordinatorServer:
     """A running coordinator: gRPC with mTLS, health and reflection."""
 
-    def __init__(self, config: CoordinatorConfig) -> None:
+    def __init__(self, config: CoordinatorConfig,
+                 interceptors: tuple[grpc.ServerInterceptor, ...] = ()) -> None:
         self.config = config
         directory = directory_mod.parse_file(config.directory_file.read_bytes(),
                                              config.directory_verify_key)
         self.audit = AuditStore(config.data_dir / "coordinator-audit.sqlite")
         self.service = CoordinatorService(config, directory, self.audit, Fanout(config.tls))
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
+                                  interceptors=interceptors)
         pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(self.service), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -64,10 +64,11 @@ class AuditStore:
             )
 
     def used_since(self, node_id: str, kind: str, since: float) -> int:
-        """Sum of counts of accepted requests of `kind` by `node_id` since `since`."""
+        """Evaluations (elements) or checks accepted for `node_id` since `since`."""
         with self._lock:
             row = self._db.execute(
-                "SELECT COALESCE(SUM(count), 0) FROM audit WHERE node_id = ? AND kind = ?"
+                "SELECT COALESCE(SUM(CASE kind WHEN 'check' THEN 1 ELSE count END), 0)"
+                " FROM audit WHERE node_id = ? AND kind = ?"
                 " AND at >= ? AND outcome != 'refused'",
                 (node_id, kind, since),
             ).fetchone()

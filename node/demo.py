@@ -74,7 +74,8 @@ class NetworkLayout:
 
 def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *,
                   host: str = "127.0.0.1", coordinator_port: int | None = None,
-                  node_ports: dict[str, int] | None = None, deadline_seconds: float = 2.0,
+                  node_ports: dict[str, int] | None = None,
+                  listen_ports: dict[str, int] | None = None, deadline_seconds: float = 2.0,
                   rate_limits: dict[str, int] | None = None,
                   node_settings: str = "") -> NetworkLayout:
     now = dt.datetime.now(dt.UTC)
@@ -145,9 +146,11 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
                            f'name = "{person}"', f'phone = "{phone[:-1]}{number}"',
                            f'email = "{person.split()[0].lower()}@{short}.zvh.example"', ""]
         config = folder / "node.toml"
+        listen = {n: f"{host}:{(listen_ports or {})[n]}" if n in (listen_ports or {})
+                  else endpoints[n] for n in endpoints}
         config.write_text("\n".join([
             f'node_id = "{node_id}"',
-            f'listen = "{endpoints[node_id]}"',
+            f'listen = "{listen[node_id]}"',
             f'coordinator = "{coordinator_endpoint}"',
             'data_dir = "data"',
             f'directory_public_key = "{verify_key.hex()}"',

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.network import Harness
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[Harness]:
+    """The three demo ZVHs and a coordinator, started, with the demo cases imported."""
+    harness = Harness(tmp_path / "net", deadline_seconds=1.0)
+    try:
+        yield harness.start()
+    finally:
+        harness.close()
