@@ -23,12 +23,14 @@ from samenloop.node.lookup import MAX_SUBJECTS, answer_bucket
 from samenloop.node.model import (
     CHECK_PHASES,
     STRENGTH_NAMES,
+    STRENGTHS,
     CheckResult,
     Coverage,
     Hit,
     Missing,
 )
 from samenloop.node.network import Network, NetworkError, new_query_id
+from samenloop.node.registration import CASE_REF
 from samenloop.node.store import NodeStore
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
@@ -53,24 +55,41 @@ class CheckRequest:
     subjects: tuple[Subject, ...]
     actor: str                       # the user (or CLI operator) asking
     procesregisseur_id: str | None = None  # defaults to the case's procesregisseur
+    # For a case not yet in the registry: the phase (aanmelding or triage) it is registered
+    # with at intake. Without it, a check needs an existing own case.
+    phase: str | None = None
 
 
-def authorise_check(store: NodeStore, request: CheckRequest) -> Procesregisseur:
-    """Only for an own open case at intake or triage, with a purpose: no way around it."""
+def authorise_check(config: NodeConfig, store: NodeStore, request: CheckRequest,
+                    now: float) -> Procesregisseur:
+    """Only for an own open case at intake or triage, with a purpose, within the user's
+    limits: the web app, the API and the CLI all pass here, so there is no way around it."""
     case = store.case(request.case_ref)
-    if case is None:
+    if case is None and request.phase is None:
         raise CheckRefused("casus", "deze casus is geen lopende casus van dit Zorg- en "
-                                    "Veiligheidshuis")
-    if case.phase not in CHECK_PHASES:
-        raise CheckRefused("casus", f"een samenloopcheck kan alleen in de fase aanmelding of "
-                                    f"triage; deze casus is in de fase {case.phase}")
+                                    "Veiligheidshuis; kies de fase om een nieuwe aanmelding "
+                                    "te registreren")
+    if case is None and not CASE_REF.match(request.case_ref):
+        raise CheckRefused("casus", "het casusnummer mag alleen letters, cijfers, '.', '_', "
+                                    "'/' en '-' bevatten (ten hoogste 64 tekens)")
+    phase = case.phase if case else request.phase
+    if phase not in CHECK_PHASES:
+        raise CheckRefused("fase", f"een samenloopcheck kan alleen in de fase aanmelding of "
+                                   f"triage; deze casus is in de fase {phase}")
     if len(request.purpose.strip()) < MIN_PURPOSE:
         raise CheckRefused("doel", "geef het doel van de check op")
     if not request.subjects:
         raise CheckRefused("personen", "geef ten minste één persoon op")
     if len(request.subjects) > MAX_SUBJECTS:
         raise CheckRefused("personen", f"ten hoogste {MAX_SUBJECTS} personen per check")
-    person = store.procesregisseur(request.procesregisseur_id or case.procesregisseur_id)
+    for window, limit, label in ((3600, config.checks_per_user_per_hour, "uur"),
+                                 (86400, config.checks_per_user_per_day, "dag")):
+        if store.count_audit("check", request.actor, now - window) >= limit:
+            raise CheckRefused("limiet", f"u heeft het maximum van {limit} checks per {label} "
+                                         f"bereikt; probeer het later opnieuw of neem contact "
+                                         f"op met de beheerder")
+    regisseur_id = request.procesregisseur_id or (case.procesregisseur_id if case else None)
+    person = store.procesregisseur(regisseur_id) if regisseur_id else None
     if person is None:
         raise CheckRefused("procesregisseur", "onbekende procesregisseur")
     return person
@@ -78,7 +97,7 @@ def authorise_check(store: NodeStore, request: CheckRequest) -> Procesregisseur:
 
 def run_check(config: NodeConfig, store: NodeStore, network: Network, request: CheckRequest,
               now: Callable[[], float] = time.time) -> CheckResult:
-    requester = authorise_check(store, request)
+    requester = authorise_check(config, store, request, now())
     query_id = new_query_id()
     try:
         directory = network.directory(refresh=True)
@@ -91,9 +110,13 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         raise CheckRefused("netwerk", "de coördinator is niet bereikbaar; de check is niet "
                                       "uitgevoerd. Probeer het later opnieuw.") from None
     per_subject: list[tuple[int, list[bytes]]] = []
+    own_tags: list[tuple[bytes, int, int]] = []
     offset = 0
     for index, ks in keys:
-        per_subject.append((index, pseudonyms[offset:offset + len(ks)]))
+        psis = pseudonyms[offset:offset + len(ks)]
+        per_subject.append((index, psis))
+        own_tags += [(node_tag(p, config.node_id), epoch, STRENGTHS[k.strength])
+                     for k, p in zip(ks, psis, strict=True)]
         offset += len(ks)
     del inputs, pseudonyms  # identifiers' derivatives: gone once the tags are built
 
@@ -168,7 +191,12 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
     coverage = Coverage(len(directory.nodes), tuple(answered), tuple(missing))
     result = CheckResult(query_id, len(request.subjects), tuple(hits), coverage,
                          tuple(truncated))
+    # Checking registers: later checks elsewhere find this case, and holders were told.
+    created = store.register_check(request.case_ref, own_tags, now=now(),
+                                   create_phase=request.phase,
+                                   procesregisseur_id=requester.id)
     store.append_audit("check", request.actor, {
+        "registered": True, "case_created": created,
         "case_ref": request.case_ref, "purpose": request.purpose.strip(),
         "query_id": query_id, "subjects": len(request.subjects),
         "hits": sorted(h.strength for h in hits), "nodes": coverage.total,

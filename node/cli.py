@@ -227,6 +227,9 @@ def check(
     node_config: Annotated[Path, typer.Option(help="the querying node's node.toml")],
     case: Annotated[str, typer.Option(help="own case reference (aanmelding or triage)")],
     purpose: Annotated[str, typer.Option(help="why this check is needed")],
+    phase: Annotated[str | None, typer.Option(
+        help="aanmelding or triage: registers CASE at intake if it is not yet in the registry"
+    )] = None,
     surname: Annotated[str | None, typer.Option(help="achternaam")] = None,
     prefix: Annotated[str, typer.Option(help="tussenvoegsel")] = "",
     given_names: Annotated[str | None, typer.Option(help="voornamen")] = None,
@@ -279,7 +282,7 @@ def check(
     try:
         result = run_check(cfg, store, network, CheckRequest(
             case_ref=case, purpose=purpose, subjects=tuple(subjects), actor=actor,
-            procesregisseur_id=procesregisseur))
+            procesregisseur_id=procesregisseur, phase=phase))
     except CheckRefused as exc:
         raise fail(f"check geweigerd: {exc}") from None
     finally:

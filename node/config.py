@@ -51,6 +51,9 @@ class NodeConfig:
     bsn_enabled: bool = False
     coordinator_timeout_seconds: float = 10.0
     sweep_interval_seconds: int = 3600
+    check_registration_grace_days: int = 14
+    checks_per_user_per_hour: int = 30
+    checks_per_user_per_day: int = 100
     metrics_listen: str | None = None
 
     @property
@@ -76,6 +79,7 @@ class NodeConfig:
                 entry.str("id"), entry.str("name"), entry.str("phone"), entry.str("email"),
                 field=entry.name))
         retention = root.section("retention", required=False)
+        limits = root.section("limits", required=False)
         return cls(
             node_id=node_id,
             listen=root.endpoint("listen"),
@@ -91,5 +95,9 @@ class NodeConfig:
             bsn_enabled=root.bool("bsn_enabled", False),
             coordinator_timeout_seconds=root.float("coordinator_timeout_seconds", 10.0),
             sweep_interval_seconds=retention.int("sweep_interval_seconds", 3600, minimum=1),
+            check_registration_grace_days=retention.int("check_registration_grace_days", 14,
+                                                        minimum=0),
+            checks_per_user_per_hour=limits.int("checks_per_user_per_hour", 30, minimum=1),
+            checks_per_user_per_day=limits.int("checks_per_user_per_day", 100, minimum=1),
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
         )

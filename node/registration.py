@@ -179,8 +179,7 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
 
 
 def import_cases(config: NodeConfig, store: NodeStore, network: Network, path: Path, *,
-                 sync: bool, check_grace_days: int = 14,
-                 now: Callable[[], float] = time.time) -> ImportSummary:
+                 sync: bool, now: Callable[[], float] = time.time) -> ImportSummary:
     started = now()
     rows = validate(read_rows(path), store.procesregisseur_ids(), date.fromtimestamp(started))
     keys = [match_keys(r.subject, bsn_enabled=config.bsn_enabled) for r in rows]
@@ -201,7 +200,8 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, path: P
                      tuple(TagRow(t, epoch, s) for t, s in tags.items()))
         for ref, (first, tags) in cases.items()]
     summary = store.apply_import(registrations, now=now(), sync=sync,
-                                 keep_checked_since=started - check_grace_days * 86400)
+                                 keep_checked_since=started
+                                 - config.check_registration_grace_days * 86400)
     store.append_audit("import", "operator", {
         "cases": summary.cases, "added": summary.added, "updated": summary.updated,
         "removed": summary.removed, "sync": sync, "epoch": epoch}, now())

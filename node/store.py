@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS tags (
     epoch INTEGER NOT NULL,
     case_ref TEXT NOT NULL REFERENCES cases (case_ref) ON DELETE CASCADE,
     strength INTEGER NOT NULL,
+    source TEXT NOT NULL DEFAULT 'import' CHECK (source IN ('import', 'check')),
+    added_at REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (tag, epoch, case_ref)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_case ON tags (case_ref);
@@ -197,7 +199,8 @@ class NodeStore:
                         "UPDATE cases SET phase = ?, procesregisseur_id = ?, source = 'import',"
                         " refreshed_at = ? WHERE case_ref = ?",
                         (reg.phase, reg.procesregisseur_id, now, reg.case_ref))
-                    db.execute("DELETE FROM tags WHERE case_ref = ?", (reg.case_ref,))
+                    db.execute("DELETE FROM tags WHERE case_ref = ? AND (source = 'import'"
+                               " OR added_at < ?)", (reg.case_ref, keep_checked_since))
                 else:
                     added += 1
                     db.execute(
@@ -205,9 +208,11 @@ class NodeStore:
                         " registered_at, refreshed_at) VALUES (?, ?, ?, 'import', ?, ?)",
                         (reg.case_ref, reg.phase, reg.procesregisseur_id, now, now))
                 db.executemany(
-                    "INSERT INTO tags (tag, epoch, case_ref, strength) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT DO UPDATE SET strength = max(strength, excluded.strength)",
-                    [(t.tag, t.epoch, reg.case_ref, t.strength) for t in reg.tags])
+                    "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
+                    " VALUES (?, ?, ?, ?, 'import', ?) ON CONFLICT DO UPDATE SET"
+                    " strength = max(strength, excluded.strength), source = 'import',"
+                    " added_at = excluded.added_at",
+                    [(t.tag, t.epoch, reg.case_ref, t.strength, now) for t in reg.tags])
                 tag_count += len(reg.tags)
             if sync:
                 db.execute("CREATE TEMP TABLE IF NOT EXISTS listed (case_ref TEXT PRIMARY KEY)")
@@ -219,6 +224,26 @@ class NodeStore:
                     " AND NOT (source = 'check' AND registered_at >= ?)",
                     (keep_checked_since,)).rowcount
         return ImportSummary(len(registrations), added, updated, removed, tag_count)
+
+    def register_check(self, case_ref: str, tags: list[tuple[bytes, int, int]], *, now: float,
+                       create_phase: str | None, procesregisseur_id: str) -> bool:
+        """Add the tags (tag, epoch, strength) of checked persons to an own case, creating
+        the case at intake when `create_phase` is given; True if the case was created."""
+        with self._transaction() as db:
+            exists = db.execute("SELECT 1 FROM cases WHERE case_ref = ?", (case_ref,)).fetchone()
+            if not exists:
+                if create_phase is None:
+                    raise KeyError(case_ref)
+                db.execute(
+                    "INSERT INTO cases (case_ref, phase, procesregisseur_id, source,"
+                    " registered_at, refreshed_at) VALUES (?, ?, ?, 'check', ?, ?)",
+                    (case_ref, create_phase, procesregisseur_id, now, now))
+            db.executemany(
+                "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
+                " VALUES (?, ?, ?, ?, 'check', ?) ON CONFLICT DO UPDATE SET"
+                " strength = max(strength, excluded.strength), added_at = excluded.added_at",
+                [(tag, epoch, case_ref, strength, now) for tag, epoch, strength in tags])
+        return not exists
 
     def close_case(self, case_ref: str) -> bool:
         with self._transaction() as db:
@@ -314,6 +339,13 @@ class NodeStore:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
+    def count_audit(self, action: str, actor: str, since: float) -> int:
+        """How often `actor` did `action` since `since` (per-user rate limits)."""
+        with self._lock:
+            return int(self._db.execute(
+                "SELECT COUNT(*) FROM audit WHERE action = ? AND actor = ? AND at >= ?",
+                (action, actor, since)).fetchone()[0])
 
     def verify_audit(self) -> int | None:
         """None if the chain is intact, else the id of the first record that breaks it."""

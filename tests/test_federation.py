@@ -329,3 +329,48 @@ def test_tags_differ_per_node(network: Harness) -> None:
     key = bytes.fromhex((network.layout.root / "keys" / "oprf-epoch-1.key").read_text().strip())
     psi = voprf.evaluate(key, b"samenloop/v1|name_dob|berg|p|1985-03-12", voprf.Mode.VOPRF)
     assert node_tag(psi, FRYSLAN) != node_tag(psi, LIMBURG)
+
+
+def test_checking_registers_the_subject_in_the_own_case(network: Harness) -> None:
+    """Only parties involved themselves learn of others: a check registers its persons."""
+    assert network.check(FRYSLAN, TRIAGE_CASE, NOBODY).hits == ()
+    later = network.check(RIJNMOND, "R-2026-100", NOBODY)  # Rijnmond's case at aanmelding
+    assert [(h.node_id, h.procesregisseur.name) for h in later.hits] == [
+        (FRYSLAN, "Anne de Vries")]
+    [melding] = network.nodes[FRYSLAN].store.notifications()
+    assert melding.case_ref == TRIAGE_CASE
+    # The first check was not told of the second; only a new check learns of it.
+    assert network.check(FRYSLAN, TRIAGE_CASE, NOBODY).hits[0].node_id == RIJNMOND
+
+
+def test_intake_case_registered_by_a_check_survives_sync_within_grace(network: Harness) -> None:
+    with pytest.raises(CheckRefused, match="kies de fase"):
+        network.check(FRYSLAN, "F-NIEUW-7", NOBODY)
+    network.check(FRYSLAN, "F-NIEUW-7", NOBODY, phase="aanmelding", procesregisseur_id="pr-2")
+    case = network.nodes[FRYSLAN].store.case("F-NIEUW-7")
+    assert case is not None and (case.source, case.phase) == ("check", "aanmelding")
+    summary = network.import_cases(FRYSLAN, sync=True)  # the export does not list it yet
+    assert summary.removed == 0
+    assert [h.node_id for h in network.check(RIJNMOND, "R-2026-100", NOBODY).hits] == [FRYSLAN]
+    # Past the grace period a sync may remove it.
+    network.import_cases(FRYSLAN, sync=True, now=lambda: time.time() + 15 * 86400)
+    assert network.nodes[FRYSLAN].store.case("F-NIEUW-7") is None
+
+
+def test_import_keeps_persons_a_check_added_to_an_imported_case(network: Harness) -> None:
+    network.check(FRYSLAN, TRIAGE_CASE, NOBODY)   # a household member not in the export
+    network.import_cases(FRYSLAN, sync=True)
+    assert [h.node_id for h in network.check(RIJNMOND, "R-2026-100", NOBODY).hits] == [FRYSLAN]
+
+
+def test_per_user_rate_limit(tmp_path: Path) -> None:
+    harness = Harness(tmp_path / "net", node_settings="[limits]\nchecks_per_user_per_hour = 2")
+    try:
+        harness.start()
+        for _ in range(2):
+            harness.check(FRYSLAN, TRIAGE_CASE, NOBODY, actor="anne")
+        with pytest.raises(CheckRefused, match="maximum van 2 checks per uur"):
+            harness.check(FRYSLAN, TRIAGE_CASE, NOBODY, actor="anne")
+        harness.check(FRYSLAN, TRIAGE_CASE, NOBODY, actor="joris")  # another user may
+    finally:
+        harness.close()

@@ -79,11 +79,13 @@ class Harness:
                             path or self.layout.case_files[node_id], sync=sync, now=now)
 
     def check(self, node_id: str, case_ref: str, *subjects: dict[str, str] | Subject,
-              purpose: str = "triage: is er samenloop?") -> CheckResult:
+              purpose: str = "triage: is er samenloop?", phase: str | None = None,
+              actor: str = "test", procesregisseur_id: str | None = None) -> CheckResult:
         node = self.nodes[node_id]
         parsed = tuple(s if isinstance(s, Subject) else person(**s) for s in subjects)
         return run_check(node.config, node.store, node.network,
-                         CheckRequest(case_ref, purpose, parsed, actor="test"))
+                         CheckRequest(case_ref, purpose, parsed, actor=actor, phase=phase,
+                                      procesregisseur_id=procesregisseur_id))
 
     def close(self) -> None:
         for node_id in list(self.nodes):
