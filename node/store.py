@@ -347,6 +347,10 @@ class NodeStore:
                 "SELECT COUNT(*) FROM audit WHERE action = ? AND actor = ? AND at >= ?",
                 (action, actor, since)).fetchone()[0])
 
+    def audit_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+
     def verify_audit(self) -> int | None:
         """None if the chain is intact, else the id of the first record that breaks it."""
         prev = GENESIS
