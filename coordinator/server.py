@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent import futures
 
 import grpc
@@ -10,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.coordinator.metrics import CoordinatorMetrics
 from samenloop.coordinator.service import CoordinatorError, CoordinatorService, Fanout
 from samenloop.coordinator.store import AuditStore
 from samenloop.proto import directory as directory_mod
@@ -18,6 +20,8 @@ from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
 from samenloop.proto.transport import peer_identity, server_credentials
 
 log = logging.getLogger("samenloop.coordinator")
+
+PROBE_SECONDS = 15.0
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):
@@ -68,7 +72,16 @@ class CoordinatorServer:
         directory = directory_mod.parse_file(config.directory_file.read_bytes(),
                                              config.directory_verify_key)
         self.audit = AuditStore(config.data_dir / "coordinator-audit.sqlite")
-        self.service = CoordinatorService(config, directory, self.audit, Fanout(config.tls))
+        self.metrics = CoordinatorMetrics(config.tls)
+        self.metrics.directory_serial.set(directory.serial)
+        self.metrics.directory_epoch.set(directory.current_epoch)
+        self.metrics.audit_records.set_function(self.audit.count)
+        self.fanout = Fanout(config.tls)
+        self.service = CoordinatorService(config, directory, self.audit, self.fanout,
+                                          self.metrics)
+        self.metrics_port: int | None = None
+        self._stop = threading.Event()
+        self._prober: threading.Thread | None = None
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
                                   interceptors=interceptors)
         pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(self.service), self.server)
@@ -81,8 +94,26 @@ class CoordinatorServer:
         if not self.port:
             raise OSError(f"cannot listen on {config.listen}")
 
+    def _probe(self) -> None:
+        while not self._stop.wait(PROBE_SECONDS):
+            try:
+                self.service.observe_nodes(
+                    self.fanout.probe_all(self.service.directory.nodes, timeout=2.0), probe=True)
+            except Exception:
+                log.exception("health probe failed")
+            try:
+                removed = self.audit.delete_older_than(self.config.audit_retention_days)
+                if removed:
+                    log.info("audit retention: removed %d record(s)", removed)
+            except Exception:
+                log.exception("audit retention failed")
+
     def start(self) -> None:
         self.server.start()
+        if self.config.metrics_listen:
+            self.metrics_port = self.metrics.serve(self.config.metrics_listen)
+        self._prober = threading.Thread(target=self._probe, name="probe", daemon=True)
+        self._prober.start()
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set("samenloop.v1.Coordinator", health_pb2.HealthCheckResponse.SERVING)
         log.info("coordinator listening on %s (directory serial %d, %d nodes, epoch %d)",
@@ -90,6 +121,11 @@ class CoordinatorServer:
                  len(self.service.directory.nodes), self.service.directory.current_epoch)
 
     def stop(self, grace: float = 1.0) -> None:
+        self._stop.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self._prober:
+            self._prober.join(timeout=5)
+        self.metrics.stop()
+        self.fanout.close()
         self.audit.close()

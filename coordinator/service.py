@@ -14,8 +14,10 @@ from concurrent import futures
 from dataclasses import dataclass
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.coordinator.metrics import CoordinatorMetrics
 from samenloop.coordinator.store import AuditRecord, AuditStore
 from samenloop.crypto import seal, voprf
 from samenloop.crypto.pki import COORDINATOR
@@ -73,16 +75,34 @@ class Fanout:
     def __init__(self, tls: TlsFiles) -> None:
         self._tls = tls
         self._lock = threading.Lock()
-        self._stubs: dict[tuple[str, str], pb_grpc.NodeStub] = {}
+        self._channels: dict[tuple[str, str], grpc.Channel] = {}
 
-    def _stub(self, node: DirectoryNode) -> pb_grpc.NodeStub:
+    def _channel(self, node: DirectoryNode) -> grpc.Channel:
         key = (node.node_id, node.endpoint)
         with self._lock:
-            stub = self._stubs.get(key)
-            if stub is None:
+            channel = self._channels.get(key)
+            if channel is None:
                 channel = secure_channel(node.endpoint, self._tls, expected_peer=node.node_id)
-                stub = self._stubs[key] = pb_grpc.NodeStub(channel)
-            return stub
+                self._channels[key] = channel
+            return channel
+
+    def _stub(self, node: DirectoryNode) -> pb_grpc.NodeStub:
+        return pb_grpc.NodeStub(self._channel(node))
+
+    def probe_all(self, nodes: tuple[DirectoryNode, ...], timeout: float) -> list[NodeOutcome]:
+        """The standard health check on every node, so a silent region shows up in
+        monitoring even when nobody runs checks."""
+        calls = {n.node_id: health_pb2_grpc.HealthStub(self._channel(n)).Check.future(
+            health_pb2.HealthCheckRequest(service="samenloop.v1.Node"), timeout=timeout)
+            for n in nodes}
+        _wait_all(list(calls.values()), timeout + 0.5)
+        return [_outcome(node_id, call) for node_id, call in calls.items()]
+
+    def close(self) -> None:
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
 
     def lookup_all(self, from_node: str, query_id: str, payloads: dict[str, bytes],
                    nodes: tuple[DirectoryNode, ...], deadline: float) -> list[NodeOutcome]:
@@ -136,8 +156,10 @@ def _outcome(node_id: str, call: grpc.Future) -> NodeOutcome:
 
 class CoordinatorService:
     def __init__(self, config: CoordinatorConfig, directory: NodeDirectory, audit: AuditStore,
-                 fanout: Fanout, clock: Callable[[], float] = time.time) -> None:
+                 fanout: Fanout, metrics: CoordinatorMetrics,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.metrics = metrics
         self.directory = directory
         self.audit = audit
         self.fanout = fanout
@@ -169,6 +191,7 @@ class CoordinatorService:
             if used + count > limit:
                 self.audit.record(AuditRecord(now, kind, node_id, request_id, count, "refused",
                                               0, {}))
+                self.metrics.rate_limited.labels(kind).inc()
                 log.warning("rate limit: node=%s kind=%s request=%s per-%s limit %d reached",
                             node_id, kind, request_id, label, limit)
                 raise RateLimited(f"rate limit for {kind} reached: at most {limit} per {label} "
@@ -187,13 +210,20 @@ class CoordinatorService:
             raise EpochUnavailable(f"epoch {epoch} is not live; the current epoch is "
                                    f"{self.directory.current_epoch}")
         limits = self.config.rate_limits
-        self._limit(node.node_id, "evaluate", len(blinded), request_id,
-                    limits.evaluations_per_minute, limits.evaluations_per_day)
+        try:
+            self._limit(node.node_id, "evaluate", len(blinded), request_id,
+                        limits.evaluations_per_minute, limits.evaluations_per_day)
+        except RateLimited:
+            self.metrics.evaluations.labels("refused").inc()
+            raise
         try:
             evaluated, proof = voprf.blind_evaluate_verifiable(
                 self.config.oprf_keys[epoch], self._public_keys[epoch], blinded)
         except voprf.VoprfError as exc:
+            self.metrics.evaluations.labels("invalid").inc()
             raise InvalidRequest(f"blinded_elements: {exc}") from None
+        self.metrics.evaluations.labels("ok").inc()
+        self.metrics.evaluated_elements.inc(len(blinded))
         self.audit.record(AuditRecord(self.clock(), "evaluate", node.node_id, request_id,
                                       len(blinded), "ok", 0, {}))
         log.info("evaluate: node=%s request=%s elements=%d epoch=%d", node.node_id, request_id,
@@ -217,16 +247,32 @@ class CoordinatorService:
                     limits.checks_per_day)
         started = self.clock()
         addressed = tuple(n for n in self.directory.nodes if n.node_id in payloads)
+        fanout_started = time.monotonic()
         outcomes = self.fanout.lookup_all(node.node_id, query_id, payloads, addressed,
                                           self.config.deadline_seconds)
+        self.metrics.fanout_seconds.observe(time.monotonic() - fanout_started)
         outcomes += [NodeOutcome(n.node_id, pb.ERROR, detail="no payload for this node")
                      for n in self.directory.nodes if n.node_id not in payloads]
         statuses = {o.node_id: pb.NodeStatus.Name(o.status) for o in outcomes}
         reached = sum(o.status == pb.ANSWERED for o in outcomes)
         outcome = "complete" if reached == len(self.directory.nodes) else "incomplete"
+        self.observe_nodes(outcomes)
+        self.metrics.checks.labels(outcome).inc()
+        self.metrics.check_seconds.observe(self.clock() - started)
         self.audit.record(AuditRecord(started, "check", node.node_id, query_id, len(payloads),
                                       outcome, reached, statuses))
         log.info("check: node=%s query=%s nodes=%d reached=%d outcome=%s seconds=%.3f",
                  node.node_id, query_id, len(self.directory.nodes), reached, outcome,
                  self.clock() - started)
         return outcomes
+
+    def observe_nodes(self, outcomes: list[NodeOutcome], probe: bool = False) -> None:
+        """Reachability per node, from lookups and from the health probe."""
+        now = time.time()
+        for o in outcomes:
+            if not probe:
+                self.metrics.lookups.labels(o.node_id, pb.NodeStatus.Name(o.status)).inc()
+            up = o.status == pb.ANSWERED
+            self.metrics.node_up.labels(o.node_id).set(1 if up else 0)
+            if up:
+                self.metrics.node_last_seen.labels(o.node_id).set(now)

@@ -74,6 +74,10 @@ class AuditStore:
             ).fetchone()
         return int(row[0])
 
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+
     def records(self, limit: int = 1000) -> list[AuditRecord]:
         with self._lock:
             rows = self._db.execute(

@@ -20,6 +20,7 @@ from samenloop.crypto.identity import Subject, match_keys
 from samenloop.crypto.tags import node_tag
 from samenloop.node.config import NodeConfig, Procesregisseur
 from samenloop.node.lookup import MAX_SUBJECTS, answer_bucket
+from samenloop.node.metrics import NodeMetrics
 from samenloop.node.model import (
     CHECK_PHASES,
     STRENGTH_NAMES,
@@ -96,8 +97,15 @@ def authorise_check(config: NodeConfig, store: NodeStore, request: CheckRequest,
 
 
 def run_check(config: NodeConfig, store: NodeStore, network: Network, request: CheckRequest,
-              now: Callable[[], float] = time.time) -> CheckResult:
-    requester = authorise_check(config, store, request, now())
+              now: Callable[[], float] = time.time,
+              metrics: NodeMetrics | None = None) -> CheckResult:
+    started = time.monotonic()
+    try:
+        requester = authorise_check(config, store, request, now())
+    except CheckRefused as exc:
+        if metrics is not None and exc.field == "limiet":
+            metrics.rate_limited.inc()
+        raise
     query_id = new_query_id()
     try:
         directory = network.directory(refresh=True)
@@ -201,6 +209,10 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         "query_id": query_id, "subjects": len(request.subjects),
         "hits": sorted(h.strength for h in hits), "nodes": coverage.total,
         "answered": len(answered), "missing": [m.node_id for m in missing]}, now())
+    if metrics is not None:
+        metrics.checks.labels("incomplete" if not coverage.complete
+                              else "hit" if hits else "no_hit").inc()
+        metrics.check_seconds.observe(time.monotonic() - started)
     log.info("check %s: subjects=%d hits=%d answered=%d/%d", query_id,
              len(request.subjects), len(hits), len(answered), coverage.total)
     return result

@@ -73,6 +73,9 @@ class Network:
         self._directory = fetched
         return fetched
 
+    def cached_directory(self) -> NodeDirectory | None:
+        return self._directory
+
     # ------------------------------------------------------------ pseudonyms
 
     def pseudonymise(self, inputs: Sequence[bytes], request_id: str) -> tuple[int, list[bytes]]:

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node.config import NodeConfig
 from samenloop.node.lookup import LookupRefused, answer_query
+from samenloop.node.metrics import NodeMetrics
 from samenloop.node.network import Network, NetworkError
 from samenloop.node.store import NodeStore
 from samenloop.proto.directory import NodeDirectory
@@ -27,9 +28,12 @@ log = logging.getLogger("samenloop.node")
 DIRECTORY_REFRESH_SECONDS = 60
 
 
-def sweep(config: NodeConfig, store: NodeStore, now: float) -> int:
+def sweep(config: NodeConfig, store: NodeStore, now: float,
+          metrics: NodeMetrics | None = None) -> int:
     """Delete registrations not refreshed within max_inactive_days (six months by default)."""
     removed = store.sweep_expired(now - config.max_inactive_days * 86400)
+    if metrics is not None:
+        metrics.swept(removed)
     if removed:
         store.append_audit("expiry", "sweeper", {"removed": removed}, now)
         log.info("retention: removed %d expired case(s)", removed)
@@ -42,18 +46,24 @@ class NodeServicer(pb_grpc.NodeServicer):
 
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext
                ) -> pb.LookupResponse:
+        metrics = self.node.metrics
         if peer_identity(context) != COORDINATOR:
+            metrics.lookups.labels("refused").inc()
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the coordinator may call Lookup")
+        started = time.monotonic()
         try:
             outcome = answer_query(self.node.config, self.node.store, self.node.directory(),
                                    request.from_node, request.query_id, bytes(request.sealed),
                                    now=time.time)
         except LookupRefused as exc:
+            metrics.lookups.labels("refused").inc()
             log.warning("lookup refused: from=%s query=%s: %s", request.from_node,
                         request.query_id[:64], exc.message)
             context.abort(exc.code, exc.message)
         except NetworkError as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        metrics.lookup_seconds.observe(time.monotonic() - started)
+        metrics.lookups.labels("hit" if outcome.hits else "no_hit").inc()
         return pb.LookupResponse(sealed_answer=outcome.sealed_answer)
 
 
@@ -63,6 +73,8 @@ class NodeServer:
         self.store = NodeStore(config.store_path)
         self.store.upsert_procesregisseurs(config.procesregisseurs)
         self.network = Network(config)
+        self.metrics = NodeMetrics(config.tls, self.store)
+        self.metrics_port: int | None = None
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
@@ -82,10 +94,22 @@ class NodeServer:
         return self.network.directory()
 
     def _refresh_directory(self) -> None:
+        """Ready (SERVING) only with a verified directory: without one a Lookup cannot
+        know who sent it."""
         try:
-            self.network.directory(refresh=True)
+            directory = self.network.directory(refresh=True)
         except NetworkError as exc:
             log.warning("directory refresh failed: %s", exc)
+            if self.network.cached_directory() is None:
+                self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+            return
+        self.metrics.directory_serial.set(directory.serial)
+        self.metrics.directory_epoch.set(directory.current_epoch)
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def _set_health(self, status: int) -> None:
+        self.health.set("", status)
+        self.health.set("samenloop.v1.Node", status)
 
     def _background(self) -> None:
         next_sweep = 0.0
@@ -96,19 +120,20 @@ class NodeServer:
                 next_refresh = time.monotonic() + DIRECTORY_REFRESH_SECONDS
             if time.monotonic() >= next_sweep:
                 try:
-                    sweep(self.config, self.store, time.time())
+                    sweep(self.config, self.store, time.time(), self.metrics)
                 except Exception:
                     log.exception("retention sweep failed")
                 next_sweep = time.monotonic() + self.config.sweep_interval_seconds
             self._stop.wait(1.0)
 
     def start(self) -> None:
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self.server.start()
+        if self.config.metrics_listen:
+            self.metrics_port = self.metrics.serve(self.config.metrics_listen)
         self._refresh_directory()
         self._worker = threading.Thread(target=self._background, name="sweeper", daemon=True)
         self._worker.start()
-        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        self.health.set("samenloop.v1.Node", health_pb2.HealthCheckResponse.SERVING)
         log.info("node %s listening on %s", self.config.node_id, self.config.listen)
 
     def stop(self, grace: float = 1.0) -> None:
@@ -117,5 +142,6 @@ class NodeServer:
         self.server.stop(grace).wait()
         if self._worker:
             self._worker.join(timeout=5)
+        self.metrics.stop()
         self.network.close()
         self.store.close()

@@ -85,7 +85,8 @@ class Harness:
         parsed = tuple(s if isinstance(s, Subject) else person(**s) for s in subjects)
         return run_check(node.config, node.store, node.network,
                          CheckRequest(case_ref, purpose, parsed, actor=actor, phase=phase,
-                                      procesregisseur_id=procesregisseur_id))
+                                      procesregisseur_id=procesregisseur_id),
+                         metrics=node.metrics)
 
     def close(self) -> None:
         for node_id in list(self.nodes):

@@ -1,0 +1,85 @@
+"""Monitoring: every process serves /metrics, and no label ever carries a case reference,
+a user's name, an identifier or a tag."""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from samenloop.node.demo import free_port
+from tests.support.network import NOBODY, PIETER_VAN_DEN_BERG, Harness
+
+ALLOWED_LABELS = {"outcome", "node", "status", "kind", "phase", "version", "le"}
+FORBIDDEN = ["F-2026-001", "NL-2026-014", "Anne de Vries", "Joris Meijer", "Berg", "Pieter",
+             "Visser", "Karin", "1985", "1975", "Venlo", "test"]
+
+
+def _with_metrics(config: Path) -> int:
+    port = free_port()
+    config.write_text(f'metrics_listen = "127.0.0.1:{port}"\n' + config.read_text())
+    return port
+
+
+def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return sum(v for found, v in samples.get(name, [])
+               if all(found.get(k) == x for k, x in labels.items()))
+
+
+def test_metrics_count_checks_and_carry_no_identifying_labels(tmp_path: Path) -> None:
+    harness = Harness(tmp_path / "net", deadline_seconds=1.0)
+    ports = {"coordinator": _with_metrics(harness.layout.coordinator_config)}
+    for node_id, config in harness.layout.node_configs.items():
+        ports[node_id] = _with_metrics(config)
+    try:
+        harness.start()
+        harness.check("zvh-fryslan", "F-2026-001", PIETER_VAN_DEN_BERG)
+        harness.check("zvh-fryslan", "F-2026-001", NOBODY)
+        harness.stop_node("zvh-rotterdam-rijnmond")
+        harness.check("zvh-fryslan", "F-2026-001", NOBODY)
+
+        coordinator = scrape(ports["coordinator"])
+        assert value(coordinator, "samenloop_coordinator_checks_total", outcome="complete") == 2
+        assert value(coordinator, "samenloop_coordinator_checks_total", outcome="incomplete") == 1
+        assert value(coordinator, "samenloop_coordinator_node_reachable",
+                     node="zvh-rotterdam-rijnmond") == 0
+        assert value(coordinator, "samenloop_coordinator_node_reachable",
+                     node="zvh-noord-limburg") == 1
+        assert value(coordinator, "samenloop_coordinator_node_lookups_total",
+                     node="zvh-rotterdam-rijnmond", status="UNREACHABLE") == 1
+        assert value(coordinator, "samenloop_coordinator_check_duration_seconds_count") == 3
+        assert value(coordinator, "samenloop_coordinator_evaluations_total", outcome="ok") >= 6
+        assert value(coordinator, "samenloop_coordinator_certificate_expiry_seconds") > 86400
+        assert value(coordinator, "samenloop_coordinator_directory_serial") == 1
+        assert value(coordinator, "samenloop_coordinator_audit_records") >= 9
+
+        fryslan = scrape(ports["zvh-fryslan"])
+        assert value(fryslan, "samenloop_node_checks_total", outcome="hit") == 1
+        assert value(fryslan, "samenloop_node_checks_total", outcome="no_hit") == 1
+        assert value(fryslan, "samenloop_node_checks_total", outcome="incomplete") == 1
+        assert value(fryslan, "samenloop_node_registrations", phase="triage") == 1
+        assert value(fryslan, "samenloop_node_directory_epoch") == 1
+        assert value(fryslan, "samenloop_node_last_sweep_timestamp_seconds") > 0
+        limburg = scrape(ports["zvh-noord-limburg"])
+        assert value(limburg, "samenloop_node_lookups_total", outcome="hit") == 1
+        assert value(limburg, "samenloop_node_lookups_total", outcome="no_hit") == 2
+
+        for samples in (coordinator, fryslan, limburg):
+            for name, entries in samples.items():
+                for labels, _ in entries:
+                    assert set(labels) <= ALLOWED_LABELS, (name, labels)
+                    for label_value in labels.values():
+                        assert not any(f.lower() in label_value.lower() for f in FORBIDDEN), (
+                            name, labels)
+    finally:
+        harness.close()
