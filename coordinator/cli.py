@@ -42,7 +42,40 @@ def coordinator_keygen(
     typer.echo(pk.hex())
 
 
-@coordinator_app.command("serve")
+@coordinator_app.command("rotate-key")
+def coordinator_rotate_key(
+    config: Annotated[Path, typer.Option(help="coordinator.toml")],
+) -> None:
+    """Create the OPRF key of the next epoch and print the runbook steps."""
+    from samenloop.coordinator.config import CoordinatorConfig
+
+    try:
+        current = CoordinatorConfig.load(config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    epoch = max(current.oprf_keys) + 1
+    out = config.resolve().parent / "keys" / f"oprf-epoch-{epoch}.key"
+    if out.exists():
+        raise fail(f"{out} exists; refusing to overwrite a key")
+    sk, pk = voprf.generate_key_pair(voprf.Mode.VOPRF)
+    write_secret(out, sk.hex() + "\n")
+    typer.echo(f"""created {out} (epoch {epoch})
+
+1. Add to {config.name}:
+     [[oprf_keys]]
+     epoch = {epoch}
+     key = "{out}"
+2. Add to directory.toml, set current_epoch = {epoch} and raise serial:
+     [[oprf_keys]]
+     epoch = {epoch}
+     public_key = "{pk.hex()}"
+   then `samenloop directory sign` and put the new directory.pb in place.
+3. `systemctl reload samenloop-coordinator` (SIGHUP). Nodes pick the directory up within a
+   minute; checks ask every listed epoch, so hits keep being found.
+4. Every node re-imports (`samenloop node import ... --sync`): its tags move to epoch {epoch}.
+5. When every node has re-imported (and check_registration_grace_days have passed),
+   remove the old epoch from directory.toml and coordinator.toml, raise serial, sign,
+   reload. Nodes delete the tags of the retired epoch.""")
 def coordinator_serve(
     config: Annotated[Path, typer.Option(help="coordinator.toml")],
 ) -> None:
@@ -53,19 +86,33 @@ def coordinator_serve(
 
     setup_logging()
     try:
-        server = CoordinatorServer(CoordinatorConfig.load(config))
+        server = CoordinatorServer(CoordinatorConfig.load(config), config_path=config)
     except (ConfigError, directory_mod.DirectoryError, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     server.start()
-    serve_until_signalled(server.stop)
+    serve_until_signalled(server.stop, server.reload)
 
 
-def serve_until_signalled(stop: Callable[[], None]) -> None:
-    """Block until SIGINT/SIGTERM, then stop cleanly (systemd and Ctrl-C alike)."""
+def serve_until_signalled(stop: Callable[[], None],
+                          reload: Callable[[], None] | None = None) -> None:
+    """Block until SIGINT/SIGTERM, then stop cleanly (systemd and Ctrl-C alike); SIGHUP
+    reloads (`systemctl reload`), keeping the old state if the new one is refused."""
+    import logging
+
+    log = logging.getLogger("samenloop")
     done = threading.Event()
+    hup = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    if reload is not None:
+        signal.signal(signal.SIGHUP, lambda *_: hup.set())
+    while not done.wait(0.5):
+        if hup.is_set():
+            hup.clear()
+            try:
+                reload()
+            except Exception as exc:
+                log.error("reload refused, keeping the running configuration: %s", exc)
     stop()
 
 

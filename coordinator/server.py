@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -67,8 +68,10 @@ class CoordinatorServer:
     """A running coordinator: gRPC with mTLS, health and reflection."""
 
     def __init__(self, config: CoordinatorConfig,
-                 interceptors: tuple[grpc.ServerInterceptor, ...] = ()) -> None:
+                 interceptors: tuple[grpc.ServerInterceptor, ...] = (),
+                 config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path
         directory = directory_mod.parse_file(config.directory_file.read_bytes(),
                                              config.directory_verify_key)
         self.audit = AuditStore(config.data_dir / "coordinator-audit.sqlite")
@@ -84,7 +87,8 @@ class CoordinatorServer:
         self._prober: threading.Thread | None = None
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
                                   interceptors=interceptors)
-        pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(self.service), self.server)
+        self.servicer = CoordinatorServicer(self.service)
+        pb_grpc.add_CoordinatorServicer_to_server(self.servicer, self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -93,6 +97,27 @@ class CoordinatorServer:
         self.port = self.server.add_secure_port(config.listen, server_credentials(config.tls))
         if not self.port:
             raise OSError(f"cannot listen on {config.listen}")
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config file and the signed directory (new OPRF epochs, rate
+        limits, deadline) without dropping a connection. On any error the old ones stay."""
+        if self.config_path is None:
+            raise ValueError("no configuration file to reload")
+        config = CoordinatorConfig.load(self.config_path)
+        directory = directory_mod.parse_file(config.directory_file.read_bytes(),
+                                             config.directory_verify_key)
+        if directory.serial < self.service.directory.serial:
+            raise directory_mod.DirectoryError(
+                f"directory serial {directory.serial} is older than the one in use "
+                f"({self.service.directory.serial})")
+        service = CoordinatorService(config, directory, self.audit, self.fanout, self.metrics)
+        self.servicer.service = self.service = service
+        self.config = config
+        self.metrics.directory_serial.set(directory.serial)
+        self.metrics.directory_epoch.set(directory.current_epoch)
+        log.info("reloaded: directory serial %d, %d nodes, epochs %s (current %d)",
+                 directory.serial, len(directory.nodes), sorted(directory.oprf_keys),
+                 directory.current_epoch)
 
     def _probe(self) -> None:
         while not self._stop.wait(PROBE_SECONDS):

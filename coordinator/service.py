@@ -76,10 +76,17 @@ class Fanout:
         self._tls = tls
         self._lock = threading.Lock()
         self._channels: dict[tuple[str, str], grpc.Channel] = {}
+        self._tls_version = tls.version()
 
     def _channel(self, node: DirectoryNode) -> grpc.Channel:
         key = (node.node_id, node.endpoint)
+        version = self._tls.version()
         with self._lock:
+            if version != self._tls_version:  # renewed certificate: reconnect everywhere
+                for old in self._channels.values():
+                    old.close()
+                self._channels.clear()
+                self._tls_version = version
             channel = self._channels.get(key)
             if channel is None:
                 channel = secure_channel(node.endpoint, self._tls, expected_peer=node.node_id)

@@ -112,21 +112,25 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         keys = [(i, match_keys(s, bsn_enabled=config.bsn_enabled))
                 for i, s in enumerate(request.subjects)]
         inputs = [k.oprf_input for _, ks in keys for k in ks]
-        epoch, pseudonyms = network.pseudonymise(inputs, request_id=query_id)
+        # During a key rotation every live epoch is asked: a holder that has not yet
+        # re-imported still has tags of the old epoch.
+        by_epoch = {epoch: network.pseudonymise(inputs, f"{query_id}/e{epoch}", epoch)[1]
+                    for epoch in sorted(directory.oprf_keys)}
     except NetworkError as exc:
         log.error("check %s: %s", query_id, exc)
         raise CheckRefused("netwerk", "de coördinator is niet bereikbaar; de check is niet "
                                       "uitgevoerd. Probeer het later opnieuw.") from None
-    per_subject: list[tuple[int, list[bytes]]] = []
+    per_epoch: dict[int, list[tuple[int, list[bytes]]]] = {}
     own_tags: list[tuple[bytes, int, int]] = []
-    offset = 0
-    for index, ks in keys:
-        psis = pseudonyms[offset:offset + len(ks)]
-        per_subject.append((index, psis))
-        own_tags += [(node_tag(p, config.node_id), epoch, STRENGTHS[k.strength])
-                     for k, p in zip(ks, psis, strict=True)]
-        offset += len(ks)
-    del inputs, pseudonyms  # identifiers' derivatives: gone once the tags are built
+    for epoch, pseudonyms in by_epoch.items():
+        offset = 0
+        for index, ks in keys:
+            psis = pseudonyms[offset:offset + len(ks)]
+            per_epoch.setdefault(epoch, []).append((index, psis))
+            own_tags += [(node_tag(p, config.node_id), epoch, STRENGTHS[k.strength])
+                         for k, p in zip(ks, psis, strict=True)]
+            offset += len(ks)
+    del inputs, by_epoch  # identifiers' derivatives: gone once the tags are built
 
     own = directory.node(config.node_id)
     bucket_for_answer = answer_bucket(len(request.subjects))
@@ -139,7 +143,7 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
                                  email=requester.email),
             epochs=[pb.EpochTags(epoch=epoch, subjects=[
                 pb.SubjectTags(subject=i, tags=[node_tag(p, node.node_id) for p in ps])
-                for i, ps in per_subject])],
+                for i, ps in per_subject]) for epoch, per_subject in per_epoch.items()],
             answer_bucket=bucket_for_answer,
             exclude_case_ref=request.case_ref if node.node_id == config.node_id else "")
         payloads[node.node_id] = payload.SerializeToString()

@@ -94,7 +94,7 @@ def node_serve(config: ConfigOption) -> None:
     except (ConfigError, OSError) as exc:
         raise fail(str(exc)) from None
     server.start()
-    serve_until_signalled(server.stop)
+    serve_until_signalled(server.stop, server.reload)
 
 
 @node_app.command("import")

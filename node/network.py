@@ -36,9 +36,23 @@ class NetworkError(Exception):
 class Network:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
+        self._tls_version = config.tls.version()
         self.channel = secure_channel(config.coordinator, config.tls, expected_peer=COORDINATOR)
-        self.stub = pb_grpc.CoordinatorStub(self.channel)
+        self._stub = pb_grpc.CoordinatorStub(self.channel)
         self._directory: NodeDirectory | None = None
+
+    @property
+    def stub(self) -> pb_grpc.CoordinatorStub:
+        """The coordinator stub; a renewed certificate gets a new channel."""
+        if self.config.tls.version() != self._tls_version:
+            self._tls_version = self.config.tls.version()
+            old = self.channel
+            self.channel = secure_channel(self.config.coordinator, self.config.tls,
+                                          expected_peer=COORDINATOR)
+            self._stub = pb_grpc.CoordinatorStub(self.channel)
+            old.close()
+            log.info("TLS files changed: reconnecting to the coordinator")
+        return self._stub
 
     def close(self) -> None:
         self.channel.close()
@@ -78,10 +92,12 @@ class Network:
 
     # ------------------------------------------------------------ pseudonyms
 
-    def pseudonymise(self, inputs: Sequence[bytes], request_id: str) -> tuple[int, list[bytes]]:
-        """Ψ(x) for every input, via blinded, proof-checked evaluations: (epoch, pseudonyms)."""
+    def pseudonymise(self, inputs: Sequence[bytes], request_id: str,
+                     epoch: int | None = None) -> tuple[int, list[bytes]]:
+        """Ψ(x) for every input, via blinded, proof-checked evaluations: (epoch, pseudonyms).
+        Without `epoch`, the directory's current one."""
         directory = self.directory()
-        epoch = directory.current_epoch
+        epoch = directory.current_epoch if epoch is None else epoch
         pk = directory.oprf_keys[epoch]
         out: list[bytes] = []
         for start in range(0, len(inputs), EVALUATE_BATCH):

@@ -93,6 +93,10 @@ class NodeServer:
         Lookup never waits for the coordinator."""
         return self.network.directory()
 
+    def reload(self) -> None:
+        """SIGHUP: fetch the directory now (TLS files are picked up when they change)."""
+        self._refresh_directory()
+
     def _refresh_directory(self) -> None:
         """Ready (SERVING) only with a verified directory: without one a Lookup cannot
         know who sent it."""
@@ -105,6 +109,9 @@ class NodeServer:
             return
         self.metrics.directory_serial.set(directory.serial)
         self.metrics.directory_epoch.set(directory.current_epoch)
+        retired = self.store.retire_epochs(set(directory.oprf_keys))
+        if retired:
+            log.info("key rotation: removed %d tag(s) of retired epochs", retired)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
 
     def _set_health(self, status: int) -> None:

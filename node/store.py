@@ -249,10 +249,33 @@ class NodeStore:
         with self._transaction() as db:
             return db.execute("DELETE FROM cases WHERE case_ref = ?", (case_ref,)).rowcount > 0
 
+    def retire_epochs(self, live_epochs: set[int]) -> int:
+        """Delete tags of OPRF epochs the directory no longer lists."""
+        marks = ",".join("?" * len(live_epochs))
+        with self._transaction() as db:
+            return db.execute(f"DELETE FROM tags WHERE epoch NOT IN ({marks})",  # noqa: S608
+                              tuple(live_epochs)).rowcount
+
     def sweep_expired(self, refreshed_before: float) -> int:
         with self._transaction() as db:
             return db.execute("DELETE FROM cases WHERE refreshed_at < ?",
                               (refreshed_before,)).rowcount
+
+    def phases_reached(self, case_ref: str) -> set[str]:
+        """Every phase a case was seen in (imports and intake checks), also after closing:
+        the audit pages tell a case conference ("uitvoering") from a quiet close."""
+        with self._lock:
+            return {r[0] for r in self._db.execute(
+                "SELECT phase FROM phase_history WHERE case_ref = ?", (case_ref,))}
+
+    def expiring_cases(self, refreshed_before: float) -> list[CaseRow]:
+        """Cases that expire soon: not refreshed since `refreshed_before`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT case_ref, phase, procesregisseur_id, source, registered_at, refreshed_at"
+                " FROM cases WHERE refreshed_at < ? ORDER BY refreshed_at", (refreshed_before,)
+            ).fetchall()
+        return [CaseRow(*r) for r in rows]
 
     def counts_by_phase(self) -> dict[str, int]:
         with self._lock:

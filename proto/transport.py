@@ -34,12 +34,36 @@ class TlsFiles:
     def read(self) -> tuple[bytes, bytes, bytes]:
         return self.ca.read_bytes(), self.cert.read_bytes(), self.key.read_bytes()
 
+    def version(self) -> tuple[int, ...]:
+        """Changes when any of the files is replaced (certificate renewal)."""
+        try:
+            return tuple(p.stat().st_mtime_ns for p in (self.ca, self.cert, self.key))
+        except OSError:
+            return ()
+
 
 def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
-    """Server credentials that demand a client certificate of the network CA."""
-    ca, cert, key = tls.read()
-    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca,
-                                       require_client_auth=True)
+    """Server credentials that demand a client certificate of the network CA and pick up
+    renewed files at the next handshake, so a certificate is renewed without downtime."""
+    state = {"version": tls.version()}
+
+    def configuration() -> grpc.ServerCertificateConfiguration:
+        ca, cert, key = tls.read()
+        return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
+
+    def fetch() -> grpc.ServerCertificateConfiguration | None:
+        current = tls.version()
+        if current == state["version"] or not current:
+            return None  # unchanged: keep the configuration in use
+        try:
+            renewed = configuration()
+        except OSError:
+            return None
+        state["version"] = current
+        return renewed
+
+    return grpc.dynamic_ssl_server_credentials(configuration(), fetch,
+                                               require_client_authentication=True)
 
 
 def secure_channel(target: str, tls: TlsFiles, expected_peer: str) -> grpc.Channel:

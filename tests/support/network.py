@@ -54,7 +54,8 @@ class Harness:
 
     def start_coordinator(self) -> CoordinatorServer:
         self.coordinator = CoordinatorServer(
-            CoordinatorConfig.load(self.layout.coordinator_config), self.interceptors)
+            CoordinatorConfig.load(self.layout.coordinator_config), self.interceptors,
+            config_path=self.layout.coordinator_config)
         self.coordinator.start()
         return self.coordinator
 
