@@ -76,6 +76,7 @@ def coordinator_rotate_key(
 5. When every node has re-imported (and check_registration_grace_days have passed),
    remove the old epoch from directory.toml and coordinator.toml, raise serial, sign,
    reload. Nodes delete the tags of the retired epoch.""")
+@coordinator_app.command("serve")
 def coordinator_serve(
     config: Annotated[Path, typer.Option(help="coordinator.toml")],
 ) -> None:
