@@ -6,6 +6,7 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from samenloop.node.demo import free_port
@@ -81,5 +82,43 @@ def test_metrics_count_checks_and_carry_no_identifying_labels(tmp_path: Path) ->
                     for label_value in labels.values():
                         assert not any(f.lower() in label_value.lower() for f in FORBIDDEN), (
                             name, labels)
+    finally:
+        harness.close()
+
+
+def test_health_reports_readiness(tmp_path: Path) -> None:
+    """A node is ready only with a verified directory: before it can reach the coordinator
+    for the first time its health is NOT_SERVING, then SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from samenloop.proto.transport import TlsFiles, secure_channel
+
+    harness = Harness(tmp_path / "net")
+    try:
+        node = harness.start_node("zvh-fryslan")  # the coordinator is not running yet
+        pki_dir = harness.layout.root / "pki"
+        tls = TlsFiles(pki_dir / "ca.crt", pki_dir / "coordinator.crt",
+                       pki_dir / "coordinator.key")
+        health = health_pb2_grpc.HealthStub(secure_channel(
+            harness.layout.node_endpoints["zvh-fryslan"], tls, expected_peer="zvh-fryslan"))
+
+        def status() -> int:
+            return health.Check(health_pb2.HealthCheckRequest(service="samenloop.v1.Node"),
+                                timeout=3).status
+
+        assert status() == health_pb2.HealthCheckResponse.NOT_SERVING
+        harness.start_coordinator()
+        node.reload()
+        assert status() == health_pb2.HealthCheckResponse.SERVING
+        coordinator_health = health_pb2_grpc.HealthStub(secure_channel(
+            harness.layout.coordinator_endpoint,
+            TlsFiles(pki_dir / "ca.crt", pki_dir / "zvh-fryslan.crt", pki_dir / "zvh-fryslan.key"),
+            expected_peer="coordinator"))
+        assert coordinator_health.Check(health_pb2.HealthCheckRequest(
+            service="samenloop.v1.Coordinator"), timeout=3).status == \
+            health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError):
+            coordinator_health.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=3)
     finally:
         harness.close()
