@@ -108,7 +108,7 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         raise
     query_id = new_query_id()
     try:
-        directory = network.directory(refresh=True)
+        directory = network.directory(refresh=True, timeout=3.0)
         keys = [(i, match_keys(s, bsn_enabled=config.bsn_enabled))
                 for i, s in enumerate(request.subjects)]
         inputs = [k.oprf_input for _, ks in keys for k in ks]

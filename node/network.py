@@ -59,14 +59,16 @@ class Network:
 
     # ------------------------------------------------------------ directory
 
-    def directory(self, refresh: bool = False) -> NodeDirectory:
+    def directory(self, refresh: bool = False, timeout: float | None = None) -> NodeDirectory:
         """The latest verified directory: fetched from the coordinator, else the cache."""
         if self._directory is not None and not refresh:
             return self._directory
         cached = _read_cached(self.config.directory_cache, self.config.directory_verify_key)
         try:
-            signed = self.stub.GetDirectory(pb.GetDirectoryRequest(),
-                                            timeout=self.config.coordinator_timeout_seconds)
+            # wait_for_ready: a channel still backing off from an outage reconnects first.
+            signed = self.stub.GetDirectory(
+                pb.GetDirectoryRequest(), wait_for_ready=True,
+                timeout=timeout or self.config.coordinator_timeout_seconds)
             fetched = directory_mod.verify(signed, self.config.directory_verify_key)
         except grpc.RpcError as exc:
             if cached is None:

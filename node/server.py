@@ -97,22 +97,23 @@ class NodeServer:
         """SIGHUP: fetch the directory now (TLS files are picked up when they change)."""
         self._refresh_directory()
 
-    def _refresh_directory(self) -> None:
+    def _refresh_directory(self, timeout: float | None = None) -> bool:
         """Ready (SERVING) only with a verified directory: without one a Lookup cannot
         know who sent it."""
         try:
-            directory = self.network.directory(refresh=True)
+            directory = self.network.directory(refresh=True, timeout=timeout)
         except NetworkError as exc:
             log.warning("directory refresh failed: %s", exc)
             if self.network.cached_directory() is None:
                 self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-            return
+            return False
         self.metrics.directory_serial.set(directory.serial)
         self.metrics.directory_epoch.set(directory.current_epoch)
         retired = self.store.retire_epochs(set(directory.oprf_keys))
         if retired:
             log.info("key rotation: removed %d tag(s) of retired epochs", retired)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        return True
 
     def _set_health(self, status: int) -> None:
         self.health.set("", status)
@@ -120,11 +121,13 @@ class NodeServer:
 
     def _background(self) -> None:
         next_sweep = 0.0
-        next_refresh = time.monotonic() + DIRECTORY_REFRESH_SECONDS
+        next_refresh = time.monotonic() + (
+            DIRECTORY_REFRESH_SECONDS if self.network.cached_directory() else 2.0)
         while not self._stop.is_set():
             if time.monotonic() >= next_refresh:
-                self._refresh_directory()
-                next_refresh = time.monotonic() + DIRECTORY_REFRESH_SECONDS
+                ready = self._refresh_directory()
+                # Not ready yet (coordinator down at start): try again soon, not in a minute.
+                next_refresh = time.monotonic() + (DIRECTORY_REFRESH_SECONDS if ready else 2.0)
             if time.monotonic() >= next_sweep:
                 try:
                     sweep(self.config, self.store, time.time(), self.metrics)
@@ -138,7 +141,7 @@ class NodeServer:
         self.server.start()
         if self.config.metrics_listen:
             self.metrics_port = self.metrics.serve(self.config.metrics_listen)
-        self._refresh_directory()
+        self._refresh_directory(timeout=2.0)
         self._worker = threading.Thread(target=self._background, name="sweeper", daemon=True)
         self._worker.start()
         log.info("node %s listening on %s", self.config.node_id, self.config.listen)
