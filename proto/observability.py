@@ -81,6 +81,28 @@ class JsonFormatter(logging.Formatter):
         for key in ("query_id", "node", "request_id"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
+        if record.args and isinstance(record.args, tuple):
+            # Our log lines name ids as key=value; lift the query id into its own field.
+            text = entry["message"]
+            for marker in ("query=", "request="):
+                if marker in text:
+                    entry.setdefault(marker.rstrip("=") + "_id",
+                                     text.split(marker, 1)[1].split()[0])
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
         return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO, fmt: str | None = None) -> None:
+    """Servers log one JSON object per line by default (SAMENLOOP_LOG_FORMAT=text for a
+    terminal); the CLI's own commands log plain text to stderr."""
+    import os
+    import sys
+
+    chosen = (fmt or os.environ.get("SAMENLOOP_LOG_FORMAT", "json")).lower()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if chosen == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
