@@ -38,6 +38,8 @@ class CoordinatorMetrics(ProcessMetrics):
                                     registry=r)
         self.audit_records = Gauge("samenloop_coordinator_audit_records",
                                    "Records in the audit log", registry=r)
+        for kind in ("evaluate", "check"):
+            self.rate_limited.labels(kind)
         for family in (self.checks, self.evaluations):
             for outcome in (("complete", "incomplete") if family is self.checks
                             else ("ok", "refused", "invalid")):

@@ -79,6 +79,10 @@ class CoordinatorServer:
         self.metrics.directory_serial.set(directory.serial)
         self.metrics.directory_epoch.set(directory.current_epoch)
         self.metrics.audit_records.set_function(self.audit.count)
+        for node in directory.nodes:  # series exist from the start, for alerts and rate()
+            self.metrics.node_up.labels(node.node_id).set(0)
+            for status in ("ANSWERED", "UNREACHABLE", "TIMEOUT", "ERROR"):
+                self.metrics.lookups.labels(node.node_id, status)
         self.fanout = Fanout(config.tls)
         self.service = CoordinatorService(config, directory, self.audit, self.fanout,
                                           self.metrics)

@@ -1,0 +1,389 @@
+"""Deployment artefacts in deploy/: systemd units, container files, Kubernetes manifests,
+Prometheus config and alert rules, the Grafana dashboard; and a real Prometheus scraping an
+embedded network with them."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.node.config import NodeConfig
+from samenloop.node.demo import free_port
+from samenloop.proto import directory as directory_mod
+from tests.support.network import NOBODY, Harness
+from tests.support.prometheus import PrometheusServer, find_or_install_prometheus
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is needed to validate deploy/ YAML files")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+PROMETHEUS = DEPLOY / "prometheus"
+HEALTHCHECK = DEPLOY / "container" / "healthcheck.py"
+METRIC = re.compile(r"\bsamenloop_[a-z_]+\b")
+
+
+def example_keys() -> set[str]:
+    """Top-level and [section] keys documented in deploy/examples, plus metrics_listen."""
+    keys = {"metrics_listen"}
+    for name in ("coordinator.toml", "node.toml"):
+        data = tomllib.loads((DEPLOY / "examples" / name).read_text())
+        for key, value in data.items():
+            keys.add(key)
+            if isinstance(value, dict):
+                keys.update(f"{key}.{inner}" for inner in value)
+    return keys
+
+
+def config_keys(data: dict[str, Any]) -> set[str]:
+    keys = set()
+    for key, value in data.items():
+        keys.add(key)
+        if isinstance(value, dict):
+            keys.update(f"{key}.{inner}" for inner in value)
+    return keys
+
+
+def referenced_metrics(text: str) -> set[str]:
+    return set(METRIC.findall(text))
+
+
+# ---------------------------------------------------------------- systemd
+
+
+def test_systemd_units_are_hardened_and_verify(tmp_path: Path) -> None:
+    units = sorted((DEPLOY / "systemd").glob("samenloop-*.service"))
+    assert {u.name for u in units} == {"samenloop-coordinator.service", "samenloop-node.service",
+                                       "samenloop-node-import.service"}
+    for unit in units:
+        text = unit.read_text()
+        for directive in ("ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                          "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
+                          "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+                          "SystemCallFilter=@system-service", "StateDirectory=",
+                          "ConfigurationDirectory=samenloop", "ReadWritePaths=", "UMask=0077",
+                          "User=samenloop"):
+            assert directive in text, (unit.name, directive)
+    serve = {u: (DEPLOY / "systemd" / f"samenloop-{u}.service").read_text()
+             for u in ("coordinator", "node")}
+    for text in serve.values():
+        assert "Restart=on-failure" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text
+    assert ("samenloop coordinator serve --config /etc/samenloop/coordinator.toml"
+            in serve["coordinator"])
+    assert "samenloop node serve --config /etc/samenloop/node.toml" in serve["node"]
+    importer = (DEPLOY / "systemd" / "samenloop-node-import.service").read_text()
+    assert ("samenloop node import /var/lib/samenloop/export/active-cases.csv --sync "
+            "--config /etc/samenloop/node.toml") in importer
+    timer = (DEPLOY / "systemd" / "samenloop-node-import.timer").read_text()
+    assert "OnCalendar=" in timer and "Unit=samenloop-node-import.service" in timer
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd): units were "
+                    "checked textually, not verified")
+    # verify insists that ExecStart exists: point it at this checkout's samenloop.
+    executable = Path(sys.executable).parent / "samenloop"
+    assert executable.exists()
+    for source in [*units, DEPLOY / "systemd" / "samenloop-node-import.timer"]:
+        (tmp_path / source.name).write_text(
+            source.read_text().replace("/opt/samenloop/bin/samenloop", str(executable)))
+    copies = sorted(str(p) for p in tmp_path.iterdir())
+    done = subprocess.run([analyze, "verify", *copies], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    # verify exits 0 on unknown directives too, but names them on stderr.
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    for unit in ("samenloop-coordinator.service", "samenloop-node.service"):
+        done = subprocess.run([analyze, "security", "--offline=yes", str(tmp_path / unit)],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        level = re.search(r"Overall exposure level for \S+: ([0-9.]+)", done.stdout)
+        assert level, done.stdout[-500:] + done.stderr
+        assert float(level.group(1)) <= 2.5, (unit, level.group(0))
+
+
+# ---------------------------------------------------------------- container
+
+
+def test_containerfile_and_compose() -> None:
+    containerfile = (DEPLOY / "container" / "Containerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", containerfile, re.M)
+    assert "libsodium23" in containerfile
+    assert re.search(r"^USER 10001:10001$", containerfile, re.M)
+    assert re.search(r'^ENTRYPOINT \["samenloop"\]$', containerfile, re.M)
+    for source in re.findall(r"^COPY (\S+)", containerfile, re.M):
+        assert (ROOT / source).exists(), source
+
+    compose = yaml.safe_load((DEPLOY / "container" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"coordinator", "zvh-fryslan", "zvh-noord-limburg"}
+    for name, service in services.items():
+        assert service["image"].startswith("samenloop:"), name
+        assert service["user"] == "10001:10001"
+        assert service["healthcheck"]["test"][:2] == ["CMD", "samenloop-healthcheck"], name
+        assert service["command"][1] == "serve"
+        assert any(v.endswith(":/etc/samenloop:ro") for v in service["volumes"]), name
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)  # metrics on loopback only
+        for volume in service["volumes"]:
+            source = volume.split(":")[0]
+            if not source.startswith("."):
+                assert source in compose["volumes"], (name, source)
+    for node in ("zvh-fryslan", "zvh-noord-limburg"):
+        assert services[node]["depends_on"]["coordinator"]["condition"] == "service_healthy"
+
+
+def test_make_network_creates_configs_the_processes_load(tmp_path: Path) -> None:
+    """make-network.sh (the files compose.yaml mounts) yields configs, keys and a signed
+    directory that the real config loaders accept."""
+    out = tmp_path / "network"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    done = subprocess.run(["sh", str(DEPLOY / "container" / "make-network.sh"), str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    coordinator = CoordinatorConfig.load(out / "coordinator" / "coordinator.toml")
+    assert coordinator.metrics_listen == "0.0.0.0:9700"
+    directory = directory_mod.parse_file(coordinator.directory_file.read_bytes(),
+                                         coordinator.directory_verify_key)
+    assert {n.node_id: n.endpoint for n in directory.nodes} == {
+        "zvh-fryslan": "zvh-fryslan:7101", "zvh-noord-limburg": "zvh-noord-limburg:7101"}
+    for node_id in ("zvh-fryslan", "zvh-noord-limburg"):
+        node = NodeConfig.load(out / node_id / "node.toml")
+        assert node.node_id == node_id and node.coordinator == "coordinator:7000"
+        assert node.metrics_listen == "0.0.0.0:9710"
+        assert node.directory_verify_key == coordinator.directory_verify_key
+    for path in out.rglob("*"):
+        if path.suffix in (".key", ".box"):
+            assert path.stat().st_mode & 0o077 == 0, path
+    assert not list((out / "coordinator").rglob("ca.key")), "the CA key stays in admin/"
+    compose = (DEPLOY / "container" / "compose.yaml").read_text()
+    assert "./network/coordinator:/etc/samenloop:ro" in compose
+
+
+# ---------------------------------------------------------------- kubernetes
+
+
+def test_kubernetes_manifests() -> None:
+    documents = []
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document is None:
+                continue
+            assert document.get("apiVersion"), path.name
+            assert document.get("kind"), path.name
+            assert document.get("metadata", {}).get("name"), (path.name, document["kind"])
+            documents.append(document)
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    for expected in [("Namespace", "samenloop"), ("Deployment", "samenloop-coordinator"),
+                     ("Service", "samenloop-coordinator"),
+                     ("StatefulSet", "samenloop-node-zvh-fryslan"),
+                     ("Service", "samenloop-node-zvh-fryslan")]:
+        assert expected in kinds, expected
+    assert sum(d["kind"] == "NetworkPolicy" for d in documents) >= 3
+
+    allowed = example_keys()
+    for document in documents:
+        if document["kind"] == "ConfigMap":
+            for name, text in document["data"].items():
+                config = tomllib.loads(text)
+                assert config_keys(config) <= allowed, (name, config_keys(config) - allowed)
+                assert config["metrics_listen"].endswith((":9700", ":9710"))
+        if document["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = document["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for volume in pod["volumes"]:
+            if "secret" in volume:
+                assert volume["secret"]["defaultMode"] in (0o400, 0o600), volume
+        container = pod["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert set(ports) == {"grpc", "metrics"}
+        for probe in ("livenessProbe", "readinessProbe"):
+            command = container[probe]["exec"]["command"]
+            assert command[0] == "samenloop-healthcheck", (document["metadata"]["name"], probe)
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        if document["kind"] == "StatefulSet":
+            assert document["spec"]["volumeClaimTemplates"], "the node's SQLite needs a PVC"
+
+    policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    ingress_ports = {rule_port["port"] for p in policies for rule in p["spec"].get("ingress", [])
+                     for rule_port in rule.get("ports", [])}
+    assert ingress_ports == {7000, 7101, 9700, 9710}
+    assert any(p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")
+               and not p["spec"].get("egress") for p in policies), "a default deny"
+
+
+# ---------------------------------------------------------------- grafana
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((DEPLOY / "grafana" / "samenloop-dashboard.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"]
+            for target in panel.get("targets", [])]
+
+
+def test_grafana_dashboard_is_valid_json_with_the_panels() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "samenloop-dashboard.json").read_text())
+    assert dashboard["uid"] and dashboard["title"] and dashboard["schemaVersion"] >= 36
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    text = "\n".join(dashboard_queries())
+    for needle in ("samenloop_coordinator_checks_total",
+                   "histogram_quantile(0.95, sum by (le) "
+                   "(rate(samenloop_coordinator_check_duration_seconds_bucket",
+                   "samenloop_coordinator_fanout_duration_seconds_bucket",
+                   "samenloop_coordinator_node_reachable",
+                   "samenloop_coordinator_rate_limit_refusals_total",
+                   "samenloop_node_registrations", "certificate_expiry_seconds"):
+        assert needle in text, needle
+
+
+# ---------------------------------------------------------------- prometheus
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    path, why = find_or_install_prometheus()
+    if path is None:
+        pytest.skip(f"Prometheus is not available: {why}")
+    return path
+
+
+def test_prometheus_config_rules_and_rule_tests(promtool: str) -> None:
+    for args in (["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"],
+                 ["test", "rules", "alerts_test.yml"]):
+        done = subprocess.run([promtool, *args], cwd=PROMETHEUS, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    assert {"SamenloopProcessDown", "SamenloopNodeUnreachable", "SamenloopChecksIncomplete",
+            "SamenloopCoordinatorRateLimited", "SamenloopCertificateExpiresSoon",
+            "SamenloopRetentionSweeperStalled"} <= names
+    tested = yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text())
+    covered = {t["alertname"] for case in tested["tests"] for t in case["alert_rule_test"]}
+    assert covered == names, names - covered
+
+
+def _with_metrics(config: Path) -> str:
+    target = f"127.0.0.1:{free_port()}"
+    config.write_text(f'metrics_listen = "{target}"\n' + config.read_text())
+    return target
+
+
+def _prometheus_config(tmp_path: Path, coordinator: str, nodes: dict[str, str]) -> Path:
+    """deploy/prometheus/prometheus.yml with this test's targets, 1 s intervals and the real
+    alerts.yml beside it."""
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"samenloop-coordinator", "samenloop-node"}
+    jobs["samenloop-coordinator"]["static_configs"] = [{"targets": [coordinator]}]
+    jobs["samenloop-node"]["static_configs"] = [
+        {"targets": [target], "labels": {"node": node_id}} for node_id, target in nodes.items()]
+    shutil.copy(PROMETHEUS / "alerts.yml", tmp_path / "alerts.yml")
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _healthcheck(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(HEALTHCHECK), "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.slow
+def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
+        tmp_path: Path, promtool: str) -> None:
+    harness = Harness(tmp_path / "net", deadline_seconds=1.0)
+    coordinator = _with_metrics(harness.layout.coordinator_config)
+    nodes = {node_id: _with_metrics(config)
+             for node_id, config in harness.layout.node_configs.items()}
+    config = _prometheus_config(tmp_path, coordinator, nodes)
+    done = subprocess.run([promtool, "check", "config", str(config)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        harness.start()
+        # The probe the container and Kubernetes use, against the real mTLS servers.
+        for path in (harness.layout.coordinator_config, *harness.layout.node_configs.values()):
+            probe = _healthcheck(path)
+            assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stderr
+
+        with PrometheusServer(config, tmp_path / "tsdb") as prometheus:
+            for _ in range(3):
+                harness.check("zvh-fryslan", "F-2026-001", NOBODY)
+
+            def checks_counted() -> bool:
+                result = prometheus.query("sum(samenloop_coordinator_checks_total)")
+                return bool(result) and float(result[0]["value"][1]) >= 3
+
+            prometheus.wait_until(checks_counted, 30, "Prometheus to scrape the 3 checks")
+            complete = prometheus.query(
+                'samenloop_coordinator_checks_total{outcome="complete"}')
+            assert float(complete[0]["value"][1]) == 3
+            assert complete[0]["metric"]["job"] == "samenloop-coordinator"
+
+            targets = {coordinator: "up", **{target: "up" for target in nodes.values()}}
+
+            def all_up() -> bool:
+                return {r["labels"]["instance"]: r["health"]
+                        for r in prometheus.api("targets")["activeTargets"]} == targets
+
+            prometheus.wait_until(all_up, 30, f"every target to be scraped: {targets}")
+            assert {r["metric"]["instance"]: r["value"][1] for r in prometheus.query("up")} == {
+                target: "1" for target in (coordinator, *nodes.values())}
+
+            # Every samenloop_* metric the alerts and the dashboard use is exposed: as
+            # series, or (a labelled counter before its first event) as a metric family.
+            present = set(prometheus.api("label/__name__/values"))
+            for family, entries in prometheus.api("metadata").items():
+                present.add(family)
+                if entries[0]["type"] == "counter":  # OpenMetrics names it without _total
+                    present.add(f"{family.removesuffix('_total')}_total")
+            used = referenced_metrics((PROMETHEUS / "alerts.yml").read_text())
+            used |= referenced_metrics("\n".join(dashboard_queries()))
+            assert used <= present, sorted(used - present)
+            # And every dashboard query is valid PromQL.
+            for expr in dashboard_queries():
+                prometheus.query(expr.replace("$__rate_interval", "1m")
+                                 .replace("$__range", "5m"))
+
+            def rules_evaluated() -> list[dict[str, Any]]:
+                rules = [r for g in prometheus.api("rules")["groups"] for r in g["rules"]]
+                return rules if rules and all(r["health"] == "ok" for r in rules) else []
+
+            rules = prometheus.wait_until(rules_evaluated, 30, "the alert rules to evaluate")
+            expected = {r["alert"] for g in yaml.safe_load(
+                (PROMETHEUS / "alerts.yml").read_text())["groups"] for r in g["rules"]}
+            assert {r["name"] for r in rules} == expected
+            assert all(r["state"] == "inactive" for r in rules), [
+                (r["name"], r["state"]) for r in rules if r["state"] != "inactive"]
+
+            # A node goes away: its target goes down, the coordinator marks it unreachable,
+            # and both alerts go pending (they fire after 5 minutes).
+            harness.stop_node("zvh-rotterdam-rijnmond")
+            harness.check("zvh-fryslan", "F-2026-001", NOBODY)
+            stopped = _healthcheck(harness.layout.node_configs["zvh-rotterdam-rijnmond"],
+                                   "--timeout", "1")
+            assert stopped.returncode == 2, stopped.stdout
+
+            def pending() -> set[tuple[str, str]]:
+                alerts = {(a["labels"]["alertname"], a["labels"].get("node", ""))
+                          for a in prometheus.api("alerts")["alerts"]
+                          if a["state"] == "pending"}
+                wanted = {("SamenloopNodeUnreachable", "zvh-rotterdam-rijnmond"),
+                          ("SamenloopProcessDown", "zvh-rotterdam-rijnmond")}
+                return alerts if wanted <= alerts else set()
+
+            prometheus.wait_until(pending, 30, "the unreachable node's alerts to go pending")
+    finally:
+        harness.close()
