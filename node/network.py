@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -25,8 +26,9 @@ from samenloop.proto.transport import secure_channel
 log = logging.getLogger("samenloop.node")
 
 # Elements per Evaluate call: one proof per batch keeps the coordinator's work and our
-# verification linear, and stays well under the coordinator's per-call maximum.
-EVALUATE_BATCH = 16_000
+# verification linear, stays well under the coordinator's per-call maximum, and is small
+# enough that two chunks in flight keep both ends busy.
+EVALUATE_BATCH = 2_000
 
 
 class NetworkError(Exception):
@@ -97,38 +99,49 @@ class Network:
     def pseudonymise(self, inputs: Sequence[bytes], request_id: str,
                      epoch: int | None = None) -> tuple[int, list[bytes]]:
         """Ψ(x) for every input, via blinded, proof-checked evaluations: (epoch, pseudonyms).
-        Without `epoch`, the directory's current one."""
+        Without `epoch`, the directory's current one. Large inputs go in chunks, two at a
+        time, so blinding and finalising here overlap the coordinator's evaluation."""
         directory = self.directory()
         epoch = directory.current_epoch if epoch is None else epoch
         pk = directory.oprf_keys[epoch]
-        out: list[bytes] = []
-        for start in range(0, len(inputs), EVALUATE_BATCH):
-            chunk = list(inputs[start:start + EVALUATE_BATCH])
-            blinds, blinded = [], []
-            for item in chunk:
-                b, element = voprf.blind(item, voprf.Mode.VOPRF)
-                blinds.append(b)
-                blinded.append(element)
-            try:
-                response = self.stub.Evaluate(
-                    pb.EvaluateRequest(epoch=epoch, blinded_elements=blinded,
-                                       request_id=f"{request_id}/{start // EVALUATE_BATCH}"),
-                    timeout=self.config.coordinator_timeout_seconds + len(chunk) / 2000)
-            except grpc.RpcError as exc:
-                raise NetworkError(f"coordinator refused the evaluation: {exc.code().name}: "
-                                   f"{exc.details()}") from None
-            if response.epoch != epoch:
-                raise NetworkError(f"coordinator evaluated with epoch {response.epoch}, "
-                                   f"expected {epoch}")
-            try:
-                out.extend(voprf.finalize_verifiable(
-                    chunk, blinds, [bytes(e) for e in response.evaluated_elements], blinded, pk,
-                    bytes(response.proof)))
-            except voprf.VoprfError as exc:
-                raise NetworkError(f"the coordinator's evaluation proof does not verify against "
-                                   f"the directory's key of epoch {epoch} ({type(exc).__name__})"
-                                   ) from None
-        return epoch, out
+        chunks = [list(inputs[i:i + EVALUATE_BATCH])
+                  for i in range(0, len(inputs), EVALUATE_BATCH)]
+        if len(chunks) <= 1:
+            return epoch, (self._evaluate(chunks[0], epoch, pk, f"{request_id}/0")
+                           if chunks else [])
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evaluate") as pool:
+            parts = pool.map(lambda item: self._evaluate(item[1], epoch, pk,
+                                                         f"{request_id}/{item[0]}"),
+                             enumerate(chunks))
+            return epoch, [p for part in parts for p in part]
+
+    def _evaluate(self, chunk: list[bytes], epoch: int, pk: bytes,
+                  request_id: str) -> list[bytes]:
+        """One Evaluate call: blind, evaluate at the coordinator, verify, finalise."""
+        blinds, blinded = [], []
+        for item in chunk:
+            b, element = voprf.blind(item, voprf.Mode.VOPRF)
+            blinds.append(b)
+            blinded.append(element)
+        try:
+            response = self.stub.Evaluate(
+                pb.EvaluateRequest(epoch=epoch, blinded_elements=blinded,
+                                   request_id=request_id),
+                timeout=self.config.coordinator_timeout_seconds + len(chunk) / 1000)
+        except grpc.RpcError as exc:
+            raise NetworkError(f"coordinator refused the evaluation: {exc.code().name}: "
+                               f"{exc.details()}") from None
+        if response.epoch != epoch:
+            raise NetworkError(f"coordinator evaluated with epoch {response.epoch}, "
+                               f"expected {epoch}")
+        try:
+            return voprf.finalize_verifiable(
+                chunk, blinds, [bytes(e) for e in response.evaluated_elements], blinded, pk,
+                bytes(response.proof))
+        except voprf.VoprfError as exc:
+            raise NetworkError(f"the coordinator's evaluation proof does not verify against "
+                               f"the directory's key of epoch {epoch} ({type(exc).__name__})"
+                               ) from None
 
 
 def _read_cached(path: Path, verify_key: bytes) -> NodeDirectory | None:
