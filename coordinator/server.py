@@ -123,11 +123,15 @@ class CoordinatorServer:
                  directory.serial, len(directory.nodes), sorted(directory.oprf_keys),
                  directory.current_epoch)
 
+    def probe_nodes(self) -> None:
+        """Ask every node's health service and record who is reachable."""
+        self.service.observe_nodes(
+            self.fanout.probe_all(self.service.directory.nodes, timeout=2.0), probe=True)
+
     def _probe(self) -> None:
         while not self._stop.wait(PROBE_SECONDS):
             try:
-                self.service.observe_nodes(
-                    self.fanout.probe_all(self.service.directory.nodes, timeout=2.0), probe=True)
+                self.probe_nodes()
             except Exception:
                 log.exception("health probe failed")
             try:

@@ -103,7 +103,7 @@ class Fanout:
             health_pb2.HealthCheckRequest(service="samenloop.v1.Node"), timeout=timeout)
             for n in nodes}
         _wait_all(list(calls.values()), timeout + 0.5)
-        return [_outcome(node_id, call) for node_id, call in calls.items()]
+        return [_probe_outcome(node_id, call) for node_id, call in calls.items()]
 
     def close(self) -> None:
         with self._lock:
@@ -143,7 +143,18 @@ def _wait_all(calls: list[grpc.Future], seconds: float) -> None:
     all_done.wait(seconds)
 
 
-def _outcome(node_id: str, call: grpc.Future) -> NodeOutcome:
+def _probe_outcome(node_id: str, call: grpc.Future) -> NodeOutcome:
+    """A health probe counts as an answer only when the node says it is SERVING."""
+    outcome = _outcome(node_id, call, lambda response: b"")
+    if outcome.status == pb.ANSWERED and \
+            call.result().status != health_pb2.HealthCheckResponse.SERVING:
+        return NodeOutcome(node_id, pb.ERROR, detail="node is not ready")
+    return outcome
+
+
+def _outcome(node_id: str, call: grpc.Future,
+             answer_of: Callable[[pb.LookupResponse], bytes] = lambda r: r.sealed_answer
+             ) -> NodeOutcome:
     if not call.done():
         call.cancel()
         return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
@@ -158,7 +169,7 @@ def _outcome(node_id: str, call: grpc.Future) -> NodeOutcome:
         return NodeOutcome(node_id, pb.ERROR, detail=f"{code.name}: {exc.details()}"[:200])
     except futures.CancelledError:
         return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
-    return NodeOutcome(node_id, pb.ANSWERED, sealed_answer=answer.sealed_answer)
+    return NodeOutcome(node_id, pb.ANSWERED, sealed_answer=answer_of(answer))
 
 
 class CoordinatorService:

@@ -63,6 +63,17 @@ def test_metrics_count_checks_and_carry_no_identifying_labels(tmp_path: Path) ->
         assert value(coordinator, "samenloop_coordinator_certificate_expiry_seconds") > 86400
         assert value(coordinator, "samenloop_coordinator_directory_serial") == 1
         assert value(coordinator, "samenloop_coordinator_audit_records") >= 9
+        # The health probe (every 15 s in production) sees the same, without any check.
+        assert harness.coordinator is not None
+        harness.coordinator.probe_nodes()
+        probed = scrape(ports["coordinator"])
+        assert value(probed, "samenloop_coordinator_node_reachable",
+                     node="zvh-rotterdam-rijnmond") == 0
+        assert value(probed, "samenloop_coordinator_node_reachable", node="zvh-fryslan") == 1
+        assert value(probed, "samenloop_coordinator_node_last_seen_timestamp_seconds",
+                     node="zvh-fryslan") > value(
+            coordinator, "samenloop_coordinator_node_last_seen_timestamp_seconds",
+            node="zvh-fryslan")
 
         fryslan = scrape(ports["zvh-fryslan"])
         assert value(fryslan, "samenloop_node_checks_total", outcome="hit") == 1
