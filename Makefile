@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint proto bench bench-matching clean check-libsodium
+.PHONY: demo test lint proto bench bench-matching clean check-libsodium chromium
 
 $(STAMP): pyproject.toml | check-libsodium
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,18 @@ check-libsodium:
 demo: $(STAMP)
 	$(VENV)/bin/samenloop demo
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium; never a browser downloaded by `playwright install`.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests" >&2; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update && $$SUDO apt-get install -y chromium; \
+	  else \
+	    echo "/usr/bin/chromium is missing and apt-get is not available; the browser tests will fail" >&2; \
+	  fi; }
+
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

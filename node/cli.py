@@ -38,12 +38,15 @@ node_app = typer.Typer(help="Run a ZVH node and manage its registry.", no_args_i
 procesregisseur_app = typer.Typer(help="Procesregisseurs whose contact other ZVHs receive.",
                                   no_args_is_help=True)
 audit_app = typer.Typer(help="The node's hash-chained audit trail.", no_args_is_help=True)
+user_app = typer.Typer(help="Accounts of the node's web app and API (procesregisseur, "
+                            "beheerder, auditor).", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 app.add_typer(coordinator_app, name="coordinator")
 app.add_typer(pki_app, name="pki")
 app.add_typer(directory_app, name="directory")
 node_app.add_typer(procesregisseur_app, name="procesregisseur")
 node_app.add_typer(audit_app, name="audit")
+node_app.add_typer(user_app, name="user")
 
 ConfigOption = Annotated[Path, typer.Option("--config", help="node.toml")]
 
@@ -84,7 +87,8 @@ def node_keygen(out: Annotated[Path, typer.Option(help="box secret key file (mod
 
 @node_app.command("serve")
 def node_serve(config: ConfigOption) -> None:
-    """Run the node's Lookup service and retention sweeper until SIGINT or SIGTERM."""
+    """Run the node's Lookup service and retention sweeper until SIGINT or SIGTERM; with a
+    [web] section also the web app and HTTP API, in the same process and store."""
     from samenloop.node.config import NodeConfig
     from samenloop.node.server import NodeServer
 
@@ -94,7 +98,25 @@ def node_serve(config: ConfigOption) -> None:
     except (ConfigError, OSError) as exc:
         raise fail(str(exc)) from None
     server.start()
-    serve_until_signalled(server.stop, server.reload)
+    web = None
+    if server.config.web is not None:
+        from samenloop.node.web.actions import NodeContext
+        from samenloop.node.web.app import WebServer
+
+        web = WebServer(NodeContext(server.config, server.config.web, server.store,
+                                    server.network, metrics=server.metrics))
+        try:
+            web.start()
+        except OSError as exc:
+            server.stop()
+            raise fail(str(exc)) from None
+
+    def stop() -> None:
+        if web is not None:
+            web.stop()
+        server.stop()
+
+    serve_until_signalled(stop, server.reload)
 
 
 @node_app.command("import")
@@ -217,6 +239,101 @@ def audit_verify(config: ConfigOption) -> None:
         typer.echo(f"audit trail BROKEN at record {broken}", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit trail intact: {count} records")
+
+
+# ---------------------------------------------------------------- web accounts
+
+
+def _password(from_stdin: bool) -> str:
+    """From stdin (scripts) or a hidden prompt typed twice; never an argument, which would
+    end up in the process list and shell history."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin",
+                                             help="read the password from standard input")]
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument()], config: ConfigOption,
+    role: Annotated[str, typer.Option(help="procesregisseur, beheerder or auditor")],
+    procesregisseur: Annotated[str | None, typer.Option(
+        help="procesregisseur id this account acts as (role procesregisseur)")] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Add a web/API account; the password is asked for (or read from stdin)."""
+    from samenloop.node.web import accounts
+
+    _, store = _load(config)
+    try:
+        accounts.add_user(store, username, role, procesregisseur, _password(password_stdin),
+                          by="operator", now=time.time())
+    except accounts.AccountError as exc:
+        raise fail(f"{exc.field}: {exc.message}") from None
+    finally:
+        store.close()
+    typer.echo(f"added {role} {username.strip().lower()}")
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument()], config: ConfigOption) -> None:
+    """Disable an account: its sessions end and its API tokens are revoked."""
+    _user_change(config, username, "disable")
+
+
+@user_app.command("enable")
+def user_enable(username: Annotated[str, typer.Argument()], config: ConfigOption) -> None:
+    """Enable a disabled account again (API tokens must be created anew)."""
+    _user_change(config, username, "enable")
+
+
+@user_app.command("reset")
+def user_reset(username: Annotated[str, typer.Argument()], config: ConfigOption,
+               password_stdin: PasswordStdin = False) -> None:
+    """Set a new password; the account's sessions end and its lock-out is lifted."""
+    _user_change(config, username, "reset", _password(password_stdin))
+
+
+@user_app.command("token")
+def user_token(username: Annotated[str, typer.Argument()], config: ConfigOption) -> None:
+    """Create an API bearer token; printed once, only its hash is kept."""
+    _user_change(config, username, "token")
+
+
+def _user_change(config: Path, username: str, change: str, password: str = "") -> None:
+    from samenloop.node.web import accounts
+
+    _, store = _load(config)
+    try:
+        if change == "token":
+            typer.echo(accounts.create_api_token(store, username, by="operator",
+                                                 now=time.time()))
+            return
+        if change == "reset":
+            accounts.reset_password(store, username, password, by="operator", now=time.time())
+        else:
+            accounts.set_disabled(store, username, change == "disable", by="operator",
+                                  now=time.time())
+    except accounts.AccountError as exc:
+        raise fail(f"{exc.field}: {exc.message}") from None
+    finally:
+        store.close()
+    typer.echo(f"{change}: {username}")
+
+
+@user_app.command("list")
+def user_list(config: ConfigOption) -> None:
+    """Accounts with role, procesregisseur and status."""
+    _, store = _load(config)
+    try:
+        for user in store.users():
+            typer.echo(f"{user.username:24} {user.role:16} {user.procesregisseur_id or '-':12} "
+                       f"{'disabled' if user.disabled else 'active'}")
+    finally:
+        store.close()
 
 
 # ---------------------------------------------------------------- check

@@ -36,6 +36,79 @@ def validate_procesregisseur(id: str, name: str, phone: str, email: str,
     return Procesregisseur(id, name.strip(), phone.strip(), email.strip())
 
 
+STANDARD_PURPOSES = (
+    "triage: is er samenloop met een ander Zorg- en Veiligheidshuis?",
+    "aanmelding: betrokkenheid van een ander Zorg- en Veiligheidshuis nagaan",
+    "gezinssituatie: samenloop bij gezinsleden nagaan",
+)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where the web app sends "there is a melding" e-mails (never their content)."""
+
+    host: str
+    port: int = 25
+    sender: str = "samenloop@localhost"
+    starttls: bool = False
+    username: str | None = None
+    password_file: Path | None = None
+    poll_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The `[web]` section: the procesregisseurs' web app and HTTP API of this node."""
+
+    listen: str = "127.0.0.1:8100"
+    public_url: str = "http://127.0.0.1:8100"
+    session_idle_minutes: int = 30
+    session_max_hours: int = 10
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    purposes: tuple[str, ...] = STANDARD_PURPOSES
+    audit_monthly_threshold: int = 200
+    smtp: SmtpConfig | None = None
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Secure cookies whenever users reach the app over https (e.g. behind a proxy)."""
+        return self.public_url.startswith("https://")
+
+    @classmethod
+    def from_section(cls, web: Section) -> WebConfig:
+        purposes = web.data.get("purposes", list(STANDARD_PURPOSES))
+        if (not isinstance(purposes, list) or not purposes
+                or not all(isinstance(p, str) and 5 <= len(p.strip()) <= 200 for p in purposes)):
+            raise ConfigError(web._field("purposes"), "must be a list of 5-200 character texts")
+        public_url = web.str("public_url") if web.has("public_url") else ""
+        listen = web.endpoint("listen", "127.0.0.1:8100")
+        if not public_url:
+            public_url = f"http://{listen}"
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", public_url):
+            raise ConfigError(web._field("public_url"), "must be an http:// or https:// URL")
+        smtp = None
+        if web.has("smtp"):
+            mail = web.section("smtp")
+            smtp = SmtpConfig(
+                host=mail.str("host"), port=mail.int("port", 25, minimum=1),
+                sender=mail.str("from", "samenloop@localhost"),
+                starttls=mail.bool("starttls", False),
+                username=mail.str("username") if mail.has("username") else None,
+                password_file=mail.secret_file("password_file")
+                if mail.has("password_file") else None,
+                poll_seconds=mail.float("poll_seconds", 30.0))
+        return cls(
+            listen=listen, public_url=public_url.rstrip("/"),
+            session_idle_minutes=web.int("session_idle_minutes", 30, minimum=1),
+            session_max_hours=web.int("session_max_hours", 10, minimum=1),
+            login_max_failures=web.int("login_max_failures", 5, minimum=1),
+            login_lockout_minutes=web.int("login_lockout_minutes", 15, minimum=1),
+            purposes=tuple(p.strip() for p in purposes),
+            audit_monthly_threshold=web.int("audit_monthly_threshold", 200, minimum=1),
+            smtp=smtp)
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     node_id: str
@@ -55,6 +128,7 @@ class NodeConfig:
     checks_per_user_per_hour: int = 30
     checks_per_user_per_day: int = 100
     metrics_listen: str | None = None
+    web: WebConfig | None = None  # None: this node serves no web app
 
     @property
     def store_path(self) -> Path:
@@ -100,4 +174,5 @@ class NodeConfig:
             checks_per_user_per_hour=limits.int("checks_per_user_per_hour", 30, minimum=1),
             checks_per_user_per_day=limits.int("checks_per_user_per_day", 100, minimum=1),
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
+            web=WebConfig.from_section(root.section("web")) if root.has("web") else None,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -77,7 +78,8 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
                   node_ports: dict[str, int] | None = None,
                   listen_ports: dict[str, int] | None = None, deadline_seconds: float = 2.0,
                   rate_limits: dict[str, int] | None = None,
-                  node_settings: str = "") -> NetworkLayout:
+                  node_settings: str = "",
+                  web_ports: dict[str, int] | None = None) -> NetworkLayout:
     now = dt.datetime.now(dt.UTC)
     pki_dir, keys_dir = root / "pki", root / "keys"
     ca_key, ca_cert = pki.new_ca("demo", now=now)
@@ -148,6 +150,9 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
         config = folder / "node.toml"
         listen = {n: f"{host}:{(listen_ports or {})[n]}" if n in (listen_ports or {})
                   else endpoints[n] for n in endpoints}
+        web = ([] if not web_ports or node_id not in web_ports else
+               ["[web]", f'listen = "{host}:{web_ports[node_id]}"',
+                f'public_url = "http://{host}:{web_ports[node_id]}"', ""])
         config.write_text("\n".join([
             f'node_id = "{node_id}"',
             f'listen = "{listen[node_id]}"',
@@ -159,6 +164,7 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
             "[tls]", 'ca = "../../pki/ca.crt"', f'cert = "../../pki/{node_id}.crt"',
             f'key = "../../pki/{node_id}.key"', "",
             "[keys]", f'box_secret_key = "../../keys/{node_id}.box"', "",
+            *web,
             *regisseurs,
         ]), encoding="utf-8")
         node_configs[node_id] = config
@@ -191,6 +197,26 @@ def _wait_for_port(endpoint: str, seconds: float = 15.0) -> None:
     raise RuntimeError(f"nothing listens on {endpoint} after {seconds} s")
 
 
+WEB_PORTS = {n: 8101 + i for i, (n, _) in enumerate(DEMO_NODES)}
+# Demo accounts of every node: username -> (role, procesregisseur id).
+DEMO_ACCOUNTS = {"regisseur": ("procesregisseur", "pr-1"), "beheerder": ("beheerder", None),
+                 "auditor": ("auditor", None)}
+
+
+def _add_demo_accounts(configs: dict[str, Path], password: str) -> None:
+    """The same accounts at every node, through the operator's own command."""
+    for config in configs.values():
+        for username, (role, regisseur) in DEMO_ACCOUNTS.items():
+            args = ["node", "user", "add", username, "--role", role, "--config", str(config),
+                    "--password-stdin"]
+            if regisseur:
+                args += ["--procesregisseur", regisseur]
+            out = subprocess.run(_command(*args), input=password + "\n",  # noqa: S603
+                                 capture_output=True, text=True, check=False)
+            if out.returncode != 0 and "bestaat al" not in out.stderr:
+                raise RuntimeError(f"demo account {username}: {out.stderr.strip()}")
+
+
 def run_demo(root: Path, *, fresh: bool = True) -> None:
     """Start the embedded network, import the synthetic cases, print what to try."""
     root = root.resolve()
@@ -198,8 +224,14 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
         shutil.rmtree(root)
     if not (root / "coordinator.toml").exists():
         build_network(root, coordinator_port=7000,
-                      node_ports={n: 7101 + i for i, (n, _) in enumerate(DEMO_NODES)})
+                      node_ports={n: 7101 + i for i, (n, _) in enumerate(DEMO_NODES)},
+                      web_ports=WEB_PORTS)
     layout_nodes = {n: root / "nodes" / n / "node.toml" for n, _ in DEMO_NODES}
+    password_file = root / "demo-password.txt"
+    if not password_file.exists():
+        write_secret(password_file, "demo-" + secrets.token_urlsafe(9) + "\n")
+    password = password_file.read_text(encoding="utf-8").strip()
+    _add_demo_accounts(layout_nodes, password)
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
@@ -226,13 +258,15 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
             start(node_id, "node", "serve", "--config", str(config))
         for i in range(len(layout_nodes)):
             _wait_for_port(f"127.0.0.1:{7101 + i}")
+        for port in WEB_PORTS.values():
+            _wait_for_port(f"127.0.0.1:{port}")
         for node_id, config in layout_nodes.items():
             cases = config.parent / "cases.csv"
             out = subprocess.run(_command("node", "import", str(cases), "--sync", "--config",  # noqa: S603
                                           str(config)), capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"demo import at {node_id} failed: {out.stderr.strip()}")
-        _print_instructions(root, layout_nodes)
+        _print_instructions(root, layout_nodes, password)
         done = {"stop": False}
         signal.signal(signal.SIGINT, lambda *_: done.update(stop=True))
         signal.signal(signal.SIGTERM, lambda *_: done.update(stop=True))
@@ -247,7 +281,7 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
         print("stopped.")
 
 
-def _print_instructions(root: Path, configs: dict[str, Path]) -> None:
+def _print_instructions(root: Path, configs: dict[str, Path], password: str) -> None:
     samenloop = Path(sys.executable).parent / "samenloop"
     exe = str(samenloop) if samenloop.exists() else "samenloop"
     fryslan = configs["zvh-fryslan"]
@@ -259,7 +293,19 @@ Samenloop demo network is running (files in {root}):
   zvh-noord-limburg       127.0.0.1:7102
   zvh-rotterdam-rijnmond  127.0.0.1:7103
 
-Try, in another terminal, a check from Fryslân for its triage case F-2026-001.
+Web app (Dutch), one per ZVH:
+  zvh-fryslan             http://127.0.0.1:8101/
+  zvh-noord-limburg       http://127.0.0.1:8102/
+  zvh-rotterdam-rijnmond  http://127.0.0.1:8103/
+Accounts at every node, all with password {password}
+  regisseur   procesregisseur (pr-1): samenloopcheck and samenloopmeldingen
+  beheerder   import, status, cases, users
+  auditor     audit pages and exports
+In the web app of Fryslân, log in as regisseur, run a check for case F-2026-001 (triage)
+for Pieter van den Berg, 12-03-1985, Venlo; then log in as regisseur at Noord-Limburg
+(8102) to see the samenloopmelding.
+
+Or try, in another terminal, a check from Fryslân for its triage case F-2026-001.
 
 A person with an active case in Noord-Limburg (typed the way another ZVH would):
   {exe} check --node-config {rel} --case F-2026-001 \\

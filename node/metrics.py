@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 from prometheus_client import Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from samenloop.node.model import PHASES
@@ -25,7 +25,7 @@ class RegistryCollector(Collector):
     def __init__(self, store: NodeStore) -> None:
         self.store = store
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         counts = self.store.counts_by_phase()
         phases = GaugeMetricFamily("samenloop_node_registrations",
                                    "Active cases registered, by phase", labels=["phase"])
@@ -36,6 +36,10 @@ class RegistryCollector(Collector):
                                 value=self.store.tag_count())
         yield GaugeMetricFamily("samenloop_node_audit_records", "Records in the audit trail",
                                 value=self.store.audit_count())
+        imports = CounterMetricFamily("samenloop_node_imports", "Imports applied (any "
+                                      "process: CLI, web, timer)", labels=["outcome"])
+        imports.add_metric(["applied"], self.store.count_audit("import", None, 0.0))
+        yield imports
 
 
 class NodeMetrics(ProcessMetrics):
@@ -59,16 +63,12 @@ class NodeMetrics(ProcessMetrics):
         self.sweeps = Counter("samenloop_node_sweeps", "Retention sweeper runs", registry=r)
         self.last_sweep = Gauge("samenloop_node_last_sweep_timestamp_seconds",
                                 "When the retention sweeper last ran", registry=r)
-        self.imports = Counter("samenloop_node_imports", "Imports run from this process, by "
-                               "outcome", ["outcome"], registry=r)
         self.rate_limited = Counter("samenloop_node_rate_limit_refusals",
                                     "Checks refused by a user's limit", registry=r)
         for outcome in ("hit", "no_hit", "refused"):
             self.lookups.labels(outcome)
         for outcome in ("hit", "no_hit", "incomplete"):
             self.checks.labels(outcome)
-        for outcome in ("applied", "refused"):
-            self.imports.labels(outcome)
         r.register(RegistryCollector(store))
 
     def swept(self, removed: int) -> None:

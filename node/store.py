@@ -62,6 +62,37 @@ CREATE TABLE IF NOT EXISTS notifications (
     query_id TEXT NOT NULL,
     handled_at REAL
 );
+CREATE TABLE IF NOT EXISTS phase_history (
+    case_ref TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (case_ref, phase)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('procesregisseur', 'beheerder', 'auditor')),
+    procesregisseur_id TEXT,
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT REFERENCES users (username) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_failures (
+    username TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_by_user ON login_failures (username, at);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -71,6 +102,7 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_by_action ON audit (action, actor, at);
 """
 
 GENESIS = "0" * 64
@@ -109,6 +141,29 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class User:
+    """A web account; `procesregisseur_id` links a procesregisseur to contacts and meldingen."""
+
+    username: str
+    role: str
+    procesregisseur_id: str | None
+    password_hash: str
+    disabled: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Session:
+    """A server-side web session; `username` is None before login (it still carries CSRF)."""
+
+    token_hash: str
+    username: str | None
+    csrf_token: str
+    created_at: float
+    seen_at: float
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     id: int
     at: float
@@ -134,6 +189,9 @@ class NodeStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(notifications)")}
+        if "mailed_at" not in columns:  # stores created before the web app mailed meldingen
+            self._db.execute("ALTER TABLE notifications ADD COLUMN mailed_at REAL")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -214,6 +272,8 @@ class NodeStore:
                     " added_at = excluded.added_at",
                     [(t.tag, t.epoch, reg.case_ref, t.strength, now) for t in reg.tags])
                 tag_count += len(reg.tags)
+                db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
+                           " VALUES (?, ?, ?)", (reg.case_ref, reg.phase, now))
             if sync:
                 db.execute("CREATE TEMP TABLE IF NOT EXISTS listed (case_ref TEXT PRIMARY KEY)")
                 db.execute("DELETE FROM listed")
@@ -238,6 +298,8 @@ class NodeStore:
                     "INSERT INTO cases (case_ref, phase, procesregisseur_id, source,"
                     " registered_at, refreshed_at) VALUES (?, ?, ?, 'check', ?, ?)",
                     (case_ref, create_phase, procesregisseur_id, now, now))
+                db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
+                           " VALUES (?, ?, ?)", (case_ref, create_phase, now))
             db.executemany(
                 "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
                 " VALUES (?, ?, ?, ?, 'check', ?) ON CONFLICT DO UPDATE SET"
@@ -340,6 +402,138 @@ class NodeStore:
         return [Notification(r[0], r[1], r[2], r[3], r[4], r[5],
                              Procesregisseur("", r[6], r[7], r[8]), r[9], r[10]) for r in rows]
 
+    def notification(self, id: int) -> Notification | None:
+        return next((n for n in self._notification_rows("WHERE id = ?", (id,))), None)
+
+    def _notification_rows(self, where: str, args: tuple[Any, ...]) -> list[Notification]:
+        with self._lock:
+            rows = self._db.execute(  # `where` is one of this class's constants
+                "SELECT id, at, case_ref, procesregisseur_id, from_node, from_zvh,"  # noqa: S608
+                " requester_name, requester_phone, requester_email, strength, handled_at"
+                f" FROM notifications {where} ORDER BY id DESC", args).fetchall()
+        return [Notification(r[0], r[1], r[2], r[3], r[4], r[5],
+                             Procesregisseur("", r[6], r[7], r[8]), r[9], r[10]) for r in rows]
+
+    def mark_notification_handled(self, id: int, procesregisseur_id: str, now: float) -> bool:
+        """Only the procesregisseur the melding is for can handle it; True if it changed."""
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE notifications SET handled_at = ? WHERE id = ? AND procesregisseur_id = ?"
+                " AND handled_at IS NULL", (now, id, procesregisseur_id)).rowcount > 0
+
+    def unmailed_notifications(self) -> list[Notification]:
+        """Unhandled meldingen nobody was e-mailed about yet."""
+        return self._notification_rows("WHERE mailed_at IS NULL AND handled_at IS NULL", ())
+
+    def mark_mailed(self, ids: Iterable[int], now: float) -> None:
+        with self._transaction() as db:
+            db.executemany("UPDATE notifications SET mailed_at = ? WHERE id = ?",
+                           [(now, i) for i in ids])
+
+    # ------------------------------------------------------------ web accounts
+
+    def add_user(self, username: str, role: str, procesregisseur_id: str | None,
+                 password_hash: str, now: float) -> bool:
+        """False if the username is taken."""
+        with self._transaction() as db:
+            try:
+                db.execute("INSERT INTO users (username, role, procesregisseur_id, password_hash,"
+                           " disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+                           (username, role, procesregisseur_id, password_hash, now))
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+    def user(self, username: str) -> User | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT username, role, procesregisseur_id, password_hash, disabled, created_at"
+                " FROM users WHERE username = ?", (username,)).fetchone()
+        return User(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
+
+    def users(self) -> list[User]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT username, role, procesregisseur_id, password_hash, disabled, created_at"
+                " FROM users ORDER BY username").fetchall()
+        return [User(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+    def set_user_disabled(self, username: str, disabled: bool) -> bool:
+        """Disabling also ends the user's sessions and revokes their API tokens."""
+        with self._transaction() as db:
+            changed = db.execute("UPDATE users SET disabled = ? WHERE username = ?",
+                                 (int(disabled), username)).rowcount > 0
+            if disabled:
+                db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+                db.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
+        return changed
+
+    def set_password_hash(self, username: str, password_hash: str) -> bool:
+        """A reset also ends the user's sessions and clears failed logins."""
+        with self._transaction() as db:
+            changed = db.execute("UPDATE users SET password_hash = ? WHERE username = ?",
+                                 (password_hash, username)).rowcount > 0
+            db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+            db.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+        return changed
+
+    def add_session(self, token_hash: str, username: str | None, csrf_token: str,
+                    now: float, forget_seen_before: float) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM sessions WHERE seen_at < ?", (forget_seen_before,))
+            db.execute("INSERT INTO sessions (token_hash, username, csrf_token, created_at,"
+                       " seen_at) VALUES (?, ?, ?, ?, ?)",
+                       (token_hash, username, csrf_token, now, now))
+
+    def session(self, token_hash: str) -> Session | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT token_hash, username, csrf_token, created_at, seen_at FROM sessions"
+                " WHERE token_hash = ?", (token_hash,)).fetchone()
+        return Session(*row) if row else None
+
+    def touch_session(self, token_hash: str, now: float) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE sessions SET seen_at = ? WHERE token_hash = ?", (now, token_hash))
+
+    def end_session(self, token_hash: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def add_api_token(self, token_hash: str, username: str, now: float) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO api_tokens (token_hash, username, created_at)"
+                       " VALUES (?, ?, ?)", (token_hash, username, now))
+
+    def api_token_user(self, token_hash: str) -> User | None:
+        with self._lock:
+            row = self._db.execute("SELECT username FROM api_tokens WHERE token_hash = ?",
+                                   (token_hash,)).fetchone()
+        return self.user(row[0]) if row else None
+
+    def api_token_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._db.execute(
+                "SELECT username, COUNT(*) FROM api_tokens GROUP BY username"))
+
+    def add_login_failure(self, username: str, now: float, forget_before: float) -> int:
+        """Record a failed login; returns the failures for `username` since `forget_before`."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM login_failures WHERE at < ?", (forget_before,))
+            db.execute("INSERT INTO login_failures (username, at) VALUES (?, ?)", (username, now))
+            return int(db.execute("SELECT COUNT(*) FROM login_failures WHERE username = ?",
+                                  (username,)).fetchone()[0])
+
+    def login_failures(self, username: str, since: float) -> int:
+        with self._lock:
+            return int(self._db.execute(
+                "SELECT COUNT(*) FROM login_failures WHERE username = ? AND at >= ?",
+                (username, since)).fetchone()[0])
+
+    def clear_login_failures(self, username: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+
     # ------------------------------------------------------------ audit trail
 
     def append_audit(self, action: str, actor: str, details: dict[str, Any], now: float) -> None:
@@ -363,12 +557,21 @@ class NodeStore:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
 
-    def count_audit(self, action: str, actor: str, since: float) -> int:
-        """How often `actor` did `action` since `since` (per-user rate limits)."""
+    def checks_per_user_per_month(self) -> list[tuple[str, str, int]]:
+        """(month "YYYY-MM", user, checks), newest month first: the auditor's overview."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT strftime('%Y-%m', at, 'unixepoch', 'localtime') AS month, actor,"
+                " COUNT(*) FROM audit WHERE action = 'check' GROUP BY month, actor"
+                " ORDER BY month DESC, actor").fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def count_audit(self, action: str, actor: str | None, since: float) -> int:
+        """How often `actor` (anyone: None) did `action` since `since`."""
         with self._lock:
             return int(self._db.execute(
-                "SELECT COUNT(*) FROM audit WHERE action = ? AND actor = ? AND at >= ?",
-                (action, actor, since)).fetchone()[0])
+                "SELECT COUNT(*) FROM audit WHERE action = ? AND (? IS NULL OR actor = ?)"
+                " AND at >= ?", (action, actor, actor, since)).fetchone()[0])
 
     def audit_count(self) -> int:
         with self._lock:

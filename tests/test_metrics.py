@@ -85,6 +85,7 @@ def test_metrics_count_checks_and_carry_no_identifying_labels(tmp_path: Path) ->
         limburg = scrape(ports["zvh-noord-limburg"])
         assert value(limburg, "samenloop_node_lookups_total", outcome="hit") == 1
         assert value(limburg, "samenloop_node_lookups_total", outcome="no_hit") == 2
+        assert value(limburg, "samenloop_node_imports_total", outcome="applied") == 1
 
         for samples in (coordinator, fryslan, limburg):
             for name, entries in samples.items():

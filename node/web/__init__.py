@@ -1,0 +1,1 @@
+"""The node's web app and HTTP API for procesregisseurs, beheerders and auditors."""

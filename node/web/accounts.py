@@ -1,0 +1,181 @@
+"""Web accounts: argon2 passwords, server-side sessions, API tokens, lock-out.
+
+Tokens handed to a browser or API client are random; the store keeps only their SHA-256,
+so a copy of the SQLite file does not let anyone log in. Every change is audited, never
+with a password, token or identifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from samenloop.node.config import WebConfig
+from samenloop.node.store import NodeStore, Session, User
+
+ROLES = ("procesregisseur", "beheerder", "auditor")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 12
+
+_hasher = PasswordHasher()
+# Verifying against this for unknown usernames makes their refusal take as long.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """A refused account change; `field` and a Dutch message for the beheerder."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class LoginRefused(Exception):
+    """Wrong name or password, a disabled account, or a lock-out; one Dutch message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str   # for the cookie only; the store keeps its hash
+    session: Session
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_password() -> str:
+    """A temporary password a beheerder passes on; the user is told to keep it secret."""
+    return secrets.token_urlsafe(12)
+
+
+def add_user(store: NodeStore, username: str, role: str, procesregisseur_id: str | None,
+             password: str, *, by: str, now: float) -> User:
+    username = username.strip().lower()
+    if not USERNAME.match(username):
+        raise AccountError("gebruikersnaam", "gebruik 2-64 kleine letters, cijfers, '.', '_' "
+                                              "of '-'")
+    if role not in ROLES:
+        raise AccountError("rol", "kies procesregisseur, beheerder of auditor")
+    procesregisseur_id = (procesregisseur_id or "").strip() or None
+    if role == "procesregisseur":
+        if procesregisseur_id is None or store.procesregisseur(procesregisseur_id) is None:
+            raise AccountError("procesregisseur", "kies een bekende procesregisseur")
+    else:
+        procesregisseur_id = None
+    if len(password) < MIN_PASSWORD:
+        raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
+                                         f"tekens hebben")
+    if not store.add_user(username, role, procesregisseur_id, _hasher.hash(password), now):
+        raise AccountError("gebruikersnaam", "deze gebruikersnaam bestaat al")
+    store.append_audit("user_add", by, {"user": username, "role": role,
+                                        "procesregisseur_id": procesregisseur_id}, now)
+    user = store.user(username)
+    assert user is not None
+    return user
+
+
+def set_disabled(store: NodeStore, username: str, disabled: bool, *, by: str,
+                 now: float) -> None:
+    if not store.set_user_disabled(username, disabled):
+        raise AccountError("gebruikersnaam", "onbekende gebruiker")
+    store.append_audit("user_disable" if disabled else "user_enable", by,
+                       {"user": username}, now)
+
+
+def reset_password(store: NodeStore, username: str, password: str, *, by: str,
+                   now: float) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
+                                         f"tekens hebben")
+    if not store.set_password_hash(username, _hasher.hash(password)):
+        raise AccountError("gebruikersnaam", "onbekende gebruiker")
+    store.append_audit("user_reset", by, {"user": username}, now)
+
+
+def create_api_token(store: NodeStore, username: str, *, by: str, now: float) -> str:
+    """A bearer token for the HTTP API, shown once; only its hash is kept."""
+    user = store.user(username)
+    if user is None or user.disabled:
+        raise AccountError("gebruikersnaam", "onbekende of uitgeschakelde gebruiker")
+    token = "sl_" + secrets.token_urlsafe(32)
+    store.add_api_token(token_hash(token), username, now)
+    store.append_audit("token_add", by, {"user": username}, now)
+    return token
+
+
+def api_user(store: NodeStore, token: str) -> User | None:
+    user = store.api_token_user(token_hash(token))
+    return user if user is not None and not user.disabled else None
+
+
+def login(store: NodeStore, web: WebConfig, username: str, password: str, *,
+          now: float) -> User:
+    """The user, or LoginRefused; failures and lock-outs are counted and audited."""
+    username = username.strip().lower()
+    window = web.login_lockout_minutes * 60
+    known = store.user(username) if USERNAME.match(username) else None
+    actor = known.username if known else "-"
+    if known and store.login_failures(username, now - window) >= web.login_max_failures:
+        store.append_audit("login_locked", actor, {}, now)
+        raise LoginRefused(f"Te veel mislukte pogingen. Het account is {web.login_lockout_minutes}"
+                           f" minuten geblokkeerd; probeer het daarna opnieuw of vraag de "
+                           f"beheerder om hulp.")
+    try:
+        ok = _hasher.verify(known.password_hash if known else _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        ok = False
+    if not ok or known is None or known.disabled:
+        failures = store.add_login_failure(username if known else "-", now, now - window)
+        store.append_audit("login_failed", actor, {"known_user": known is not None}, now)
+        if known and failures >= web.login_max_failures:
+            store.append_audit("lockout", actor, {"failures": failures}, now)
+        raise LoginRefused("Gebruikersnaam of wachtwoord klopt niet, of het account is "
+                           "uitgeschakeld.")
+    store.clear_login_failures(username)
+    store.append_audit("login", known.username, {}, now)
+    return known
+
+
+def start_session(store: NodeStore, web: WebConfig, username: str | None, *,
+                  now: float) -> NewSession:
+    token = secrets.token_urlsafe(32)
+    hashed = token_hash(token)
+    store.add_session(hashed, username, secrets.token_urlsafe(32), now,
+                      forget_seen_before=now - web.session_idle_minutes * 60)
+    session = store.session(hashed)
+    assert session is not None
+    return NewSession(token, session)
+
+
+def current_session(store: NodeStore, web: WebConfig, token: str | None, *,
+                    now: float) -> Session | None:
+    """The live session for a cookie, or None when unknown, idle too long or too old."""
+    if not token:
+        return None
+    hashed = token_hash(token)
+    session = store.session(hashed)
+    if session is None:
+        return None
+    if (now - session.seen_at > web.session_idle_minutes * 60
+            or now - session.created_at > web.session_max_hours * 3600):
+        store.end_session(hashed)
+        return None
+    store.touch_session(hashed, now)
+    return session
+
+
+def csrf_ok(session: Session | None, submitted: str | None) -> bool:
+    return bool(session and submitted
+                and hmac.compare_digest(session.csrf_token.encode(), submitted.encode()))

@@ -1,0 +1,286 @@
+"""What the web pages and the API do, once their input is parsed: one function per action.
+
+Handlers in `app.py` parse and validate, call one of these, and map errors. Identifiers
+pass through memory only: parsed subjects go to `run_check`, an uploaded export is read
+from an in-memory text, and nothing here logs or stores them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import grpc
+
+from samenloop.crypto.identity import InvalidSubject, Subject, parse_subject
+from samenloop.crypto.pki import certificate_not_after
+from samenloop.node.check import CheckRequest, run_check
+from samenloop.node.config import NodeConfig, WebConfig
+from samenloop.node.metrics import NodeMetrics
+from samenloop.node.model import CheckResult
+from samenloop.node.network import Network, NetworkError
+from samenloop.node.registration import ImportRefused, RowError, import_cases, parse_rows, validate
+from samenloop.node.store import CaseRow, ImportSummary, NodeStore
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
+
+log = logging.getLogger("samenloop.web")
+
+SUBJECT_FIELDS = ("achternaam", "tussenvoegsel", "voornamen", "geboortedatum",
+                  "geboorteplaats", "bsn")
+EXPIRY_WARNING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One refused field: the API sends these as `{"field", "message"}`; pages show them
+    next to the field. `person` is 1 for the main person, 2.. for household members."""
+
+    field: str
+    message: str
+    person: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.person is not None:
+            out["persoon"] = self.person
+        return out
+
+
+class Refused(Exception):
+    def __init__(self, errors: list[FieldError], status: int = 422) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+        self.status = status
+
+
+@dataclass
+class NodeContext:
+    """Everything the web app shares with the node process: config, store, network."""
+
+    config: NodeConfig
+    web: WebConfig
+    store: NodeStore
+    network: Network
+    clock: Callable[[], float] = time.time
+    pending: PendingStore = field(default_factory=lambda: PendingStore())
+    metrics: NodeMetrics | None = None  # the node process's, when the app runs inside it
+
+
+class PendingStore:
+    """Short-lived, in-memory only: a check to retry or an uploaded export awaiting
+    "apply", per session. Never on disk; gone on logout, restart or after `ttl`."""
+
+    def __init__(self, ttl: float = 900.0) -> None:
+        self.ttl = ttl
+        self._items: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, session: str, kind: str, value: Any, now: float) -> None:
+        with self._lock:
+            self._expire(now)
+            self._items[(session, kind)] = (now + self.ttl, value)
+
+    def get(self, session: str, kind: str, now: float) -> Any | None:
+        with self._lock:
+            self._expire(now)
+            item = self._items.get((session, kind))
+        return item[1] if item else None
+
+    def drop(self, session: str, kind: str | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0] == session and kind in (None, k[1])]:
+                del self._items[key]
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, (until, _) in self._items.items() if until < now]:
+            del self._items[key]
+
+
+# ------------------------------------------------------------------ checks
+
+
+def parse_subjects(raw: list[Mapping[str, str | None]], *, bsn_enabled: bool,
+                   today: date | None = None) -> tuple[Subject, ...]:
+    """Every person of the form or API body, or Refused naming each bad field (no values)."""
+    subjects: list[Subject] = []
+    errors: list[FieldError] = []
+    for number, item in enumerate(raw, start=1):
+        bsn = (item.get("bsn") or "").strip() if bsn_enabled else ""
+        try:
+            subjects.append(parse_subject(
+                surname=item.get("achternaam") or "", prefix=item.get("tussenvoegsel") or "",
+                given_names=item.get("voornamen") or "",
+                date_of_birth=item.get("geboortedatum") or "",
+                place_of_birth=item.get("geboorteplaats") or "", bsn=bsn or None, today=today))
+        except InvalidSubject as exc:
+            errors.append(FieldError(exc.field, exc.message, number))
+    if not raw:
+        errors.append(FieldError("personen", "geef ten minste één persoon op"))
+    if errors:
+        raise Refused(errors)
+    return tuple(subjects)
+
+
+def samenloopcheck(ctx: NodeContext, *, actor: str, procesregisseur_id: str | None,
+                   case_ref: str, phase: str, purpose: str,
+                   subjects: tuple[Subject, ...]) -> CheckResult:
+    """A check for an own case at intake: run_check enforces case, phase, purpose and limits."""
+    from samenloop.node.check import CheckRefused
+
+    try:
+        return run_check(ctx.config, ctx.store, ctx.network, CheckRequest(
+            case_ref=case_ref.strip(), purpose=purpose.strip(), subjects=subjects,
+            actor=actor, procesregisseur_id=procesregisseur_id, phase=phase or None),
+            now=ctx.clock, metrics=ctx.metrics)
+    except CheckRefused as exc:
+        status = 429 if exc.field == "limiet" else 503 if exc.field == "netwerk" else 422
+        raise Refused([FieldError(exc.field, exc.message)], status) from None
+
+
+# ------------------------------------------------------------------ meldingen
+
+
+def handle_melding(ctx: NodeContext, *, actor: str, procesregisseur_id: str,
+                   melding_id: int) -> None:
+    if not ctx.store.mark_notification_handled(melding_id, procesregisseur_id, ctx.clock()):
+        raise Refused([FieldError("melding", "deze melding bestaat niet, is niet voor u of is "
+                                             "al afgehandeld")], 404)
+    ctx.store.append_audit("melding_handled", actor, {"melding": melding_id}, ctx.clock())
+
+
+# ------------------------------------------------------------------ imports
+
+
+def decode_upload(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Refused([FieldError("bestand", "het bestand is geen UTF-8-tekst (CSV of JSON)")]
+                      ) from None
+
+
+def check_import(ctx: NodeContext, text: str) -> tuple[int, int, list[RowError]]:
+    """(rows, cases, problems) without changing anything: the report before applying."""
+    try:
+        rows = validate(parse_rows(text), ctx.store.procesregisseur_ids(),
+                        date.fromtimestamp(ctx.clock()))
+    except ImportRefused as exc:
+        return 0, 0, exc.errors
+    return len(rows), len({r.case_ref for r in rows}), []
+
+
+def apply_import(ctx: NodeContext, text: str, *, sync: bool, actor: str) -> ImportSummary:
+    try:
+        summary = import_cases(ctx.config, ctx.store, ctx.network, text, sync=sync,
+                               actor=actor, now=ctx.clock)
+    except ImportRefused as exc:
+        raise Refused([FieldError(f"regel {e.line}: {e.field}", e.reason)
+                       for e in exc.errors[:200]]) from None
+    except NetworkError:
+        raise Refused([FieldError("netwerk", "de coördinator is niet bereikbaar; er is niets "
+                                             "gewijzigd")], 503) from None
+    return summary
+
+
+# ------------------------------------------------------------------ cases and status
+
+
+def close_case(ctx: NodeContext, case_ref: str, *, actor: str) -> None:
+    case_ref = case_ref.strip()
+    if not ctx.store.close_case(case_ref):
+        raise Refused([FieldError("casus", "geen lopende casus met dit casusnummer")], 404)
+    ctx.store.append_audit("close", actor, {"case_ref": case_ref}, ctx.clock())
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    coordinator_reachable: bool
+    directory_serial: int | None
+    directory_epoch: int | None
+    directory_nodes: int
+    certificate_not_after: dt.datetime | None
+    counts_by_phase: dict[str, int]
+    tags: int
+    expiring: list[CaseRow]
+    expiry_days: int
+
+
+def node_status(ctx: NodeContext) -> NodeStatus:
+    try:
+        ctx.network.stub.GetDirectory(pb.GetDirectoryRequest(), timeout=3)
+        reachable = True
+    except grpc.RpcError:
+        reachable = False
+    try:
+        directory = ctx.network.directory()
+    except NetworkError:
+        directory = None
+    try:
+        not_after: dt.datetime | None = certificate_not_after(ctx.config.tls.cert.read_bytes())
+    except (OSError, ValueError):
+        not_after = None
+    now = ctx.clock()
+    max_age = ctx.config.max_inactive_days * 86400
+    expiring = ctx.store.expiring_cases(now - max_age + EXPIRY_WARNING_DAYS * 86400)
+    return NodeStatus(reachable, directory.serial if directory else None,
+                      directory.current_epoch if directory else None,
+                      len(directory.nodes) if directory else 0, not_after,
+                      ctx.store.counts_by_phase(), ctx.store.tag_count(), expiring,
+                      ctx.config.max_inactive_days)
+
+
+# ------------------------------------------------------------------ audit
+
+
+@dataclass(frozen=True)
+class QuietClose:
+    """A case checked or registered at intake, then closed without a case conference."""
+
+    case_ref: str
+    closed_at: float
+    closed_by: str
+    checks: int
+    checked_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    per_month: list[tuple[str, str, int]]
+    above_threshold: list[tuple[str, str, int]]
+    threshold: int
+    quiet_closes: list[QuietClose]
+    broken_at: int | None
+    entries: int
+
+
+def audit_report(ctx: NodeContext) -> AuditReport:
+    """Checks per user per month, users above the threshold, quiet closes, chain status.
+
+    A quiet close: a case that was created or checked at aanmelding/triage and then closed
+    (audit action "close") without ever reaching phase "uitvoering" — checks then served
+    no case conference, which a privacy officer wants to see.
+    """
+    store = ctx.store
+    per_month = store.checks_per_user_per_month()
+    threshold = ctx.web.audit_monthly_threshold
+    checks: dict[str, list[str]] = {}
+    for entry in store.audit_entries("check"):
+        checks.setdefault(str(entry.details.get("case_ref", "")), []).append(entry.actor)
+    quiet = []
+    for entry in store.audit_entries("close"):
+        case_ref = str(entry.details.get("case_ref", ""))
+        phases = store.phases_reached(case_ref)
+        if "uitvoering" in phases or "nazorg" in phases:
+            continue
+        if case_ref in checks or phases & {"aanmelding", "triage"}:
+            done = checks.get(case_ref, [])
+            quiet.append(QuietClose(case_ref, entry.at, entry.actor, len(done),
+                                    tuple(sorted(set(done)))))
+    return AuditReport(per_month, [r for r in per_month if r[2] > threshold], threshold,
+                       quiet, store.verify_audit(), len(store.audit_entries()))

@@ -1,0 +1,297 @@
+"""The HTTP API under /api/v1: the same actions as the pages, for case systems and scripts.
+
+Bearer token per account; errors are `{"detail": [{"field", "message"}]}` in Dutch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from samenloop.node.lookup import MAX_SUBJECTS
+from samenloop.node.model import STRENGTH_LABELS, STRENGTHS
+from samenloop.node.store import User
+from samenloop.node.web import accounts, actions
+from samenloop.node.web.actions import Refused
+from samenloop.node.web.security import ApiError, api_user, context
+
+router = APIRouter(prefix="/api/v1")
+
+ERRORS = {
+    401: {"description": "geen of ongeldig API-token"},
+    403: {"description": "uw rol geeft geen toegang"},
+    422: {"description": "ongeldige invoer; per veld een Nederlandse melding"},
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PersoonIn(Strict):
+    achternaam: str = Field(max_length=200)
+    tussenvoegsel: str = Field("", max_length=50)
+    voornamen: str = Field(max_length=200)
+    geboortedatum: str = Field(max_length=20, description="bijv. 1985-03-12 of 12-3-1985")
+    geboorteplaats: str = Field("", max_length=100)
+    bsn: str | None = Field(None, max_length=20, description="alleen als BSN aanstaat")
+
+
+class CheckIn(Strict):
+    casus: str = Field(max_length=64, description="casusnummer van de eigen casus")
+    fase: Literal["aanmelding", "triage"]
+    doel: str = Field(max_length=500)
+    personen: list[PersoonIn] = Field(min_length=1, max_length=MAX_SUBJECTS)
+
+
+class Contact(BaseModel):
+    naam: str
+    telefoon: str
+    email: str
+
+
+class Treffer(BaseModel):
+    zvh: str
+    sterkte: Literal["zeker", "sterk", "waarschijnlijk", "mogelijk"]
+    omschrijving: str
+    procesregisseur: Contact
+
+
+class PersoonUit(BaseModel):
+    persoon: int
+    samenloop: bool
+    treffers: list[Treffer]
+
+
+class Dekking(BaseModel):
+    volledig: bool
+    gecontroleerd: int
+    totaal: int
+    niet_bereikbaar: list[str]
+    tekst: str
+
+
+class CheckUit(BaseModel):
+    check_id: str
+    personen: list[PersoonUit]
+    dekking: Dekking
+    waarschuwing: str | None
+
+
+class MeldingUit(BaseModel):
+    id: int
+    ontvangen: float
+    casus: str
+    van_zvh: str
+    sterkte: str
+    contact: Contact
+    afgehandeld: float | None
+
+
+class ImportIn(Strict):
+    inhoud: str = Field(max_length=20 * 1024 * 1024, description="export, CSV of JSON")
+    toepassen: bool = False
+    sync: bool = False
+
+
+class Probleem(BaseModel):
+    regel: int
+    veld: str
+    reden: str
+
+
+class ImportUit(BaseModel):
+    regels: int
+    casussen: int
+    problemen: list[Probleem]
+    toegepast: bool
+    toegevoegd: int = 0
+    bijgewerkt: int = 0
+    verwijderd: int = 0
+
+
+class CasusIn(Strict):
+    casus: str = Field(max_length=64)
+
+
+class StatusUit(BaseModel):
+    coordinator_bereikbaar: bool
+    directory_serial: int | None
+    sleutel_epoch: int | None
+    certificaat_geldig_tot: str | None
+    casussen_per_fase: dict[str, int]
+    verlopen_binnen_30_dagen: int
+
+
+class GebruikerIn(Strict):
+    gebruikersnaam: str = Field(max_length=64)
+    rol: Literal["procesregisseur", "beheerder", "auditor"]
+    procesregisseur: str | None = Field(None, max_length=64)
+    wachtwoord: str = Field(min_length=12, max_length=200)
+
+
+class GebruikerUit(BaseModel):
+    gebruikersnaam: str
+    rol: str
+    procesregisseur: str | None
+    uitgeschakeld: bool
+
+
+class MaandRegel(BaseModel):
+    maand: str
+    gebruiker: str
+    checks: int
+    boven_drempel: bool
+
+
+class AuditUit(BaseModel):
+    keten_intact: bool
+    eerste_fout_bij: int | None
+    regels: int
+    drempel_per_maand: int
+    checks_per_maand: list[MaandRegel]
+    zonder_casusoverleg: list[str]
+
+
+def _refusal(exc: Refused) -> ApiError:
+    error = ApiError(exc.status, exc.errors[0].field, exc.errors[0].message)
+    error.detail = [e.as_json() for e in exc.errors]
+    return error
+
+
+@router.post("/checks", response_model=CheckUit, responses=ERRORS,
+             summary="samenloopcheck voor personen van een eigen casus")
+def api_check(request: Request, body: CheckIn,
+              user: User = Depends(api_user("procesregisseur"))) -> CheckUit:  # noqa: B008
+    ctx = context(request)
+    try:
+        subjects = actions.parse_subjects([p.model_dump() for p in body.personen],
+                                          bsn_enabled=ctx.config.bsn_enabled)
+        result = actions.samenloopcheck(ctx, actor=user.username,
+                                        procesregisseur_id=user.procesregisseur_id,
+                                        case_ref=body.casus, phase=body.fase,
+                                        purpose=body.doel, subjects=subjects)
+    except Refused as exc:
+        raise _refusal(exc) from None
+    coverage = result.coverage
+    return CheckUit(
+        check_id=result.query_id,
+        personen=[PersoonUit(persoon=i + 1, samenloop=bool(result.hits_for(i)), treffers=[
+            Treffer(zvh=h.zvh, sterkte=h.strength,  # type: ignore[arg-type]
+                    omschrijving=STRENGTH_LABELS[h.strength],
+                    procesregisseur=Contact(naam=h.procesregisseur.name,
+                                            telefoon=h.procesregisseur.phone,
+                                            email=h.procesregisseur.email))
+            for h in result.hits_for(i)]) for i in range(result.subjects)],
+        dekking=Dekking(volledig=coverage.complete, gecontroleerd=len(coverage.answered),
+                        totaal=coverage.total, niet_bereikbaar=[m.zvh for m in coverage.missing],
+                        tekst=coverage.dutch()),
+        waarschuwing=None if coverage.complete else (
+            "Niet alle Zorg- en Veiligheidshuizen zijn bereikt: de uitkomst is onvolledig. "
+            "'Geen samenloop' geldt alleen voor de bereikte huizen. Herhaal de check later."))
+
+
+@router.get("/meldingen", response_model=list[MeldingUit], responses=ERRORS,
+            summary="samenloopmeldingen voor de ingelogde procesregisseur")
+def api_meldingen(request: Request,
+                  user: User = Depends(api_user("procesregisseur"))  # noqa: B008
+                  ) -> list[MeldingUit]:
+    names = {v: k for k, v in STRENGTHS.items()}
+    return [MeldingUit(id=n.id, ontvangen=n.at, casus=n.case_ref, van_zvh=n.from_zvh,
+                       sterkte=names.get(n.strength, "onbekend"),
+                       contact=Contact(naam=n.requester.name, telefoon=n.requester.phone,
+                                       email=n.requester.email), afgehandeld=n.handled_at)
+            for n in context(request).store.notifications(user.procesregisseur_id or "")]
+
+
+@router.post("/meldingen/{melding_id}/afgehandeld", status_code=204, responses=ERRORS,
+             summary="melding afhandelen")
+def api_melding_handled(request: Request, melding_id: int,
+                        user: User = Depends(api_user("procesregisseur"))  # noqa: B008
+                        ) -> None:
+    try:
+        actions.handle_melding(context(request), actor=user.username,
+                               procesregisseur_id=user.procesregisseur_id or "",
+                               melding_id=melding_id)
+    except Refused as exc:
+        raise _refusal(exc) from None
+
+
+@router.post("/import", response_model=ImportUit, responses=ERRORS,
+             summary="export controleren en (met toepassen) importeren")
+def api_import(request: Request, body: ImportIn,
+               user: User = Depends(api_user("beheerder"))) -> ImportUit:  # noqa: B008
+    ctx = context(request)
+    rows, cases, problems = actions.check_import(ctx, body.inhoud)
+    out = ImportUit(regels=rows, casussen=cases, toegepast=False, problemen=[
+        Probleem(regel=p.line, veld=p.field, reden=p.reason) for p in problems[:500]])
+    if problems or not body.toepassen:
+        return out
+    try:
+        summary = actions.apply_import(ctx, body.inhoud, sync=body.sync, actor=user.username)
+    except Refused as exc:
+        raise _refusal(exc) from None
+    return out.model_copy(update=dict(toegepast=True, toegevoegd=summary.added,
+                                      bijgewerkt=summary.updated, verwijderd=summary.removed))
+
+
+@router.post("/casussen/sluiten", status_code=204, responses=ERRORS,
+             summary="casus afsluiten (afschaling)")
+def api_close_case(request: Request, body: CasusIn,
+                   user: User = Depends(api_user("beheerder"))) -> None:  # noqa: B008
+    try:
+        actions.close_case(context(request), body.casus, actor=user.username)
+    except Refused as exc:
+        raise _refusal(exc) from None
+
+
+@router.get("/status", response_model=StatusUit, responses=ERRORS, summary="status van de node")
+def api_status(request: Request,
+               user: User = Depends(api_user("beheerder"))) -> StatusUit:  # noqa: B008
+    status = actions.node_status(context(request))
+    return StatusUit(
+        coordinator_bereikbaar=status.coordinator_reachable,
+        directory_serial=status.directory_serial, sleutel_epoch=status.directory_epoch,
+        certificaat_geldig_tot=status.certificate_not_after.date().isoformat()
+        if status.certificate_not_after else None,
+        casussen_per_fase=status.counts_by_phase,
+        verlopen_binnen_30_dagen=len(status.expiring))
+
+
+@router.get("/gebruikers", response_model=list[GebruikerUit], responses=ERRORS,
+            summary="gebruikers van deze node")
+def api_users(request: Request,
+              user: User = Depends(api_user("beheerder"))) -> list[GebruikerUit]:  # noqa: B008
+    return [GebruikerUit(gebruikersnaam=u.username, rol=u.role,
+                         procesregisseur=u.procesregisseur_id, uitgeschakeld=u.disabled)
+            for u in context(request).store.users()]
+
+
+@router.post("/gebruikers", response_model=GebruikerUit, status_code=201, responses=ERRORS,
+             summary="gebruiker toevoegen")
+def api_user_add(request: Request, body: GebruikerIn,
+                 user: User = Depends(api_user("beheerder"))) -> GebruikerUit:  # noqa: B008
+    ctx = context(request)
+    try:
+        added = accounts.add_user(ctx.store, body.gebruikersnaam, body.rol, body.procesregisseur,
+                                  body.wachtwoord, by=user.username, now=ctx.clock())
+    except accounts.AccountError as exc:
+        raise ApiError(422, exc.field, exc.message) from None
+    return GebruikerUit(gebruikersnaam=added.username, rol=added.role,
+                        procesregisseur=added.procesregisseur_id, uitgeschakeld=added.disabled)
+
+
+@router.get("/audit", response_model=AuditUit, responses=ERRORS,
+            summary="auditoverzicht: checks per maand, drempel, afsluiten zonder casusoverleg")
+def api_audit(request: Request,
+              user: User = Depends(api_user("auditor"))) -> AuditUit:  # noqa: B008
+    report = actions.audit_report(context(request))
+    return AuditUit(
+        keten_intact=report.broken_at is None, eerste_fout_bij=report.broken_at,
+        regels=report.entries, drempel_per_maand=report.threshold,
+        checks_per_maand=[MaandRegel(maand=m, gebruiker=u, checks=n,
+                                     boven_drempel=n > report.threshold)
+                          for m, u, n in report.per_month],
+        zonder_casusoverleg=[q.case_ref for q in report.quiet_closes])

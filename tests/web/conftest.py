@@ -1,0 +1,80 @@
+"""Fixtures for the web app: the real embedded network (tests/support/network.py) with the
+web app of a node on top, driven in-process (TestClient) or over loopback (uvicorn)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from samenloop.node.config import WebConfig
+from samenloop.node.web import accounts
+from samenloop.node.web.actions import NodeContext
+from samenloop.node.web.app import create_app
+from tests.support.network import Harness
+
+FRYSLAN, LIMBURG, RIJNMOND = "zvh-fryslan", "zvh-noord-limburg", "zvh-rotterdam-rijnmond"
+TRIAGE_CASE = "F-2026-001"
+PASSWORD = "correct-horse-battery"
+USERS = {  # username: (role, procesregisseur id)
+    "regisseur": ("procesregisseur", "pr-1"),
+    "beheerder": ("beheerder", None),
+    "auditor": ("auditor", None),
+}
+
+
+def web_context(network: Harness, node_id: str, web: WebConfig | None = None,
+                **config: object) -> NodeContext:
+    node = network.nodes[node_id]
+    node_config = dataclasses.replace(node.config, **config) if config else node.config
+    return NodeContext(node_config, web or WebConfig(), node.store, node.network)
+
+
+def add_users(ctx: NodeContext, prefix: str = "") -> None:
+    for name, (role, regisseur) in USERS.items():
+        if ctx.store.user(prefix + name) is None:
+            accounts.add_user(ctx.store, prefix + name, role, regisseur, PASSWORD, by="test",
+                              now=ctx.clock())
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Log in through the form; returns the session's CSRF token."""
+    token = csrf_of(client.get("/inloggen").text)
+    response = client.post("/inloggen", data={"csrf_token": token, "gebruikersnaam": username,
+                                              "wachtwoord": password}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    home = client.get(response.headers["location"])
+    return csrf_of(home.text)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """One embedded network per test module: starting one takes about a second."""
+    harness = Harness(Path(tmp_path_factory.mktemp("net")) / "net", deadline_seconds=1.0)
+    try:
+        yield harness.start()
+    finally:
+        harness.close()
+
+
+@pytest.fixture(scope="module")
+def fryslan(net: Harness) -> NodeContext:
+    ctx = web_context(net, FRYSLAN)
+    add_users(ctx)
+    return ctx
+
+
+@pytest.fixture
+def client(fryslan: NodeContext) -> Iterator[TestClient]:
+    with TestClient(create_app(fryslan), follow_redirects=False) as test_client:
+        yield test_client

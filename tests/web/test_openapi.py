@@ -1,0 +1,43 @@
+"""Schemathesis against the OpenAPI document, in-process on the ASGI app: whatever it
+sends with a valid token of each role, the API never answers with a server error, and
+every refusal is in the Dutch error format."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from samenloop.node.web import accounts
+from samenloop.node.web.actions import NodeContext
+from samenloop.node.web.app import create_app
+from tests.web.conftest import USERS
+
+pytestmark = pytest.mark.slow
+EXAMPLES_PER_OPERATION = 30
+
+
+def test_api_never_answers_with_a_server_error(fryslan: NodeContext) -> None:
+    app = create_app(fryslan)
+    tokens = {role: accounts.create_api_token(fryslan.store, name, by="test",
+                                              now=fryslan.clock())
+              for name, (role, _) in USERS.items()}
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 9  # every /api/v1 operation
+
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def exercise(case: schemathesis.Case) -> None:
+            for role in (None, "procesregisseur", "beheerder", "auditor"):
+                headers = {"Authorization": f"Bearer {tokens[role]}"} if role else {}
+                response = case.call(headers=headers)
+                assert response.status_code < 500, (case.operation.label, role, response.text)
+                if response.status_code >= 400:
+                    detail = response.json()["detail"]
+                    assert isinstance(detail, list) and all(
+                        {"field", "message"} <= set(d) for d in detail), response.text
+
+        exercise()

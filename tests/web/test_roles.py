@@ -1,0 +1,134 @@
+"""Every route with every role, and anonymously: allowed, or 403 / login redirect / 401.
+
+The table below must list every route of the app, so a new route cannot slip in
+without deciding who may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from samenloop.node.web import accounts, api, pages
+from samenloop.node.web.actions import NodeContext
+from samenloop.node.web.app import create_app
+from tests.web.conftest import USERS, login
+
+PR, BEHEER, AUDIT = "procesregisseur", "beheerder", "auditor"
+ANYONE = "*"  # also anonymous
+LOGGED_IN = (PR, BEHEER, AUDIT)
+
+# (method, path with example parameters) -> roles allowed
+ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
+    ("GET", "/"): ANYONE,
+    ("GET", "/inloggen"): ANYONE,
+    ("POST", "/inloggen"): ANYONE,
+    ("POST", "/uitloggen"): LOGGED_IN,
+    ("GET", "/check"): (PR,),
+    ("POST", "/check"): (PR,),
+    ("GET", "/meldingen"): (PR,),
+    ("POST", "/meldingen/{melding_id}/afgehandeld"): (PR,),
+    ("GET", "/beheer"): (BEHEER,),
+    ("POST", "/beheer/casus-sluiten"): (BEHEER,),
+    ("GET", "/beheer/import"): (BEHEER,),
+    ("POST", "/beheer/import"): (BEHEER,),
+    ("GET", "/beheer/gebruikers"): (BEHEER,),
+    ("POST", "/beheer/gebruikers"): (BEHEER,),
+    ("POST", "/beheer/gebruikers/{username}/{change}"): (BEHEER,),
+    ("GET", "/audit"): (AUDIT,),
+    ("GET", "/audit/checks-per-maand.csv"): (AUDIT,),
+    ("GET", "/audit/zonder-casusoverleg.csv"): (AUDIT,),
+    ("POST", "/api/v1/checks"): (PR,),
+    ("GET", "/api/v1/meldingen"): (PR,),
+    ("POST", "/api/v1/meldingen/{melding_id}/afgehandeld"): (PR,),
+    ("POST", "/api/v1/import"): (BEHEER,),
+    ("POST", "/api/v1/casussen/sluiten"): (BEHEER,),
+    ("GET", "/api/v1/status"): (BEHEER,),
+    ("GET", "/api/v1/gebruikers"): (BEHEER,),
+    ("POST", "/api/v1/gebruikers"): (BEHEER,),
+    ("GET", "/api/v1/audit"): (AUDIT,),
+    ("GET", "/api/v1/openapi.json"): ANYONE,
+}
+EXAMPLES = {"{melding_id}": "999999", "{username}": "niemand", "{change}": "token"}
+
+
+def _concrete(path: str) -> str:
+    for name, value in EXAMPLES.items():
+        path = path.replace(name, value)
+    return path
+
+
+def test_the_table_lists_every_route() -> None:
+    routes = {(m, r.path) for router in (pages.router, api.router) for r in router.routes
+              if isinstance(r, APIRoute) for m in r.methods}
+    routes |= {("GET", "/api/v1/openapi.json")}
+    assert routes == set(ROUTES)
+
+
+@pytest.fixture(scope="module")
+def tokens(fryslan: NodeContext) -> dict[str, str]:
+    return {role: accounts.create_api_token(fryslan.store, name, by="test", now=fryslan.clock())
+            for name, (role, _) in USERS.items()}
+
+
+@pytest.fixture(scope="module")
+def sessions(fryslan: NodeContext) -> dict[str | None, tuple[TestClient, str]]:
+    """One logged-in browser per role (logging in costs an argon2 verification)."""
+    out: dict[str | None, tuple[TestClient, str]] = {}
+    for role in (None, *LOGGED_IN):
+        client = TestClient(create_app(fryslan), follow_redirects=False)
+        out[role] = (client, _login_as(client, role))
+    return out
+
+
+def _login_as(client: TestClient, role: str | None) -> str:
+    return login(client, next(n for n, (r, _) in USERS.items() if r == role)) if role else ""
+
+
+def _clients(sessions: dict[str | None, tuple[TestClient, str]]
+             ) -> Iterator[tuple[str | None, TestClient, str]]:
+    for role, (client, csrf) in list(sessions.items()):
+        yield role, client, csrf
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_every_route_with_every_role(sessions: dict[str | None, tuple[TestClient, str]],
+                                     tokens: dict[str, str], route: tuple[str, str]) -> None:
+    method, path = route
+    allowed = ROUTES[route]
+    url = _concrete(path)
+    for role, client, csrf in _clients(sessions):
+        permitted = allowed == ANYONE or role in allowed
+        if path.startswith("/api/") and path != "/api/v1/openapi.json":
+            headers = {"Authorization": f"Bearer {tokens[role]}"} if role else {}
+            response = client.request(method, url, headers=headers,
+                                      json={} if method == "POST" else None)
+            expected = "allowed" if permitted else 401 if role is None else 403
+            if expected == "allowed":
+                assert response.status_code not in (401, 403), (role, response.text)
+                assert response.status_code < 500
+            else:
+                assert response.status_code == expected, (role, response.text)
+                assert response.json()["detail"][0]["message"]
+            continue
+        response = client.request(method, url,
+                                  data={"csrf_token": csrf} if method == "POST" else None)
+        assert response.status_code < 500, (role, response.text)
+        if path == "/uitloggen" and role is not None:
+            assert response.headers["location"] == "/inloggen"
+            assert client.get("/check").headers.get("location") == "/inloggen"
+            sessions[role] = (client, _login_as(client, role))
+            continue
+        if permitted:
+            assert response.status_code != 403, role
+            if role is not None and path != "/uitloggen":
+                assert response.headers.get("location") != "/inloggen", role
+        elif role is None:
+            assert (response.status_code, response.headers.get("location")) == (
+                303, "/inloggen")
+        else:
+            assert response.status_code == 403, role
+            assert "geen toegang" in response.text
