@@ -83,9 +83,9 @@ def coordinator_serve(
     """Run the coordinator until SIGINT or SIGTERM."""
     from samenloop.coordinator.config import CoordinatorConfig
     from samenloop.coordinator.server import CoordinatorServer
-    from samenloop.node.cli import setup_logging
+    from samenloop.proto.observability import configure_logging
 
-    setup_logging()
+    configure_logging()
     try:
         server = CoordinatorServer(CoordinatorConfig.load(config), config_path=config)
     except (ConfigError, directory_mod.DirectoryError, ValueError, OSError) as exc:

@@ -91,8 +91,9 @@ def node_serve(config: ConfigOption) -> None:
     [web] section also the web app and HTTP API, in the same process and store."""
     from samenloop.node.config import NodeConfig
     from samenloop.node.server import NodeServer
+    from samenloop.proto.observability import configure_logging
 
-    setup_logging()
+    configure_logging()
     try:
         server = NodeServer(NodeConfig.load(config))
     except (ConfigError, OSError) as exc:

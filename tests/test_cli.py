@@ -195,3 +195,18 @@ def test_demo_starts_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     finally:
         if demo.poll() is None:
             demo.kill()
+
+
+def test_server_logs_are_json_lines_with_query_ids(deployed: Path) -> None:
+    root = deployed
+    (root / "a-cases.csv").write_text(A_CASES, encoding="utf-8")
+    run("node", "import", "a-cases.csv", "--config", "zvh-a.toml", cwd=root)
+    run("check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose", "triage: test",
+        "--subjects-json", "-", cwd=root, stdin=json.dumps(QUERY[:1]))
+    time.sleep(0.3)
+    lines = (root / "logs" / "coordinator.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert records and len(records) == len(lines), "every log line is one JSON object"
+    checks = [r for r in records if r["message"].startswith("check:")]
+    assert checks and len(checks[0]["query_id"]) == 32
+    assert {"time", "level", "logger", "message"} <= set(checks[0])
