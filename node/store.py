@@ -542,10 +542,23 @@ class NodeStore:
         with self._transaction() as db:
             row = db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
             prev = row[0] if row else GENESIS
-            db.execute(
+            hash_ = _audit_hash(prev, now, action, actor, text)
+            record_id = db.execute(
                 "INSERT INTO audit (at, action, actor, details, prev_hash, hash)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (now, action, actor, text, prev, _audit_hash(prev, now, action, actor, text)))
+                (now, action, actor, text, prev, hash_)).lastrowid
+            self._write_audit_head(int(record_id or 0), hash_)
+
+    @property
+    def audit_head_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".audit-head")
+
+    def _write_audit_head(self, record_id: int, hash_: str) -> None:
+        """The newest record's id and hash, outside the database: a chain alone cannot show
+        that its newest records were cut off, the head can."""
+        tmp = self.audit_head_path.with_suffix(".tmp")
+        tmp.write_text(f"{record_id} {hash_}\n", encoding="ascii")
+        tmp.replace(self.audit_head_path)
 
     def audit_entries(self, action: str | None = None) -> list[AuditEntry]:
         sql = "SELECT id, at, action, actor, details, prev_hash, hash FROM audit"
@@ -578,14 +591,25 @@ class NodeStore:
             return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
     def verify_audit(self) -> int | None:
-        """None if the chain is intact, else the id of the first record that breaks it."""
+        """None if the trail is intact, else the id of the first record that is altered or
+        missing: a broken link in the chain, or the anchored head no longer present."""
         prev = GENESIS
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, at, action, actor, details, prev_hash, hash FROM audit ORDER BY id"
             ).fetchall()
+        hashes: dict[int, str] = {}
         for id_, at, action, actor, details, prev_hash, hash_ in rows:
             if prev_hash != prev or _audit_hash(prev, at, action, actor, details) != hash_:
                 return int(id_)
-            prev = hash_
+            prev = hashes[int(id_)] = hash_
+        try:
+            head_id, head_hash = self.audit_head_path.read_text(encoding="ascii").split()
+        except FileNotFoundError:
+            return int(rows[0][0]) if rows else None  # records, but their anchor is gone
+        except ValueError:
+            return 1
+        # The head may lag one record behind after a crash between commit and anchor.
+        if hashes.get(int(head_id)) != head_hash:
+            return int(head_id)
         return None
