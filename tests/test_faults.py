@@ -244,11 +244,13 @@ def test_node_killed_during_import_keeps_its_store_intact(tmp_path: Path) -> Non
         importer = subprocess.Popen([*SAMENLOOP, "node", "import", str(export), "--sync",
                                      "--config", str(config)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(2.0)  # validating and pseudonymising; killed before or while writing
-        assert importer.poll() is None, "the import finished before it could be killed"
-        for process in (importer, server):
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
+        try:
+            time.sleep(2.0)  # validating and pseudonymising; killed before or while writing
+            assert importer.poll() is None, "the import finished before it could be killed"
+        finally:
+            for process in (importer, server):
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=10)
         store = NodeStore(config.parent / "data" / "registry.sqlite")
         after = (store.counts_by_phase(), store.tag_count())
         intact = store.verify_audit()
