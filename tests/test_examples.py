@@ -1,0 +1,45 @@
+"""The annotated example configs in deploy/examples load with the real loaders, so the
+documentation of every option cannot drift from the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.crypto import voprf
+from samenloop.node.config import NodeConfig
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
+
+
+def materialise(name: str, tmp: Path) -> Path:
+    """Point the example's absolute paths into tmp and fill its placeholders."""
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    key = voprf.generate_key_pair(voprf.Mode.VOPRF)[0].hex()
+    for path in set(re.findall(r'"(/(?:etc|var)/[^"]+)"', text)):
+        target = tmp / path.lstrip("/")
+        if path.startswith("/etc/"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(key)
+            target.chmod(0o600)
+        text = text.replace(f'"{path}"', f'"{target}"')
+    text = re.sub(r'"<[^>]*>"', '"' + "ab" * 32 + '"', text)
+    out = tmp / name
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+def test_node_example_loads_with_every_section(tmp_path: Path) -> None:
+    config = NodeConfig.load(materialise("node.toml", tmp_path))
+    assert config.node_id == "zvh-fryslan" and not config.bsn_enabled
+    assert config.max_inactive_days == 183 and config.check_registration_grace_days == 14
+    assert config.web is not None and config.web.secure_cookies
+    assert config.web.smtp is not None and config.web.smtp.starttls
+    assert [p.id for p in config.procesregisseurs] == ["pr-1"]
+
+
+def test_coordinator_example_loads(tmp_path: Path) -> None:
+    config = CoordinatorConfig.load(materialise("coordinator.toml", tmp_path))
+    assert config.deadline_seconds == 2.0 and list(config.oprf_keys) == [1]
+    assert config.rate_limits.checks_per_minute == 120
