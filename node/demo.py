@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from samenloop.crypto import pki, seal, signature, voprf
 from samenloop.proto import directory as directory_mod
@@ -181,6 +182,22 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
                          case_files)
 
 
+def stop_processes(processes: list[subprocess.Popen[Any]]) -> list[int]:
+    """SIGTERM to all at once, then wait; whoever does not stop in 10 s is killed.
+    Returns the exit codes."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    codes = []
+    for process in processes:
+        try:
+            codes.append(process.wait(timeout=10))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            codes.append(process.wait())
+    return codes
+
+
 def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "samenloop.node", *args]
 
@@ -241,16 +258,6 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
         processes.append(subprocess.Popen(_command(*args), stdout=log, stderr=log,  # noqa: S603
                                           cwd=root, start_new_session=True))
 
-    def stop_all(*_: object) -> None:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
     try:
         start("coordinator", "coordinator", "serve", "--config", str(root / "coordinator.toml"))
         _wait_for_port("127.0.0.1:7000")
@@ -277,7 +284,7 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
             time.sleep(0.5)
     finally:
         print("\nstopping the demo network ...")
-        stop_all()
+        stop_processes(processes)
         print("stopped.")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from samenloop.node.demo import free_port
+from samenloop.node.demo import free_port, stop_processes
 
 SAMENLOOP = [sys.executable, "-m", "samenloop.node"]
 CASES = """casusnummer,fase,procesregisseur,achternaam,tussenvoegsel,voornamen,geboortedatum,\
@@ -101,10 +101,7 @@ def deployed(tmp_path: Path) -> Iterator[Path]:
     try:
         yield root
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        codes = [process.wait(timeout=15) for process in processes]
-        assert codes == [0, 0, 0], "servers must stop cleanly on SIGTERM"
+        assert stop_processes(processes) == [0, 0, 0], "servers must stop cleanly on SIGTERM"
 
 
 def test_operator_flow_and_no_identifier_in_any_file(deployed: Path) -> None:

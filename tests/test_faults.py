@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from samenloop.node.check import CheckRefused
-from samenloop.node.demo import build_network
+from samenloop.node.demo import build_network, stop_processes
 from samenloop.node.store import NodeStore
 from samenloop.proto import directory as directory_mod
 from tests.support.network import NOBODY, PIETER_VAN_DEN_BERG, Harness
@@ -160,13 +160,7 @@ def test_cut_link_is_reported_unreachable_and_recovers(hosts: Hosts, tmp_path: P
         assert result.returncode == 0 and "3 van 3" in result.stdout
         assert "Noord-Limburg" in result.stdout
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
 
 
 # ---------------------------------------------------------------- restarts and kills
