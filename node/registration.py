@@ -118,14 +118,19 @@ def _json_rows(text: str) -> list[tuple[int, dict[str, str]]]:
 def _csv_rows(text: str) -> list[tuple[int, dict[str, str]]]:
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    if not reader.fieldnames:
-        raise ImportRefused([RowError(1, "file", "empty file or no header row")])
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = []
-    for record in reader:
-        if None in record:
-            raise ImportRefused([RowError(reader.line_num, "file", "more fields than headers")])
-        rows.append((reader.line_num, {k.strip().lower(): (v or "") for k, v in record.items()}))
+    try:
+        if not reader.fieldnames:
+            raise ImportRefused([RowError(1, "file", "empty file or no header row")])
+        for record in reader:
+            if None in record:
+                raise ImportRefused([RowError(reader.line_num, "file",
+                                              "more fields than headers")])
+            rows.append((reader.line_num,
+                         {k.strip().lower(): (v or "") for k, v in record.items()}))
+    except csv.Error:
+        raise ImportRefused([RowError(reader.line_num, "file", "not valid CSV")]) from None
     return rows
 
 

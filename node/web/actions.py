@@ -146,9 +146,13 @@ def samenloopcheck(ctx: NodeContext, *, actor: str, procesregisseur_id: str | No
 # ------------------------------------------------------------------ meldingen
 
 
+MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER range
+
+
 def handle_melding(ctx: NodeContext, *, actor: str, procesregisseur_id: str,
                    melding_id: int) -> None:
-    if not ctx.store.mark_notification_handled(melding_id, procesregisseur_id, ctx.clock()):
+    if not 0 < melding_id <= MAX_ROW_ID or not ctx.store.mark_notification_handled(
+            melding_id, procesregisseur_id, ctx.clock()):
         raise Refused([FieldError("melding", "deze melding bestaat niet, is niet voor u of is "
                                              "al afgehandeld")], 404)
     ctx.store.append_audit("melding_handled", actor, {"melding": melding_id}, ctx.clock())

@@ -123,6 +123,10 @@ def test_melding_reaches_the_inbox_and_is_handled(net: Harness, fryslan: NodeCon
     assert "NL-2026-014" not in other.get("/meldingen").text
     assert other.post(f"/meldingen/{melding.id}/afgehandeld",
                       data={"csrf_token": csrf}).status_code == 404
+    # An id beyond what the store can hold is "not found", not a server error.
+    for huge in (2**63, 10**30, 0, -1):
+        assert other.post(f"/meldingen/{huge}/afgehandeld",
+                          data={"csrf_token": csrf}).status_code == 404
 
 
 def test_rate_limit_refusal_is_shown_in_dutch(net: Harness, fryslan: NodeContext) -> None:

@@ -1,0 +1,41 @@
+"""Reading case-system exports: whatever arrives, a clear refusal naming line and field,
+never a crash (inputs below were found by schemathesis or seen in exports)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from samenloop.node.registration import ImportRefused, parse_rows, validate
+
+HEADER = "casusnummer;fase;procesregisseur;achternaam;voornamen;geboortedatum\n"
+
+
+@pytest.mark.parametrize("text", ["\r0", "a\rb\n\r", "x\0y\n1\0", '"open quote\n', "", "   ",
+                                  "[1, 2]", "{not json", '[{"a": 1}, 3]', "\ufeff"])
+def test_malformed_exports_are_refused_not_crashed(text: str) -> None:
+    with pytest.raises(ImportRefused) as info:
+        validate(parse_rows(text), {"pr-1"}, date(2026, 1, 1))
+    assert info.value.errors and all(e.field for e in info.value.errors)
+
+
+def test_formats_agree() -> None:
+    csv_rows = parse_rows(HEADER + "C-1;triage;pr-1;Jansen;Kees;1970-01-01\n")
+    semi = parse_rows(HEADER.replace(";", ",") + "C-1,triage,pr-1,Jansen,Kees,1970-01-01\r\n")
+    json_rows = parse_rows('[{"casusnummer": "C-1", "fase": "triage", "procesregisseur": '
+                           '"pr-1", "achternaam": "Jansen", "voornamen": "Kees", '
+                           '"geboortedatum": "1970-01-01"}]')
+    lines = parse_rows('{"casusnummer": "C-1", "fase": "triage", "procesregisseur": "pr-1", '
+                       '"achternaam": "Jansen", "voornamen": "Kees", "geboortedatum": '
+                       '"1970-01-01"}\n')
+    parsed = [validate(rows, {"pr-1"}, date(2026, 1, 1)) for rows in
+              (csv_rows, semi, json_rows, lines)]
+    assert all(len(p) == 1 and p[0].case_ref == "C-1" for p in parsed)
+
+
+def test_missing_columns_are_named() -> None:
+    with pytest.raises(ImportRefused) as info:
+        validate(parse_rows("casusnummer;fase\nC-1;triage\n"), {"pr-1"}, date(2026, 1, 1))
+    assert {e.field for e in info.value.errors} >= {"procesregisseur_id", "surname",
+                                                    "given_names", "date_of_birth"}
