@@ -16,7 +16,7 @@ from samenloop.node.web.app import create_app
 from tests.web.conftest import USERS
 
 pytestmark = pytest.mark.slow
-EXAMPLES_PER_OPERATION = 30
+EXAMPLES_PER_OPERATION = int(os.environ.get("SAMENLOOP_FUZZ_EXAMPLES", "30"))  # more: deeper
 
 
 def test_api_never_answers_with_a_server_error(fryslan: NodeContext) -> None:
