@@ -10,6 +10,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -67,6 +69,16 @@ def _load(config: Path) -> tuple[NodeConfig, NodeStore]:
     store = NodeStore(cfg.store_path)
     store.upsert_procesregisseurs(cfg.procesregisseurs)
     return cfg, store
+
+
+@contextmanager
+def _opened(config: Path) -> Iterator[tuple[NodeConfig, NodeStore]]:
+    """The node's config and store for one command; the store is closed however it ends."""
+    cfg, store = _load(config)
+    try:
+        yield cfg, store
+    finally:
+        store.close()
 
 
 # ---------------------------------------------------------------- node
@@ -155,13 +167,10 @@ def node_import(
 def node_close(case_ref: Annotated[str, typer.Argument(help="case reference")],
                config: ConfigOption) -> None:
     """Remove a case at once (afschaling): it stops matching immediately."""
-    _, store = _load(config)
-    try:
+    with _opened(config) as (_, store):
         if not store.close_case(case_ref):
             raise fail(f"no active case {case_ref}")
         store.append_audit("close", "operator", {"case_ref": case_ref}, time.time())
-    finally:
-        store.close()
     typer.echo(f"closed {case_ref}")
 
 
@@ -170,25 +179,19 @@ def node_sweep(config: ConfigOption) -> None:
     """Delete registrations not refreshed within max_inactive_days now."""
     from samenloop.node.server import sweep
 
-    cfg, store = _load(config)
-    try:
+    with _opened(config) as (cfg, store):
         removed = sweep(cfg, store, time.time())
-    finally:
-        store.close()
     typer.echo(f"removed {removed} expired case(s)")
 
 
 @node_app.command("status")
 def node_status(config: ConfigOption) -> None:
     """Active cases per phase and stored tags."""
-    _, store = _load(config)
-    try:
+    with _opened(config) as (_, store):
         counts = store.counts_by_phase()
         typer.echo(f"active cases: {sum(counts.values())}  tags: {store.tag_count()}")
         for phase, count in sorted(counts.items()):
             typer.echo(f"  {phase:12} {count}")
-    finally:
-        store.close()
 
 
 @node_app.command("meldingen")
@@ -196,15 +199,12 @@ def node_meldingen(config: ConfigOption) -> None:
     """Incoming samenloopmeldingen: another ZVH checked a person of one of our cases."""
     from samenloop.node.model import STRENGTH_NAMES
 
-    _, store = _load(config)
-    try:
+    with _opened(config) as (_, store):
         for n in store.notifications():
             at = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.at))
             typer.echo(f"{at}  {n.case_ref}  {STRENGTH_NAMES.get(n.strength, '?'):14} "
                        f"{n.from_zvh}: {n.requester.name}, {n.requester.phone}, "
                        f"{n.requester.email}")
-    finally:
-        store.close()
 
 
 @procesregisseur_app.command("add")
@@ -216,26 +216,21 @@ def procesregisseur_add(
     """Add or update a procesregisseur."""
     from samenloop.node.config import validate_procesregisseur
 
-    _, store = _load(config)
-    try:
-        person = validate_procesregisseur(id, name, phone, email)
-        store.upsert_procesregisseurs([person])
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    finally:
-        store.close()
+    with _opened(config) as (_, store):
+        try:
+            person = validate_procesregisseur(id, name, phone, email)
+            store.upsert_procesregisseurs([person])
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
     typer.echo(f"saved procesregisseur {id}")
 
 
 @audit_app.command("verify")
 def audit_verify(config: ConfigOption) -> None:
     """Check the hash chain of the audit trail; exit 1 if a record was altered or removed."""
-    _, store = _load(config)
-    try:
+    with _opened(config) as (_, store):
         broken = store.verify_audit()
-        count = len(store.audit_entries())
-    finally:
-        store.close()
+        count = store.audit_count()
     if broken is not None:
         typer.echo(f"audit trail BROKEN at record {broken}", err=True)
         raise typer.Exit(1)
@@ -268,14 +263,12 @@ def user_add(
     """Add a web/API account; the password is asked for (or read from stdin)."""
     from samenloop.node.web import accounts
 
-    _, store = _load(config)
-    try:
-        accounts.add_user(store, username, role, procesregisseur, _password(password_stdin),
-                          by="operator", now=time.time())
-    except accounts.AccountError as exc:
-        raise fail(f"{exc.field}: {exc.message}") from None
-    finally:
-        store.close()
+    with _opened(config) as (_, store):
+        try:
+            accounts.add_user(store, username, role, procesregisseur, _password(password_stdin),
+                              by="operator", now=time.time())
+        except accounts.AccountError as exc:
+            raise fail(f"{exc.field}: {exc.message}") from None
     typer.echo(f"added {role} {username.strip().lower()}")
 
 
@@ -307,34 +300,29 @@ def user_token(username: Annotated[str, typer.Argument()], config: ConfigOption)
 def _user_change(config: Path, username: str, change: str, password: str = "") -> None:
     from samenloop.node.web import accounts
 
-    _, store = _load(config)
-    try:
-        if change == "token":
-            typer.echo(accounts.create_api_token(store, username, by="operator",
-                                                 now=time.time()))
-            return
-        if change == "reset":
-            accounts.reset_password(store, username, password, by="operator", now=time.time())
-        else:
-            accounts.set_disabled(store, username, change == "disable", by="operator",
-                                  now=time.time())
-    except accounts.AccountError as exc:
-        raise fail(f"{exc.field}: {exc.message}") from None
-    finally:
-        store.close()
+    with _opened(config) as (_, store):
+        try:
+            if change == "token":
+                typer.echo(accounts.create_api_token(store, username, by="operator",
+                                                     now=time.time()))
+                return
+            if change == "reset":
+                accounts.reset_password(store, username, password, by="operator", now=time.time())
+            else:
+                accounts.set_disabled(store, username, change == "disable", by="operator",
+                                      now=time.time())
+        except accounts.AccountError as exc:
+            raise fail(f"{exc.field}: {exc.message}") from None
     typer.echo(f"{change}: {username}")
 
 
 @user_app.command("list")
 def user_list(config: ConfigOption) -> None:
     """Accounts with role, procesregisseur and status."""
-    _, store = _load(config)
-    try:
+    with _opened(config) as (_, store):
         for user in store.users():
             typer.echo(f"{user.username:24} {user.role:16} {user.procesregisseur_id or '-':12} "
                        f"{'disabled' if user.disabled else 'active'}")
-    finally:
-        store.close()
 
 
 # ---------------------------------------------------------------- check
