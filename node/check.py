@@ -38,6 +38,7 @@ from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 log = logging.getLogger("samenloop.node")
 
 MIN_PURPOSE = 5
+DIRECTORY_MAX_AGE_SECONDS = 60.0
 
 
 class CheckRefused(Exception):
@@ -108,7 +109,10 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         raise
     query_id = new_query_id()
     try:
-        directory = network.directory(refresh=True, timeout=3.0)
+        # A copy verified within the last minute will do: the node process refreshes it in
+        # the background, and a one-off CLI check fetches it on first use.
+        directory = network.directory(refresh=True, timeout=3.0,
+                                      max_age=DIRECTORY_MAX_AGE_SECONDS)
         keys = [(i, match_keys(s, bsn_enabled=config.bsn_enabled))
                 for i, s in enumerate(request.subjects)]
         inputs = [k.oprf_input for _, ks in keys for k in ks]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +30,7 @@ log = logging.getLogger("samenloop.node")
 # verification linear, stays well under the coordinator's per-call maximum, and is small
 # enough that two chunks in flight keep both ends busy.
 EVALUATE_BATCH = 2_000
+MIN_CHUNK = 64
 
 
 class NetworkError(Exception):
@@ -42,6 +44,7 @@ class Network:
         self.channel = secure_channel(config.coordinator, config.tls, expected_peer=COORDINATOR)
         self._stub = pb_grpc.CoordinatorStub(self.channel)
         self._directory: NodeDirectory | None = None
+        self._fetched_at = 0.0
 
     @property
     def stub(self) -> pb_grpc.CoordinatorStub:
@@ -61,9 +64,13 @@ class Network:
 
     # ------------------------------------------------------------ directory
 
-    def directory(self, refresh: bool = False, timeout: float | None = None) -> NodeDirectory:
-        """The latest verified directory: fetched from the coordinator, else the cache."""
-        if self._directory is not None and not refresh:
+    def directory(self, refresh: bool = False, timeout: float | None = None,
+                  max_age: float | None = None) -> NodeDirectory:
+        """The latest verified directory: fetched from the coordinator, else the cache.
+        With `max_age`, a copy fetched at most that many seconds ago is good enough."""
+        fresh = (max_age is not None and self._directory is not None
+                 and time.monotonic() - self._fetched_at <= max_age)
+        if self._directory is not None and (not refresh or fresh):
             return self._directory
         cached = _read_cached(self.config.directory_cache, self.config.directory_verify_key)
         try:
@@ -89,6 +96,7 @@ class Network:
             self.config.directory_cache.parent.mkdir(parents=True, exist_ok=True)
             self.config.directory_cache.write_bytes(fetched.signed.SerializeToString())
         self._directory = fetched
+        self._fetched_at = time.monotonic()
         return fetched
 
     def cached_directory(self) -> NodeDirectory | None:
@@ -104,8 +112,10 @@ class Network:
         directory = self.directory()
         epoch = directory.current_epoch if epoch is None else epoch
         pk = directory.oprf_keys[epoch]
-        chunks = [list(inputs[i:i + EVALUATE_BATCH])
-                  for i in range(0, len(inputs), EVALUATE_BATCH)]
+        # At least four chunks for a large batch, so there is always one to finalise here
+        # while the coordinator evaluates the next (each chunk costs only one extra proof).
+        size = min(EVALUATE_BATCH, max(MIN_CHUNK, -(-len(inputs) // 4)))
+        chunks = [list(inputs[i:i + size]) for i in range(0, len(inputs), size)]
         if len(chunks) <= 1:
             return epoch, (self._evaluate(chunks[0], epoch, pk, f"{request_id}/0")
                            if chunks else [])
