@@ -114,7 +114,8 @@ class CoordinatorServer:
             raise directory_mod.DirectoryError(
                 f"directory serial {directory.serial} is older than the one in use "
                 f"({self.service.directory.serial})")
-        service = CoordinatorService(config, directory, self.audit, self.fanout, self.metrics)
+        service = CoordinatorService(config, directory, self.audit, self.fanout, self.metrics,
+                                     windows=self.service.windows)
         self.servicer.service = self.service = service
         self.config = config
         self.metrics.directory_serial.set(directory.serial)

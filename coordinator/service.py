@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -59,6 +60,48 @@ class RateLimited(CoordinatorError):
 
 class EpochUnavailable(CoordinatorError):
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class RateWindows:
+    """Per node and kind, what was used in the last minute and day. Kept in memory (an
+    SQL sum over a day of audit records per request would grow with the traffic) and
+    seeded from the audit log, so a restart does not reset anybody's limits."""
+
+    DAY = 86400.0
+
+    def __init__(self, usage: list[tuple[str, str, float, int]]) -> None:
+        self._events: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        self._day_total: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        for node_id, kind, at, amount in usage:
+            self._add((node_id, kind), at, amount)
+
+    def _add(self, key: tuple[str, str], at: float, amount: int) -> None:
+        self._events.setdefault(key, deque()).append((at, amount))
+        self._day_total[key] = self._day_total.get(key, 0) + amount
+
+    def reserve(self, node_id: str, kind: str, amount: int, now: float,
+                limits: tuple[tuple[float, int, str], ...]) -> str | None:
+        """Take `amount` if every (window, limit) allows it; else the label of the first
+        window whose limit it would exceed, and take nothing."""
+        key = (node_id, kind)
+        with self._lock:
+            events = self._events.setdefault(key, deque())
+            while events and events[0][0] < now - self.DAY:
+                self._day_total[key] -= events.popleft()[1]
+            for window, limit, label in limits:
+                if window >= self.DAY:
+                    used = self._day_total.get(key, 0)
+                else:
+                    used = 0
+                    for at, spent in reversed(events):
+                        if at < now - window:
+                            break
+                        used += spent
+                if used + amount > limit:
+                    return label
+            self._add(key, now, amount)
+        return None
 
 
 @dataclass(frozen=True)
@@ -175,9 +218,11 @@ def _outcome(node_id: str, call: grpc.Future,
 class CoordinatorService:
     def __init__(self, config: CoordinatorConfig, directory: NodeDirectory, audit: AuditStore,
                  fanout: Fanout, metrics: CoordinatorMetrics,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 windows: RateWindows | None = None) -> None:
         self.config = config
         self.metrics = metrics
+        self.windows = windows or RateWindows(audit.usage_since(clock() - RateWindows.DAY))
         self.directory = directory
         self.audit = audit
         self.fanout = fanout
@@ -204,16 +249,17 @@ class CoordinatorService:
     def _limit(self, node_id: str, kind: str, count: int, request_id: str,
                per_minute: int, per_day: int) -> None:
         now = self.clock()
-        for window, limit, label in ((60, per_minute, "minute"), (86400, per_day, "day")):
-            used = self.audit.used_since(node_id, kind, now - window)
-            if used + count > limit:
-                self.audit.record(AuditRecord(now, kind, node_id, request_id, count, "refused",
-                                              0, {}))
-                self.metrics.rate_limited.labels(kind).inc()
-                log.warning("rate limit: node=%s kind=%s request=%s per-%s limit %d reached",
-                            node_id, kind, request_id, label, limit)
-                raise RateLimited(f"rate limit for {kind} reached: at most {limit} per {label} "
-                                  f"for node {node_id}; try again later")
+        limits = ((60.0, per_minute, "minute"), (RateWindows.DAY, per_day, "day"))
+        exceeded = self.windows.reserve(node_id, kind, count, now, limits)
+        if exceeded is not None:
+            limit = per_minute if exceeded == "minute" else per_day
+            self.audit.record(AuditRecord(now, kind, node_id, request_id, count, "refused",
+                                          0, {}))
+            self.metrics.rate_limited.labels(kind).inc()
+            log.warning("rate limit: node=%s kind=%s request=%s per-%s limit %d reached",
+                        node_id, kind, request_id, exceeded, limit)
+            raise RateLimited(f"rate limit for {kind} reached: at most {limit} per {exceeded} "
+                              f"for node {node_id}; try again later")
 
     def evaluate(self, peer: str | None, request_id: str, epoch: int,
                  blinded: list[bytes]) -> tuple[int, list[bytes], bytes]:

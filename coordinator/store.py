@@ -63,16 +63,15 @@ class AuditStore:
                  json.dumps(record.node_statuses, sort_keys=True)),
             )
 
-    def used_since(self, node_id: str, kind: str, since: float) -> int:
-        """Evaluations (elements) or checks accepted for `node_id` since `since`."""
+    def usage_since(self, since: float) -> list[tuple[str, str, float, int]]:
+        """(node, kind, at, amount) of every accepted request since `since`: seeds the
+        in-memory rate windows at start-up, so a restart does not reset the limits."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT COALESCE(SUM(CASE kind WHEN 'check' THEN 1 ELSE count END), 0)"
-                " FROM audit WHERE node_id = ? AND kind = ?"
-                " AND at >= ? AND outcome != 'refused'",
-                (node_id, kind, since),
-            ).fetchone()
-        return int(row[0])
+            rows = self._db.execute(
+                "SELECT node_id, kind, at, CASE kind WHEN 'check' THEN 1 ELSE count END"
+                " FROM audit WHERE at >= ? AND outcome != 'refused' ORDER BY at", (since,)
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), float(r[2]), int(r[3])) for r in rows]
 
     def count(self) -> int:
         with self._lock:

@@ -6,7 +6,6 @@ hold the same persons (DESIGN.md, "Pseudonymisation").
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 PSEUDONYM_BYTES = 64
@@ -20,4 +19,4 @@ def node_tag(pseudonym: bytes, node_id: str) -> bytes:
         raise ValueError(f"pseudonym must be {PSEUDONYM_BYTES} bytes")
     if not node_id:
         raise ValueError("node_id must not be empty")
-    return hmac.new(bytes(pseudonym), _TAG_LABEL + node_id.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(bytes(pseudonym), _TAG_LABEL + node_id.encode("utf-8"), "sha256")

@@ -8,6 +8,7 @@ Incoming tags are compared in memory and dropped.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,9 +33,65 @@ HIT_BYTES = 520
 ANSWER_HEADER_BYTES = 160
 
 
+def hit_budget(subjects: int) -> int:
+    """Hits an answer carries at most: every subject's strongest hit, and three more."""
+    return subjects + 3
+
+
 def answer_bucket(subjects: int) -> int:
     """The padded size of an answer to a query about `subjects` persons."""
-    return seal.bucket_for(ANSWER_HEADER_BYTES + subjects * MAX_HITS_PER_SUBJECT * HIT_BYTES)
+    return seal.bucket_for(ANSWER_HEADER_BYTES + hit_budget(subjects) * HIT_BYTES)
+
+
+class ReplayGuard:
+    """Query ids seen within the replay window, in memory only: a node keeps no trace of
+    the queries it answered. A query stamped before this process started is refused, so a
+    restart does not reopen the window for payloads captured earlier."""
+
+    REPLAYED = "query id already seen (replay)"
+
+    def __init__(self, window: float, started: float) -> None:
+        self.window = window
+        self.started = started
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, query_id: str, stamped: float, now: float) -> str | None:
+        """None if the query may be answered, else why not."""
+        if abs(now - stamped) > self.window:
+            return f"query timestamp outside the replay window of {self.window:g} s"
+        if stamped < self.started:
+            return "query stamped before this node started"
+        with self._lock:
+            if len(self._seen) > 1000:
+                cutoff = now - 2 * self.window
+                self._seen = {q: t for q, t in self._seen.items() if t >= cutoff}
+            if query_id in self._seen:
+                return self.REPLAYED
+            self._seen[query_id] = now
+        return None
+
+
+def choose_hits(best: dict[tuple[int, str], StoredHit],
+                budget: int) -> list[tuple[int, StoredHit]]:
+    """One hit per subject and procesregisseur, at most MAX_HITS_PER_SUBJECT per subject and
+    `budget` in all. Every subject's strongest hit comes first, so a subject with a hit is
+    never answered as if it had none, however many other hits are dropped."""
+    per_person: dict[tuple[int, str], StoredHit] = {}
+    for (subject, _), hit in best.items():
+        person = (subject, hit.procesregisseur.id)
+        if person not in per_person or per_person[person].strength < hit.strength:
+            per_person[person] = hit
+    ranked = sorted(per_person.items(), key=lambda kv: (kv[0][0], -kv[1].strength))
+    firsts, rest, seen = [], [], set()
+    for (subject, _), hit in ranked:
+        (rest if subject in seen else firsts).append((subject, hit))
+        seen.add(subject)
+    chosen: list[tuple[int, StoredHit]] = []
+    for subject, hit in firsts + sorted(rest, key=lambda sh: -sh[1].strength):
+        if len(chosen) < budget and sum(s == subject for s, _ in chosen) < MAX_HITS_PER_SUBJECT:
+            chosen.append((subject, hit))
+    return sorted(chosen, key=lambda sh: (sh[0], -sh[1].strength))
 
 
 class LookupRefused(Exception):
@@ -58,7 +115,7 @@ def _contact(contact: pb.Contact) -> Procesregisseur:
 
 
 def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
-                 from_node: str, query_id: str, sealed: bytes,
+                 guard: ReplayGuard, from_node: str, query_id: str, sealed: bytes,
                  now: Callable[[], float]) -> LookupOutcome:
     sender = directory.node(from_node)
     if sender is None:
@@ -74,10 +131,6 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT,
                             "payload does not belong to this request")
     at = now()
-    window = config.replay_window_seconds
-    if abs(at - query.timestamp_ms / 1000) > window:
-        raise LookupRefused(grpc.StatusCode.FAILED_PRECONDITION,
-                            f"query timestamp outside the replay window of {window} s")
     subjects = {s.subject for e in query.epochs for s in e.subjects}
     if not subjects or len(subjects) > MAX_SUBJECTS or max(subjects) >= MAX_SUBJECTS:
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT, "query names no valid subjects")
@@ -87,34 +140,30 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
     if query.answer_bucket != bucket:
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT, "answer_bucket is not standard")
     requester = _contact(query.requester)
-    if not store.remember_query(query_id, at, forget_before=at - 2 * window):
-        raise LookupRefused(grpc.StatusCode.ALREADY_EXISTS, "query id already seen (replay)")
+    refusal = guard.admit(query_id, query.timestamp_ms / 1000, at)
+    if refusal is not None:
+        code = (grpc.StatusCode.ALREADY_EXISTS if refusal == ReplayGuard.REPLAYED
+                else grpc.StatusCode.FAILED_PRECONDITION)
+        raise LookupRefused(code, refusal)
 
     active_since = at - config.max_inactive_days * 86400
     best: dict[tuple[int, str], StoredHit] = {}  # (subject, case_ref) -> hit
     for epoch_tags in query.epochs:
-        for subject in epoch_tags.subjects:
-            tags = [bytes(t) for t in subject.tags]
-            for hit in store.find_hits(tags, epoch_tags.epoch, active_since):
-                if from_node == config.node_id and hit.case_ref == query.exclude_case_ref:
-                    continue  # the case the check is run for is not samenloop with itself
-                key = (subject.subject, hit.case_ref)
-                if key not in best or best[key].strength < hit.strength:
-                    best[key] = hit
+        subject_of = {bytes(t): s.subject for s in epoch_tags.subjects for t in s.tags}
+        for tag, hit in store.find_tagged(list(subject_of), epoch_tags.epoch, active_since):
+            if from_node == config.node_id and hit.case_ref == query.exclude_case_ref:
+                continue  # the case the check is run for is not samenloop with itself
+            key = (subject_of[tag], hit.case_ref)
+            if key not in best or best[key].strength < hit.strength:
+                best[key] = hit
     own = directory.node(config.node_id)
-    zvh = own.display_name if own else config.node_id
     answer = pb.AnswerPayload(query_id=query_id, node_id=config.node_id)
-    per_person: dict[tuple[int, str], int] = {}  # one hit per subject and procesregisseur
-    for (subject, _), hit in sorted(best.items(), key=lambda kv: (kv[0][0], -kv[1].strength)):
-        person = (subject, hit.procesregisseur.id)
-        if person in per_person:
-            continue
-        if sum(1 for s, _ in per_person if s == subject) >= MAX_HITS_PER_SUBJECT:
-            answer.truncated = True
-            continue
-        per_person[person] = hit.strength
+    chosen = choose_hits(best, hit_budget(max(subjects) + 1))
+    answer.truncated = len(chosen) < len({(s, h.procesregisseur.id) for (s, _), h in best.items()})
+    for subject, hit in chosen:
         p = hit.procesregisseur
-        answer.hits.append(pb.Hit(subject=subject, strength=hit.strength, zvh=zvh,
+        answer.hits.append(pb.Hit(subject=subject, strength=hit.strength,
+                                  zvh=own.display_name if own else config.node_id,
                                   procesregisseur=pb.Contact(name=p.name, phone=p.phone,
                                                              email=p.email)))
     if best:

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node.config import NodeConfig
-from samenloop.node.lookup import LookupRefused, answer_query
+from samenloop.node.lookup import LookupRefused, ReplayGuard, answer_query
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.network import Network, NetworkError
 from samenloop.node.store import NodeStore
@@ -53,8 +53,8 @@ class NodeServicer(pb_grpc.NodeServicer):
         started = time.monotonic()
         try:
             outcome = answer_query(self.node.config, self.node.store, self.node.directory(),
-                                   request.from_node, request.query_id, bytes(request.sealed),
-                                   now=time.time)
+                                   self.node.replay_guard, request.from_node,
+                                   request.query_id, bytes(request.sealed), now=time.time)
         except LookupRefused as exc:
             metrics.lookups.labels("refused").inc()
             log.warning("lookup refused: from=%s query=%s: %s", request.from_node,
@@ -74,6 +74,7 @@ class NodeServer:
         self.store.upsert_procesregisseurs(config.procesregisseurs)
         self.network = Network(config)
         self.metrics = NodeMetrics(config.tls, self.store)
+        self.replay_guard = ReplayGuard(config.replay_window_seconds, time.time())
         self.metrics_port: int | None = None
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None

@@ -44,10 +44,6 @@ CREATE TABLE IF NOT EXISTS tags (
     PRIMARY KEY (tag, epoch, case_ref)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_case ON tags (case_ref);
-CREATE TABLE IF NOT EXISTS seen_queries (
-    query_id TEXT PRIMARY KEY,
-    at REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -351,32 +347,22 @@ class NodeStore:
 
     # ------------------------------------------------------------ lookup
 
-    def find_hits(self, tags: list[bytes], epoch: int, active_since: float) -> list[StoredHit]:
-        """Cases with any of `tags` (best strength per case), refreshed since `active_since`."""
+    def find_tagged(self, tags: list[bytes], epoch: int,
+                    active_since: float) -> list[tuple[bytes, StoredHit]]:
+        """(tag, hit) for every stored tag among `tags` of a case refreshed since
+        `active_since`: one query for all subjects of a lookup."""
         if not tags:
             return []
         marks = ",".join("?" * len(tags))
         with self._lock:
             rows = self._db.execute(
-                f"SELECT c.case_ref, MAX(t.strength), p.id, p.name, p.phone, p.email"  # noqa: S608
+                f"SELECT t.tag, c.case_ref, t.strength, p.id, p.name, p.phone, p.email"  # noqa: S608
                 f" FROM tags t JOIN cases c ON c.case_ref = t.case_ref"
                 f" JOIN procesregisseurs p ON p.id = c.procesregisseur_id"
-                f" WHERE t.epoch = ? AND t.tag IN ({marks}) AND c.refreshed_at >= ?"
-                f" GROUP BY c.case_ref ORDER BY MAX(t.strength) DESC, c.case_ref",
+                f" WHERE t.epoch = ? AND t.tag IN ({marks}) AND c.refreshed_at >= ?",
                 (epoch, *tags, active_since),
             ).fetchall()
-        return [StoredHit(r[0], Procesregisseur(*r[2:6]), r[1]) for r in rows]
-
-    def remember_query(self, query_id: str, now: float, forget_before: float) -> bool:
-        """False if this query id was seen before (a replay)."""
-        with self._transaction() as db:
-            db.execute("DELETE FROM seen_queries WHERE at < ?", (forget_before,))
-            try:
-                db.execute("INSERT INTO seen_queries (query_id, at) VALUES (?, ?)",
-                           (query_id, now))
-            except sqlite3.IntegrityError:
-                return False
-        return True
+        return [(bytes(r[0]), StoredHit(r[1], Procesregisseur(*r[3:7]), r[2])) for r in rows]
 
     # ------------------------------------------------------------ meldingen
 

@@ -252,7 +252,11 @@ def test_node_killed_during_import_keeps_its_store_intact(tmp_path: Path) -> Non
         assert after == before or after[0] == {"triage": 6000}  # all or nothing
         assert intact is None
         harness.start_node(node_id)  # serves again after restart
-        hit = harness.check("zvh-fryslan", "F-2026-001", PIETER_VAN_DEN_BERG)
+        for _ in range(20):  # the coordinator reconnects within its 2 s backoff
+            hit = harness.check("zvh-fryslan", "F-2026-001", PIETER_VAN_DEN_BERG)
+            if hit.coverage.complete:
+                break
+            time.sleep(0.25)
         assert hit.coverage.complete
         assert [h.node_id for h in hit.hits] == ([node_id] if after == before else [])
         assert harness.check("zvh-fryslan", "F-2026-001", NOBODY).coverage.complete

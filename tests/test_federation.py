@@ -312,6 +312,10 @@ def test_rate_limit_refuses_with_a_clear_message(tmp_path: Path) -> None:
             stub.Check(pb.CheckRequest(query_id="x"), timeout=3)
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "at most 2 per minute" in info.value.details()
+        harness.stop_coordinator()  # a restart does not reset the limit
+        harness.start_coordinator()
+        with pytest.raises(CheckRefused, match="limiet"):
+            harness.check(FRYSLAN, TRIAGE_CASE, NOBODY)
     finally:
         harness.close()
 
