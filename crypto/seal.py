@@ -49,33 +49,66 @@ def sealed_size(bucket: int) -> int:
 def seal(plaintext: bytes, sender_secret: bytes, recipient_public: bytes, *,
          bucket: int | None = None) -> bytes:
     """Pad `plaintext` to `bucket` (default: the smallest that fits) and box it."""
+    return Sealer(sender_secret).seal(plaintext, recipient_public, bucket=bucket)
+
+
+def _pad(plaintext: bytes, bucket: int | None) -> bytes:
     size = bucket_for(len(plaintext)) if bucket is None else bucket
     if size not in BUCKETS:
         raise SealError(f"bucket {size} is not one of {BUCKETS}")
     if len(plaintext) + _LENGTH_BYTES > size:
         raise SealError(f"payload of {len(plaintext)} bytes does not fit bucket {size}")
-    padded = (len(plaintext).to_bytes(_LENGTH_BYTES, "big") + plaintext).ljust(size, b"\0")
-    box = nacl.public.Box(_secret(sender_secret), _public(recipient_public))
-    return bytes(box.encrypt(padded))
+    return (len(plaintext).to_bytes(_LENGTH_BYTES, "big") + plaintext).ljust(size, b"\0")
 
 
-def open_sealed(sealed: bytes, recipient_secret: bytes, sender_public: bytes) -> bytes:
-    """Open and unpad; refuses anything tampered with, truncated, or sealed by another key."""
+def _check_sealed(sealed: object) -> None:
     if not isinstance(sealed, bytes | bytearray):
         raise SealError("sealed payload must be bytes")
     if len(sealed) - OVERHEAD not in BUCKETS:
         raise SealError("sealed payload has no valid bucket size (truncated or altered)")
-    box = nacl.public.Box(_secret(recipient_secret), _public(sender_public))
-    try:
-        padded = box.decrypt(bytes(sealed))
-    except nacl.exceptions.CryptoError:
-        raise SealError(
-            "sealed payload does not open: altered, or sealed with another key"
-        ) from None
+
+
+def open_sealed(sealed: bytes, recipient_secret: bytes, sender_public: bytes) -> bytes:
+    """Open and unpad; refuses anything tampered with, truncated, or sealed by another key."""
+    return Sealer(recipient_secret).open(sealed, sender_public)
+
+
+def _unpad(padded: bytes) -> bytes:
     length = int.from_bytes(padded[:_LENGTH_BYTES], "big")
-    if length > len(padded) - _LENGTH_BYTES or any(padded[_LENGTH_BYTES + length:]):
+    end = _LENGTH_BYTES + length
+    if length > len(padded) - _LENGTH_BYTES or padded.count(0, end) != len(padded) - end:
         raise SealError("sealed payload has inconsistent padding")
-    return padded[_LENGTH_BYTES:_LENGTH_BYTES + length]
+    return padded[_LENGTH_BYTES:end]
+
+
+class Sealer:
+    """seal/open for one party's secret key, keeping the X25519 agreement per peer: a node
+    seals to every node of the directory on each check, and computing the shared key anew
+    each time costs ten times the sealing itself."""
+
+    def __init__(self, own_secret: bytes) -> None:
+        self._secret = _secret(own_secret)
+        self._boxes: dict[bytes, nacl.public.Box] = {}
+
+    def _box(self, peer_public: bytes) -> nacl.public.Box:
+        box = self._boxes.get(peer_public)
+        if box is None:
+            box = self._boxes[bytes(peer_public)] = nacl.public.Box(self._secret,
+                                                                    _public(peer_public))
+        return box
+
+    def seal(self, plaintext: bytes, peer_public: bytes, *, bucket: int | None = None) -> bytes:
+        return bytes(self._box(peer_public).encrypt(_pad(plaintext, bucket)))
+
+    def open(self, sealed: bytes, peer_public: bytes) -> bytes:
+        _check_sealed(sealed)
+        try:
+            padded = self._box(peer_public).decrypt(bytes(sealed))
+        except nacl.exceptions.CryptoError:
+            raise SealError(
+                "sealed payload does not open: altered, or sealed with another key"
+            ) from None
+        return _unpad(padded)
 
 
 def _secret(key: bytes) -> nacl.public.PrivateKey:

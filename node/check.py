@@ -152,9 +152,8 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
             exclude_case_ref=request.case_ref if node.node_id == config.node_id else "")
         payloads[node.node_id] = payload.SerializeToString()
     bucket = seal.bucket_for(max(len(p) for p in payloads.values()))
-    sealed = [pb.SealedQuery(node_id=n.node_id, sealed=seal.seal(
-        payloads[n.node_id], config.box_secret_key, n.box_public_key, bucket=bucket))
-        for n in directory.nodes]
+    sealed = [pb.SealedQuery(node_id=n.node_id, sealed=network.sealer.seal(
+        payloads[n.node_id], n.box_public_key, bucket=bucket)) for n in directory.nodes]
     del payloads
     try:
         response = network.stub.Check(pb.CheckRequest(query_id=query_id, queries=sealed),
@@ -183,8 +182,8 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
                                    pb.NodeStatus.Name(result.status), result.detail))
             continue
         try:
-            answer = pb.AnswerPayload.FromString(seal.open_sealed(
-                bytes(result.sealed_answer), config.box_secret_key, node.box_public_key))
+            answer = pb.AnswerPayload.FromString(network.sealer.open(
+                bytes(result.sealed_answer), node.box_public_key))
         except (seal.SealError, DecodeError):
             missing.append(Missing(node.node_id, node.display_name, "ERROR",
                                    "antwoord niet te openen"))

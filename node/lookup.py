@@ -115,14 +115,14 @@ def _contact(contact: pb.Contact) -> Procesregisseur:
 
 
 def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
-                 guard: ReplayGuard, from_node: str, query_id: str, sealed: bytes,
-                 now: Callable[[], float]) -> LookupOutcome:
+                 sealer: seal.Sealer, guard: ReplayGuard, from_node: str, query_id: str,
+                 sealed: bytes, now: Callable[[], float]) -> LookupOutcome:
     sender = directory.node(from_node)
     if sender is None:
         raise LookupRefused(grpc.StatusCode.PERMISSION_DENIED,
                             f"querying node {from_node} is not in the directory")
     try:
-        plaintext = seal.open_sealed(sealed, config.box_secret_key, sender.box_public_key)
+        plaintext = sealer.open(sealed, sender.box_public_key)
         query = pb.QueryPayload.FromString(plaintext)
     except (seal.SealError, DecodeError):
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT,
@@ -176,6 +176,6 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
                 "strength": hit.strength}, at)
     log.info("lookup: from=%s query=%s subjects=%d hit=%s", from_node, query_id, len(subjects),
              bool(best))
-    sealed_answer = seal.seal(answer.SerializeToString(), config.box_secret_key,
-                              sender.box_public_key, bucket=bucket)
+    sealed_answer = sealer.seal(answer.SerializeToString(), sender.box_public_key,
+                                bucket=bucket)
     return LookupOutcome(sealed_answer, len(answer.hits))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from samenloop.crypto import voprf
+from samenloop.crypto import seal, voprf
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node.config import NodeConfig
 from samenloop.proto import directory as directory_mod
@@ -45,6 +45,7 @@ class Network:
         self._stub = pb_grpc.CoordinatorStub(self.channel)
         self._directory: NodeDirectory | None = None
         self._fetched_at = 0.0
+        self.sealer = seal.Sealer(config.box_secret_key)  # shared by checks and lookups
 
     @property
     def stub(self) -> pb_grpc.CoordinatorStub:

@@ -53,7 +53,8 @@ class NodeServicer(pb_grpc.NodeServicer):
         started = time.monotonic()
         try:
             outcome = answer_query(self.node.config, self.node.store, self.node.directory(),
-                                   self.node.replay_guard, request.from_node,
+                                   self.node.network.sealer, self.node.replay_guard,
+                                   request.from_node,
                                    request.query_id, bytes(request.sealed), now=time.time)
         except LookupRefused as exc:
             metrics.lookups.labels("refused").inc()

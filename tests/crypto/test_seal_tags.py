@@ -22,6 +22,29 @@ def test_round_trip() -> None:
     assert seal.open_sealed(sealed, BOB[0], ALICE[1]) == b"query"
 
 
+def test_sealer_agrees_with_the_functions_and_keeps_peers_apart() -> None:
+    alice, bob = seal.Sealer(ALICE[0]), seal.Sealer(BOB[0])
+    for _ in range(2):  # the second round uses the cached agreement
+        assert seal.open_sealed(alice.seal(b"q", BOB[1]), BOB[0], ALICE[1]) == b"q"
+        assert bob.open(seal.seal(b"a", ALICE[0], BOB[1]), ALICE[1]) == b"a"
+        with pytest.raises(seal.SealError):
+            bob.open(alice.seal(b"q", BOB[1]), MALLORY[1])
+        with pytest.raises(seal.SealError):
+            seal.Sealer(MALLORY[0]).open(alice.seal(b"q", BOB[1]), ALICE[1])
+
+
+@settings(max_examples=30)
+@given(st.binary(max_size=64))
+def test_padding_must_be_zeros(tail: bytes) -> None:
+    from samenloop.crypto.seal import _unpad
+
+    padded = (3).to_bytes(4, "big") + b"abc" + b"\0" * 100
+    assert _unpad(padded) == b"abc"
+    if tail.strip(b"\0"):
+        with pytest.raises(seal.SealError):
+            _unpad(padded[:7] + tail + b"\0" * (100 - len(tail)))
+
+
 @settings(max_examples=30)
 @given(st.binary(max_size=3000), st.binary(max_size=3000))
 def test_length_depends_only_on_bucket(a: bytes, b: bytes) -> None:
