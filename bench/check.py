@@ -37,7 +37,6 @@ import platform
 import random
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,7 +59,7 @@ from samenloop.crypto.pki import COORDINATOR
 from samenloop.crypto.tags import node_tag
 from samenloop.node.check import CheckRequest, run_check
 from samenloop.node.config import NodeConfig
-from samenloop.node.demo import NetworkLayout, build_network, free_port
+from samenloop.node.demo import NetworkLayout, build_network, free_port, wait_for_port
 from samenloop.node.lookup import MAX_SUBJECTS, answer_bucket
 from samenloop.node.model import STRENGTHS, CheckResult, Registration, TagRow
 from samenloop.node.network import Network, new_query_id
@@ -374,16 +373,6 @@ def add_into(total: dict[str, float], part: dict[str, float]) -> None:
         total[role] = total.get(role, 0.0) + seconds
 
 
-def wait_for_port(endpoint: str, seconds: float = 30.0) -> None:
-    host, _, port = endpoint.rpartition(":")
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, int(port)), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {endpoint} after {seconds} s")
 
 
 class Servers:
@@ -424,7 +413,7 @@ class Servers:
             server = CoordinatorServer(CoordinatorConfig.load(layout.coordinator_config))
             server.start()
             self.stoppers.append(lambda: server.stop(0))
-        wait_for_port(layout.coordinator_endpoint)
+        wait_for_port(layout.coordinator_endpoint, seconds=30.0)
 
     def nodes(self, layout: NetworkLayout) -> None:
         for node_id, config in layout.node_configs.items():
@@ -436,7 +425,7 @@ class Servers:
                 server.start()
                 self.stoppers.append(lambda s=server: s.stop(0))  # type: ignore[misc]
         for endpoint in layout.node_endpoints.values():
-            wait_for_port(endpoint)
+            wait_for_port(endpoint, seconds=30.0)
 
     def floor(self, layout: NetworkLayout, sizes: Sizes) -> str:
         """Start 25 echo servers and the relay; returns the relay's endpoint."""
@@ -467,8 +456,8 @@ class Servers:
                                          spec["response_bytes"], spec["deadline"])
                 self.stoppers.append(lambda s=server: s.stop(0).wait())  # type: ignore[misc]
         for endpoint, _ in peers:
-            wait_for_port(endpoint)
-        wait_for_port(relay)
+            wait_for_port(endpoint, seconds=30.0)
+        wait_for_port(relay, seconds=30.0)
         return relay
 
     def close(self) -> None:

@@ -202,7 +202,8 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "samenloop.node", *args]
 
 
-def _wait_for_port(endpoint: str, seconds: float = 15.0) -> None:
+def wait_for_port(endpoint: str, seconds: float = 15.0) -> None:
+    """Until something accepts TCP connections on host:port; processes start slowly."""
     host, _, port = endpoint.rpartition(":")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -260,13 +261,13 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
 
     try:
         start("coordinator", "coordinator", "serve", "--config", str(root / "coordinator.toml"))
-        _wait_for_port("127.0.0.1:7000")
+        wait_for_port("127.0.0.1:7000")
         for node_id, config in layout_nodes.items():
             start(node_id, "node", "serve", "--config", str(config))
         for i in range(len(layout_nodes)):
-            _wait_for_port(f"127.0.0.1:{7101 + i}")
+            wait_for_port(f"127.0.0.1:{7101 + i}")
         for port in WEB_PORTS.values():
-            _wait_for_port(f"127.0.0.1:{port}")
+            wait_for_port(f"127.0.0.1:{port}")
         for node_id, config in layout_nodes.items():
             cases = config.parent / "cases.csv"
             out = subprocess.run(_command("node", "import", str(cases), "--sync", "--config",  # noqa: S603

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from samenloop.node.demo import free_port, stop_processes
+from samenloop.node.demo import free_port, stop_processes, wait_for_port
 
 SAMENLOOP = [sys.executable, "-m", "samenloop.node"]
 CASES = """casusnummer,fase,procesregisseur,achternaam,tussenvoegsel,voornamen,geboortedatum,\
@@ -45,14 +44,6 @@ def run(*args: str, cwd: Path, stdin: str | None = None, ok: bool = True
     return result
 
 
-def wait_port(port: int) -> None:
-    for _ in range(150):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on {port}")
 
 
 @pytest.fixture
@@ -97,7 +88,7 @@ def deployed(tmp_path: Path) -> Iterator[Path]:
                        ("zvh-b", ("node", "serve", "--config", "zvh-b.toml"))):
         log = (root / "logs" / f"{name}.log").open("w")
         processes.append(subprocess.Popen([*SAMENLOOP, *args], cwd=root, stdout=log, stderr=log))
-        wait_port(ports[name])
+        wait_for_port(f"127.0.0.1:{ports[name]}")
     try:
         yield root
     finally:
