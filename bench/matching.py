@@ -19,7 +19,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STRENGTHS = ("zeker", "sterk", "waarschijnlijk", "mogelijk")
+from samenloop.crypto.identity import STRENGTHS, strength_rank
+
 TARGET_RECALL = 0.985
 TARGET_FALSE_HIT_RATE = 0.002
 NO_FALSE_HITS_AT = ("zeker", "sterk")
@@ -30,10 +31,6 @@ def default_data_dir() -> Path:
     shared = os.environ.get("SAMENLOOP_SHARED")
     base = Path(shared) if shared else Path(__file__).resolve().parents[1].parent / "shared"
     return base / "data" / "matching-dev"
-
-
-def _rank(strength: str) -> int:
-    return STRENGTHS.index(strength)
 
 
 @dataclass
@@ -72,7 +69,8 @@ class Score:
 
     def recall_at(self, strength: str) -> float:
         """Share of positives found with this strength or a stronger one."""
-        hits = sum(n for s, n in self.found_at.items() if _rank(s) <= _rank(strength))
+        rank = strength_rank(strength)
+        hits = sum(n for s, n in self.found_at.items() if strength_rank(s) <= rank)
         return hits / self.positives if self.positives else 1.0
 
     def failures(self) -> list[str]:
@@ -119,7 +117,7 @@ def score(truth_path: Path, hits_path: Path) -> Score:
         else:
             result.negatives += 1
             if strength_of:
-                best = min(strength_of.values(), key=_rank)
+                best = min(strength_of.values(), key=strength_rank)
                 result.false_hits += 1
                 result.false_at[best] += 1
                 kind.false_hits += 1

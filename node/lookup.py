@@ -73,10 +73,10 @@ class ReplayGuard:
 
 
 def choose_hits(best: dict[tuple[int, str], StoredHit],
-                budget: int) -> list[tuple[int, StoredHit]]:
+                budget: int) -> tuple[list[tuple[int, StoredHit]], bool]:
     """One hit per subject and procesregisseur, at most MAX_HITS_PER_SUBJECT per subject and
-    `budget` in all. Every subject's strongest hit comes first, so a subject with a hit is
-    never answered as if it had none, however many other hits are dropped."""
+    `budget` in all, and whether any was left out. Every subject's strongest hit comes
+    first, so a subject with a hit is never answered as if it had none."""
     per_person: dict[tuple[int, str], StoredHit] = {}
     for (subject, _), hit in best.items():
         person = (subject, hit.procesregisseur.id)
@@ -91,7 +91,7 @@ def choose_hits(best: dict[tuple[int, str], StoredHit],
     for subject, hit in firsts + sorted(rest, key=lambda sh: -sh[1].strength):
         if len(chosen) < budget and sum(s == subject for s, _ in chosen) < MAX_HITS_PER_SUBJECT:
             chosen.append((subject, hit))
-    return sorted(chosen, key=lambda sh: (sh[0], -sh[1].strength))
+    return sorted(chosen, key=lambda sh: (sh[0], -sh[1].strength)), len(chosen) < len(ranked)
 
 
 class LookupRefused(Exception):
@@ -158,8 +158,7 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
                 best[key] = hit
     own = directory.node(config.node_id)
     answer = pb.AnswerPayload(query_id=query_id, node_id=config.node_id)
-    chosen = choose_hits(best, hit_budget(max(subjects) + 1))
-    answer.truncated = len(chosen) < len({(s, h.procesregisseur.id) for (s, _), h in best.items()})
+    chosen, answer.truncated = choose_hits(best, hit_budget(max(subjects) + 1))
     for subject, hit in chosen:
         p = hit.procesregisseur
         answer.hits.append(pb.Hit(subject=subject, strength=hit.strength,

@@ -76,6 +76,7 @@ class NodeServer:
         self.network = Network(config)
         self.metrics = NodeMetrics(config.tls, self.store)
         self.replay_guard = ReplayGuard(config.replay_window_seconds, time.time())
+        self._live_epochs: set[int] = set()
         self.metrics_port: int | None = None
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -111,9 +112,12 @@ class NodeServer:
             return False
         self.metrics.directory_serial.set(directory.serial)
         self.metrics.directory_epoch.set(directory.current_epoch)
-        retired = self.store.retire_epochs(set(directory.oprf_keys))
-        if retired:
-            log.info("key rotation: removed %d tag(s) of retired epochs", retired)
+        live = set(directory.oprf_keys)
+        if live != self._live_epochs:  # only when a rotation changed them, not every minute
+            retired = self.store.retire_epochs(live)
+            self._live_epochs = live
+            if retired:
+                log.info("key rotation: removed %d tag(s) of retired epochs", retired)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         return True
 

@@ -21,8 +21,8 @@ def test_every_subject_with_a_hit_keeps_its_strongest_hit() -> None:
     best = {(s, f"C-{s}"): hit(f"C-{s}", f"pr-{s}", 2) for s in range(10)}
     for extra in range(8):  # subject 0 is in many cases with different procesregisseurs
         best[(0, f"X-{extra}")] = hit(f"X-{extra}", f"pr-x{extra}", 3 if extra == 5 else 1)
-    chosen = choose_hits(best, hit_budget(10))
-    assert len(chosen) == hit_budget(10)
+    chosen, truncated = choose_hits(best, hit_budget(10))
+    assert truncated and len(chosen) == hit_budget(10)
     assert {s for s, _ in chosen} == set(range(10))
     mine = [h for s, h in chosen if s == 0]
     assert len(mine) <= MAX_HITS_PER_SUBJECT and mine[0].strength == 3
@@ -30,7 +30,8 @@ def test_every_subject_with_a_hit_keeps_its_strongest_hit() -> None:
 
 def test_one_hit_per_procesregisseur_with_the_best_strength() -> None:
     best = {(0, "C-1"): hit("C-1", "pr-1", 1), (0, "C-2"): hit("C-2", "pr-1", 3)}
-    assert [(s, h.strength) for s, h in choose_hits(best, hit_budget(1))] == [(0, 3)]
+    chosen, truncated = choose_hits(best, hit_budget(1))
+    assert [(s, h.strength) for s, h in chosen] == [(0, 3)] and not truncated
 
 
 def test_answer_size_grows_with_subjects_not_hits() -> None:
