@@ -111,3 +111,17 @@ def test_node_tag_refuses_bad_input() -> None:
         tags.node_tag(b"short", "zvh-a")
     with pytest.raises(ValueError):
         tags.node_tag(b"\0" * 64, "")
+
+
+@given(st.binary(min_size=64, max_size=64),
+       st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=5))
+def test_node_tags_equal_one_node_tag_per_node(pseudonym: bytes, node_ids: list[str]) -> None:
+    assert tags.node_tags(pseudonym, node_ids) == [tags.node_tag(pseudonym, n)
+                                                   for n in node_ids]
+
+
+def test_node_tags_refuses_bad_input() -> None:
+    with pytest.raises(ValueError):
+        tags.node_tags(b"short", ["zvh-a"])
+    with pytest.raises(ValueError):
+        tags.node_tags(b"\0" * 64, ["zvh-a", ""])
