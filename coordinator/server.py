@@ -18,7 +18,7 @@ from samenloop.coordinator.store import AuditStore
 from samenloop.proto import directory as directory_mod
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
-from samenloop.proto.transport import peer_identity, server_credentials
+from samenloop.proto.transport import SERVER_OPTIONS, peer_identity, server_credentials
 
 log = logging.getLogger("samenloop.coordinator")
 
@@ -90,7 +90,7 @@ class CoordinatorServer:
         self._stop = threading.Event()
         self._prober: threading.Thread | None = None
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
-                                  interceptors=interceptors)
+                                  interceptors=interceptors, options=SERVER_OPTIONS)
         self.servicer = CoordinatorServicer(self.service)
         pb_grpc.add_CoordinatorServicer_to_server(self.servicer, self.server)
         self.health = health.HealthServicer()

@@ -13,8 +13,10 @@ import nacl.public
 BOX_KEY_BYTES = 32
 # Plaintext sizes a sealed payload is padded to. A query's bucket follows from how many
 # subjects it carries (which the coordinator can count anyway from its size); an answer is
-# padded to the bucket its query asked for, whatever the number of hits.
-BUCKETS: tuple[int, ...] = (1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+# padded to the bucket its query asked for, whatever the number of hits. Above 64 KiB the
+# steps halve, so a bulk check's answers are not padded to four times their size.
+BUCKETS: tuple[int, ...] = (1024, 4096, 16384, 65536, 131072, 262144, 524288, 1048576,
+                            2097152, 4194304)
 _LENGTH_BYTES = 4
 OVERHEAD = nacl.public.Box.NONCE_SIZE + 16  # nonce + Poly1305 tag
 

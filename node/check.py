@@ -17,9 +17,9 @@ from google.protobuf.message import DecodeError
 
 from samenloop.crypto import seal
 from samenloop.crypto.identity import Subject, match_keys
-from samenloop.crypto.tags import node_tag
+from samenloop.crypto.tags import node_tags
 from samenloop.node.config import NodeConfig, Procesregisseur
-from samenloop.node.lookup import MAX_SUBJECTS, answer_bucket
+from samenloop.node.lookup import answer_bucket
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.model import (
     CHECK_PHASES,
@@ -33,11 +33,13 @@ from samenloop.node.model import (
 from samenloop.node.network import Network, NetworkError, new_query_id
 from samenloop.node.registration import CASE_REF
 from samenloop.node.store import NodeStore
+from samenloop.proto.directory import NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
 log = logging.getLogger("samenloop.node")
 
 MIN_PURPOSE = 5
+NO_CONTACT = Procesregisseur("", "", "", "")
 DIRECTORY_MAX_AGE_SECONDS = 60.0
 
 
@@ -82,8 +84,9 @@ def authorise_check(config: NodeConfig, store: NodeStore, request: CheckRequest,
         raise CheckRefused("doel", "geef het doel van de check op")
     if not request.subjects:
         raise CheckRefused("personen", "geef ten minste één persoon op")
-    if len(request.subjects) > MAX_SUBJECTS:
-        raise CheckRefused("personen", f"ten hoogste {MAX_SUBJECTS} personen per check")
+    if len(request.subjects) > config.max_subjects_per_check:
+        raise CheckRefused("personen", f"ten hoogste {config.max_subjects_per_check} personen "
+                                       f"per check")
     for window, limit, label in ((3600, config.checks_per_user_per_hour, "uur"),
                                  (86400, config.checks_per_user_per_day, "dag")):
         if store.count_audit("check", request.actor, now - window) >= limit:
@@ -95,6 +98,68 @@ def authorise_check(config: NodeConfig, store: NodeStore, request: CheckRequest,
     if person is None:
         raise CheckRefused("procesregisseur", "onbekende procesregisseur")
     return person
+
+
+@dataclass(frozen=True)
+class PreparedQueries:
+    sealed: list[pb.SealedQuery]          # one per directory node, all in one size bucket
+    own_tags: list[tuple[bytes, int, int]]  # (tag, epoch, strength) for registering here
+
+
+def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirectory,
+                    request: CheckRequest, requester: Procesregisseur, query_id: str,
+                    now: Callable[[], float] = time.time) -> PreparedQueries:
+    """Identifiers in, sealed per-node payloads out: match keys, one proof-checked
+    pseudonymisation per live epoch, per-node tags, one sealed payload per node."""
+    keys = [(i, match_keys(s, bsn_enabled=config.bsn_enabled))
+            for i, s in enumerate(request.subjects)]
+    inputs = [k.oprf_input for _, ks in keys for k in ks]
+    node_ids = [n.node_id for n in directory.nodes]
+    if config.node_id not in node_ids:
+        node_ids.append(config.node_id)
+    own_column = node_ids.index(config.node_id)
+
+    def tags_of(pseudonyms: list[bytes]) -> list[list[bytes]]:
+        return [node_tags(p, node_ids) for p in pseudonyms]
+
+    # One tag per node for every input; pseudonyms exist only inside a chunk's evaluation.
+    # During a key rotation every live epoch is asked: a holder that has not yet
+    # re-imported still has tags of the old epoch.
+    by_epoch = {epoch: network.pseudonymise(inputs, f"{query_id}/e{epoch}", epoch,
+                                            then=tags_of)[1]
+                for epoch in sorted(directory.oprf_keys)}
+    del inputs  # identifiers' derivatives: gone once the tags are built
+    own_tags = [(tags[own_column], epoch, STRENGTHS[k.strength])
+                for epoch, element_tags in by_epoch.items()
+                for k, tags in zip((k for _, ks in keys for k in ks), element_tags,
+                                   strict=True)]
+    # Per epoch, the elements of each subject: (subject, first element, element count).
+    spans, offset = [], 0
+    for index, ks in keys:
+        spans.append((index, offset, len(ks)))
+        offset += len(ks)
+
+    own = directory.node(config.node_id)
+    bucket_for_answer = answer_bucket(len(request.subjects))
+    payloads: dict[str, bytes] = {}
+    for column, node in enumerate(directory.nodes):
+        payload = pb.QueryPayload(
+            query_id=query_id, timestamp_ms=int(now() * 1000), from_node=config.node_id,
+            from_zvh=own.display_name if own else config.node_id,
+            requester=pb.Contact(name=requester.name, phone=requester.phone,
+                                 email=requester.email),
+            epochs=[pb.EpochTags(epoch=epoch, subjects=[
+                pb.SubjectTags(subject=index, tags=[
+                    element_tags[e][column] for e in range(first, first + count)])
+                for index, first, count in spans])
+                for epoch, element_tags in by_epoch.items()],
+            answer_bucket=bucket_for_answer,
+            exclude_case_ref=request.case_ref if node.node_id == config.node_id else "")
+        payloads[node.node_id] = payload.SerializeToString()
+    bucket = seal.bucket_for(max(len(p) for p in payloads.values()))
+    sealed = [pb.SealedQuery(node_id=n.node_id, sealed=network.sealer.seal(
+        payloads[n.node_id], n.box_public_key, bucket=bucket)) for n in directory.nodes]
+    return PreparedQueries(sealed, own_tags)
 
 
 def run_check(config: NodeConfig, store: NodeStore, network: Network, request: CheckRequest,
@@ -113,50 +178,15 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         # the background, and a one-off CLI check fetches it on first use.
         directory = network.directory(refresh=True, timeout=3.0,
                                       max_age=DIRECTORY_MAX_AGE_SECONDS)
-        keys = [(i, match_keys(s, bsn_enabled=config.bsn_enabled))
-                for i, s in enumerate(request.subjects)]
-        inputs = [k.oprf_input for _, ks in keys for k in ks]
-        # During a key rotation every live epoch is asked: a holder that has not yet
-        # re-imported still has tags of the old epoch.
-        by_epoch = {epoch: network.pseudonymise(inputs, f"{query_id}/e{epoch}", epoch)[1]
-                    for epoch in sorted(directory.oprf_keys)}
+        queries = prepare_queries(config, network, directory, request, requester, query_id,
+                                  now)
     except NetworkError as exc:
         log.error("check %s: %s", query_id, exc)
         raise CheckRefused("netwerk", "de coördinator is niet bereikbaar; de check is niet "
                                       "uitgevoerd. Probeer het later opnieuw.") from None
-    per_epoch: dict[int, list[tuple[int, list[bytes]]]] = {}
-    own_tags: list[tuple[bytes, int, int]] = []
-    for epoch, pseudonyms in by_epoch.items():
-        offset = 0
-        for index, ks in keys:
-            psis = pseudonyms[offset:offset + len(ks)]
-            per_epoch.setdefault(epoch, []).append((index, psis))
-            own_tags += [(node_tag(p, config.node_id), epoch, STRENGTHS[k.strength])
-                         for k, p in zip(ks, psis, strict=True)]
-            offset += len(ks)
-    del inputs, by_epoch  # identifiers' derivatives: gone once the tags are built
-
-    own = directory.node(config.node_id)
-    bucket_for_answer = answer_bucket(len(request.subjects))
-    payloads: dict[str, bytes] = {}
-    for node in directory.nodes:
-        payload = pb.QueryPayload(
-            query_id=query_id, timestamp_ms=int(now() * 1000), from_node=config.node_id,
-            from_zvh=own.display_name if own else config.node_id,
-            requester=pb.Contact(name=requester.name, phone=requester.phone,
-                                 email=requester.email),
-            epochs=[pb.EpochTags(epoch=epoch, subjects=[
-                pb.SubjectTags(subject=i, tags=[node_tag(p, node.node_id) for p in ps])
-                for i, ps in per_subject]) for epoch, per_subject in per_epoch.items()],
-            answer_bucket=bucket_for_answer,
-            exclude_case_ref=request.case_ref if node.node_id == config.node_id else "")
-        payloads[node.node_id] = payload.SerializeToString()
-    bucket = seal.bucket_for(max(len(p) for p in payloads.values()))
-    sealed = [pb.SealedQuery(node_id=n.node_id, sealed=network.sealer.seal(
-        payloads[n.node_id], n.box_public_key, bucket=bucket)) for n in directory.nodes]
-    del payloads
     try:
-        response = network.stub.Check(pb.CheckRequest(query_id=query_id, queries=sealed),
+        response = network.stub.Check(pb.CheckRequest(query_id=query_id,
+                                                      queries=queries.sealed),
                                       timeout=config.coordinator_timeout_seconds)
     except grpc.RpcError as exc:
         log.error("check %s: coordinator refused: %s %s", query_id, exc.code().name,
@@ -195,19 +225,21 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         answered.append(node.node_id)
         if answer.truncated:
             truncated.append(node.node_id)
+        contacts = [Procesregisseur("", c.name, c.phone, c.email) for c in answer.contacts]
         for hit in answer.hits:
             if hit.subject >= len(request.subjects) or hit.strength not in STRENGTH_NAMES:
                 continue
+            # A bulk check's hit past the contact budget comes without a contact: still a
+            # hit, and the result says to contact that ZVH.
+            contact = (contacts[hit.contact - 1] if 0 < hit.contact <= len(contacts)
+                       else NO_CONTACT)
             hits.append(Hit(hit.subject, STRENGTH_NAMES[hit.strength], node.node_id,
-                            node.display_name,
-                            Procesregisseur("", hit.procesregisseur.name,
-                                            hit.procesregisseur.phone,
-                                            hit.procesregisseur.email)))
+                            node.display_name, contact))
     coverage = Coverage(len(directory.nodes), tuple(answered), tuple(missing))
     result = CheckResult(query_id, len(request.subjects), tuple(hits), coverage,
                          tuple(truncated))
     # Checking registers: later checks elsewhere find this case, and holders were told.
-    created = store.register_check(request.case_ref, own_tags, now=now(),
+    created = store.register_check(request.case_ref, queries.own_tags, now=now(),
                                    create_phase=request.phase,
                                    procesregisseur_id=requester.id)
     store.append_audit("check", request.actor, {

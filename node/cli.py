@@ -404,8 +404,10 @@ def check(
                        + ("" if result.coverage.complete else " bij de bereikte ZVH's"))
         for hit in hits:
             p = hit.procesregisseur
+            contact = (f"procesregisseur {p.name}, {p.phone}, {p.email}" if p.name else
+                       f"geen contactgegevens meegestuurd, neem contact op met {hit.zvh}")
             typer.echo(f"{label}: SAMENLOOP ({STRENGTH_LABELS[hit.strength]}) bij {hit.zvh}: "
-                       f"procesregisseur {p.name}, {p.phone}, {p.email}")
+                       f"{contact}")
     typer.echo(result.coverage.dutch())
     if not result.coverage.complete:
         typer.echo("LET OP: niet alle Zorg- en Veiligheidshuizen zijn bereikt; de uitkomst is "

@@ -31,7 +31,7 @@ def validate_procesregisseur(id: str, name: str, phone: str, email: str,
         raise ConfigError(f"{field}.name", "must be 1-100 characters")
     if not phone or len(phone) > 30 or not re.fullmatch(r"[0-9+() -]+", phone):
         raise ConfigError(f"{field}.phone", "must be a phone number (digits, +, -, spaces)")
-    if not EMAIL.match(email or "") or len(email) > 254:
+    if not EMAIL.match(email or "") or len(email.encode("utf-8")) > 254:
         raise ConfigError(f"{field}.email", "must be an e-mail address")
     return Procesregisseur(id, name.strip(), phone.strip(), email.strip())
 
@@ -109,6 +109,12 @@ class WebConfig:
             smtp=smtp)
 
 
+# The most subjects one query may carry anywhere in the network (a bulk check). What a
+# node's own users may put in one check is its `limits.max_subjects_per_check`: a
+# household, 64 by default.
+MAX_SUBJECTS = 1000
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     node_id: str
@@ -127,6 +133,7 @@ class NodeConfig:
     check_registration_grace_days: int = 14
     checks_per_user_per_hour: int = 30
     checks_per_user_per_day: int = 100
+    max_subjects_per_check: int = 64
     metrics_listen: str | None = None
     web: WebConfig | None = None  # None: this node serves no web app
 
@@ -173,6 +180,8 @@ class NodeConfig:
                                                         minimum=0),
             checks_per_user_per_hour=limits.int("checks_per_user_per_hour", 30, minimum=1),
             checks_per_user_per_day=limits.int("checks_per_user_per_day", 100, minimum=1),
+            max_subjects_per_check=limits.int("max_subjects_per_check", 64, minimum=1,
+                                              maximum=MAX_SUBJECTS),
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
             web=WebConfig.from_section(root.section("web")) if root.has("web") else None,
         )

@@ -7,8 +7,10 @@ Incoming tags are compared in memory and dropped.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +18,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from samenloop.crypto import seal
-from samenloop.node.config import NodeConfig, Procesregisseur
+from samenloop.node.config import MAX_SUBJECTS, NodeConfig, Procesregisseur
 from samenloop.node.model import StoredHit
 from samenloop.node.store import NodeStore
 from samenloop.proto.directory import NodeDirectory
@@ -25,12 +27,16 @@ from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 log = logging.getLogger("samenloop.node")
 
 MAX_HITS_PER_SUBJECT = 4
-MAX_SUBJECTS = 64
 MAX_TAGS_PER_SUBJECT = 256
-# Upper bound of one encoded Hit: contact fields are length-limited at the querying node
-# and in the node config, so an answer's bucket follows from the number of subjects only.
-HIT_BYTES = 520
+# Upper bounds of the encoded parts of an answer, so its bucket follows from the number of
+# subjects only. A hit: subject, strength and contact index. A contact: name (100
+# characters, at most 400 bytes of UTF-8), phone (30 ASCII), e-mail (254 bytes), framing.
+HIT_BYTES = 12
+CONTACT_BYTES = 700
 ANSWER_HEADER_BYTES = 160
+# Every hit of a household check (64 subjects and three more hits) carries its contact; a
+# bulk check's answer names at most this many procesregisseurs per node.
+CONTACT_BUDGET = 67
 
 
 def hit_budget(subjects: int) -> int:
@@ -38,9 +44,14 @@ def hit_budget(subjects: int) -> int:
     return subjects + 3
 
 
+def contact_budget(subjects: int) -> int:
+    return min(hit_budget(subjects), CONTACT_BUDGET)
+
+
 def answer_bucket(subjects: int) -> int:
     """The padded size of an answer to a query about `subjects` persons."""
-    return seal.bucket_for(ANSWER_HEADER_BYTES + hit_budget(subjects) * HIT_BYTES)
+    return seal.bucket_for(ANSWER_HEADER_BYTES + hit_budget(subjects) * HIT_BYTES
+                           + contact_budget(subjects) * CONTACT_BYTES)
 
 
 class ReplayGuard:
@@ -53,7 +64,7 @@ class ReplayGuard:
     def __init__(self, window: float, started: float) -> None:
         self.window = window
         self.started = started
-        self._seen: dict[str, float] = {}
+        self._seen: dict[str, float] = {}  # in arrival order, so the oldest come first
         self._lock = threading.Lock()
 
     def admit(self, query_id: str, stamped: float, now: float) -> str | None:
@@ -63,9 +74,12 @@ class ReplayGuard:
         if stamped < self.started:
             return "query stamped before this node started"
         with self._lock:
-            if len(self._seen) > 1000:
-                cutoff = now - 2 * self.window
-                self._seen = {q: t for q, t in self._seen.items() if t >= cutoff}
+            # A query older than twice the window is refused by its timestamp already.
+            cutoff = now - 2 * self.window
+            for oldest, seen_at in list(itertools.islice(self._seen.items(), 64)):
+                if seen_at >= cutoff:
+                    break
+                del self._seen[oldest]
             if query_id in self._seen:
                 return self.REPLAYED
             self._seen[query_id] = now
@@ -88,10 +102,30 @@ def choose_hits(best: dict[tuple[int, str], StoredHit],
         (rest if subject in seen else firsts).append((subject, hit))
         seen.add(subject)
     chosen: list[tuple[int, StoredHit]] = []
+    per_subject: Counter[int] = Counter()
     for subject, hit in firsts + sorted(rest, key=lambda sh: -sh[1].strength):
-        if len(chosen) < budget and sum(s == subject for s, _ in chosen) < MAX_HITS_PER_SUBJECT:
+        if len(chosen) < budget and per_subject[subject] < MAX_HITS_PER_SUBJECT:
             chosen.append((subject, hit))
+            per_subject[subject] += 1
     return sorted(chosen, key=lambda sh: (sh[0], -sh[1].strength)), len(chosen) < len(ranked)
+
+
+def answer_payload(query_id: str, node_id: str, best: dict[tuple[int, str], StoredHit],
+                   subjects: int) -> pb.AnswerPayload:
+    """The hits that fit the budgets of a query about `subjects` persons, each
+    procesregisseur's contact once; a hit past the contact budget goes without one."""
+    answer = pb.AnswerPayload(query_id=query_id, node_id=node_id)
+    chosen, answer.truncated = choose_hits(best, hit_budget(subjects))
+    index: dict[str, int] = {}
+    for subject, hit in chosen:
+        p = hit.procesregisseur
+        if p.id not in index and len(index) < contact_budget(subjects):
+            answer.contacts.append(pb.Contact(name=p.name, phone=p.phone, email=p.email))
+            index[p.id] = len(answer.contacts)
+        answer.truncated |= p.id not in index
+        answer.hits.append(pb.Hit(subject=subject, strength=hit.strength,
+                                  contact=index.get(p.id, 0)))
+    return answer
 
 
 class LookupRefused(Exception):
@@ -109,7 +143,7 @@ class LookupOutcome:
 
 def _contact(contact: pb.Contact) -> Procesregisseur:
     if not (0 < len(contact.name) <= 100 and len(contact.phone) <= 30
-            and len(contact.email) <= 254):
+            and len(contact.email.encode("utf-8")) <= 254):
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT, "requester contact is malformed")
     return Procesregisseur("", contact.name, contact.phone, contact.email)
 
@@ -156,15 +190,7 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
             key = (subject_of[tag], hit.case_ref)
             if key not in best or best[key].strength < hit.strength:
                 best[key] = hit
-    own = directory.node(config.node_id)
-    answer = pb.AnswerPayload(query_id=query_id, node_id=config.node_id)
-    chosen, answer.truncated = choose_hits(best, hit_budget(max(subjects) + 1))
-    for subject, hit in chosen:
-        p = hit.procesregisseur
-        answer.hits.append(pb.Hit(subject=subject, strength=hit.strength,
-                                  zvh=own.display_name if own else config.node_id,
-                                  procesregisseur=pb.Contact(name=p.name, phone=p.phone,
-                                                             email=p.email)))
+    answer = answer_payload(query_id, config.node_id, best, max(subjects) + 1)
     if best:
         store.add_notifications(
             [(hit, from_node, query.from_zvh[:100] or from_node, requester)
@@ -173,8 +199,11 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
             store.append_audit("melding", "lookup", {
                 "case_ref": hit.case_ref, "from_node": from_node, "query_id": query_id,
                 "strength": hit.strength}, at)
-    log.info("lookup: from=%s query=%s subjects=%d hit=%s", from_node, query_id, len(subjects),
-             bool(best))
+    # A no-hit answer is in the coordinator's log and audit under the same query id; the
+    # node's own line for it costs a quarter of a lookup's CPU, so it is DEBUG.
+    log.log(logging.INFO if best else logging.DEBUG,
+            "lookup: from=%s query=%s subjects=%d hit=%s", from_node, query_id, len(subjects),
+            bool(best))
     sealed_answer = sealer.seal(answer.SerializeToString(), sender.box_public_key,
                                 bucket=bucket)
     return LookupOutcome(sealed_answer, len(answer.hits))

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 
@@ -26,11 +27,14 @@ from samenloop.proto.transport import secure_channel
 
 log = logging.getLogger("samenloop.node")
 
+T = TypeVar("T")
+
 # Elements per Evaluate call: one proof per batch keeps the coordinator's work and our
 # verification linear, stays well under the coordinator's per-call maximum, and is small
 # enough that two chunks in flight keep both ends busy.
 EVALUATE_BATCH = 2_000
 MIN_CHUNK = 64
+EVALUATE_THREADS = 2
 
 
 class NetworkError(Exception):
@@ -106,10 +110,14 @@ class Network:
     # ------------------------------------------------------------ pseudonyms
 
     def pseudonymise(self, inputs: Sequence[bytes], request_id: str,
-                     epoch: int | None = None) -> tuple[int, list[bytes]]:
-        """Ψ(x) for every input, via blinded, proof-checked evaluations: (epoch, pseudonyms).
-        Without `epoch`, the directory's current one. Large inputs go in chunks, two at a
-        time, so blinding and finalising here overlap the coordinator's evaluation."""
+                     epoch: int | None = None,
+                     then: Callable[[list[bytes]], list[T]] | None = None
+                     ) -> tuple[int, list[T]]:
+        """Ψ(x) for every input, via blinded, proof-checked evaluations: (epoch, pseudonyms),
+        or `then(pseudonyms)` of each chunk, so the pseudonyms can become tags while the
+        coordinator evaluates the next chunk. Without `epoch`, the directory's current one.
+        Large inputs go in chunks, two at a time, so blinding and finalising here overlap
+        the coordinator's evaluation."""
         directory = self.directory()
         epoch = directory.current_epoch if epoch is None else epoch
         pk = directory.oprf_keys[epoch]
@@ -117,14 +125,17 @@ class Network:
         # while the coordinator evaluates the next (each chunk costs only one extra proof).
         size = min(EVALUATE_BATCH, max(MIN_CHUNK, -(-len(inputs) // 4)))
         chunks = [list(inputs[i:i + size]) for i in range(0, len(inputs), size)]
+
+        def work(numbered: tuple[int, list[bytes]]) -> list[T]:
+            number, chunk = numbered
+            pseudonyms = self._evaluate(chunk, epoch, pk, f"{request_id}/{number}")
+            return then(pseudonyms) if then is not None else pseudonyms  # type: ignore[return-value]
+
         if len(chunks) <= 1:
-            return epoch, (self._evaluate(chunks[0], epoch, pk, f"{request_id}/0")
-                           if chunks else [])
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="evaluate") as pool:
-            parts = pool.map(lambda item: self._evaluate(item[1], epoch, pk,
-                                                         f"{request_id}/{item[0]}"),
-                             enumerate(chunks))
-            return epoch, [p for part in parts for p in part]
+            return epoch, [x for c in enumerate(chunks) for x in work(c)]
+        with ThreadPoolExecutor(max_workers=EVALUATE_THREADS,
+                                thread_name_prefix="evaluate") as pool:
+            return epoch, [x for part in pool.map(work, enumerate(chunks)) for x in part]
 
     def _evaluate(self, chunk: list[bytes], epoch: int, pk: bytes,
                   request_id: str) -> list[bytes]:

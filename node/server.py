@@ -21,7 +21,7 @@ from samenloop.node.store import NodeStore
 from samenloop.proto.directory import NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
-from samenloop.proto.transport import peer_identity, server_credentials
+from samenloop.proto.transport import SERVER_OPTIONS, peer_identity, server_credentials
 
 log = logging.getLogger("samenloop.node")
 
@@ -80,7 +80,8 @@ class NodeServer:
         self.metrics_port: int | None = None
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                                  options=SERVER_OPTIONS)
         pb_grpc.add_NodeServicer_to_server(NodeServicer(self), self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -70,12 +70,15 @@ class Section:
             raise ConfigError(self._field(key), "must be a non-empty string")
         return value.strip()
 
-    def int(self, key: str, default: int, *, minimum: int = 0) -> int:
+    def int(self, key: str, default: int, *, minimum: int = 0,
+            maximum: int | None = None) -> int:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(self._field(key), "must be a whole number")
         if value < minimum:
             raise ConfigError(self._field(key), f"must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(self._field(key), f"must be at most {maximum}")
         return value
 
     def float(self, key: str, default: float, *, minimum: float = 0.0) -> float:

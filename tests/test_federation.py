@@ -15,9 +15,11 @@ from samenloop.coordinator.server import CoordinatorServer
 from samenloop.crypto import pki, seal, voprf
 from samenloop.crypto.tags import node_tag
 from samenloop.node.check import CheckRefused
+from samenloop.node.config import NodeConfig
 from samenloop.node.registration import ImportRefused
 from samenloop.node.server import sweep
 from samenloop.proto import directory as directory_mod
+from samenloop.proto.configfile import ConfigError
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
 from samenloop.proto.transport import TlsFiles, secure_channel
@@ -378,3 +380,43 @@ def test_per_user_rate_limit(tmp_path: Path) -> None:
         harness.check(FRYSLAN, TRIAGE_CASE, NOBODY, actor="joris")  # another user may
     finally:
         harness.close()
+
+
+def _letters(number: int) -> str:
+    """A distinct name part for every number (names hold no digits)."""
+    return "".join(chr(ord("a") + int(d)) for d in str(number)).capitalize()
+
+
+def test_a_check_carries_a_household_by_default_and_says_so_beyond(network: Harness) -> None:
+    household = [dict(surname="Nobody", given_names=_letters(i), date_of_birth="01-01-2015")
+                 for i in range(64)]
+    assert network.check(FRYSLAN, TRIAGE_CASE, *household).coverage.complete
+    with pytest.raises(CheckRefused) as refused:
+        network.check(FRYSLAN, TRIAGE_CASE, *household, NOBODY)
+    assert refused.value.field == "personen"
+    assert refused.value.message == "ten hoogste 64 personen per check"
+
+
+def test_a_bulk_check_finds_every_hit_among_hundreds(tmp_path: Path) -> None:
+    """An operator may allow bulk checks (limits.max_subjects_per_check): one query per
+    node carries them all, and each hit comes back on its own subject, with its contact."""
+    harness = Harness(tmp_path / "net", deadline_seconds=5.0,
+                      node_settings="[limits]\nmax_subjects_per_check = 400\n")
+    try:
+        harness.start()
+        subjects = [dict(surname=f"Onbekend{_letters(i)}", given_names="Sam",
+                         date_of_birth=f"{1 + i % 28:02d}-03-1970") for i in range(400)]
+        subjects[137], subjects[250] = PIETER_VAN_DEN_BERG, TJEERD_DIJKSTRA
+        result = harness.check(FRYSLAN, TRIAGE_CASE, *subjects)
+        assert result.coverage.complete and result.subjects == 400
+        assert sorted((h.subject, h.node_id, h.procesregisseur.name) for h in result.hits) == [
+            (137, LIMBURG, "Anne de Vries"), (250, FRYSLAN, "Joris Meijer")]
+    finally:
+        harness.close()
+
+
+def test_a_bulk_limit_above_what_a_query_carries_is_refused_at_startup(tmp_path: Path) -> None:
+    harness = Harness(tmp_path / "net", node_settings="[limits]\nmax_subjects_per_check = 5000\n")
+    with pytest.raises(ConfigError) as refused:
+        NodeConfig.load(harness.layout.node_configs[FRYSLAN])
+    assert str(refused.value) == "limits.max_subjects_per_check: must be at most 1000"

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from samenloop.node.config import Procesregisseur
+import pytest
+
+from samenloop.crypto import seal
+from samenloop.node.config import MAX_SUBJECTS, Procesregisseur
 from samenloop.node.lookup import (
+    ANSWER_HEADER_BYTES,
+    CONTACT_BUDGET,
+    CONTACT_BYTES,
+    HIT_BYTES,
     MAX_HITS_PER_SUBJECT,
     ReplayGuard,
     answer_bucket,
+    answer_payload,
     choose_hits,
+    contact_budget,
     hit_budget,
 )
 from samenloop.node.model import StoredHit
@@ -34,9 +43,48 @@ def test_one_hit_per_procesregisseur_with_the_best_strength() -> None:
     assert [(s, h.strength) for s, h in chosen] == [(0, 3)] and not truncated
 
 
-def test_answer_size_grows_with_subjects_not_hits() -> None:
-    assert answer_bucket(1) == answer_bucket(1)
-    assert answer_bucket(64) < 64 * MAX_HITS_PER_SUBJECT * 520  # smaller than the worst case
+def _worst_case_best(subjects: int) -> dict[tuple[int, str], StoredHit]:
+    """Every subject in more cases than fit, each with its own procesregisseur whose
+    contact is as long as the config allows, in four-byte characters."""
+    best = {}
+    for s in range(subjects):
+        for c in range(MAX_HITS_PER_SUBJECT + 1):
+            person = Procesregisseur(f"pr-{s}-{c}", "\U0001F600" * 100, "+" * 30,
+                                     "a" + "\u00e9" * 124 + "@x.nl")
+            best[(s, f"C-{s}-{c}")] = StoredHit(f"C-{s}-{c}", person, 4)
+    return best
+
+
+@pytest.mark.parametrize("subjects", [1, 2, 63, 64, 65, 200, MAX_SUBJECTS])
+def test_the_fullest_answer_fits_its_bucket(subjects: int) -> None:
+    query_id, node_id = "f" * 32, "n" * 64
+    full = answer_payload(query_id, node_id, _worst_case_best(subjects), subjects)
+    empty = answer_payload(query_id, node_id, {}, subjects)
+    assert len(full.hits) == hit_budget(subjects) and full.truncated
+    assert full.ByteSize() <= (ANSWER_HEADER_BYTES + hit_budget(subjects) * HIT_BYTES
+                               + contact_budget(subjects) * CONTACT_BYTES)
+    bucket = answer_bucket(subjects)
+    sealer = seal.Sealer(seal.generate_box_key_pair()[0])
+    peer = seal.generate_box_key_pair()[1]
+    # Hit and no-hit answers seal to the same length: the coordinator cannot tell them apart.
+    assert len(sealer.seal(full.SerializeToString(), peer, bucket=bucket)) == len(
+        sealer.seal(empty.SerializeToString(), peer, bucket=bucket))
+
+
+def test_household_hits_all_carry_a_contact_and_each_contact_is_sent_once() -> None:
+    best = {(s, f"C-{s}"): hit(f"C-{s}", f"pr-{s % 3}", 2) for s in range(64)}
+    answer = answer_payload("q", "n", best, 64)
+    assert not answer.truncated and len(answer.contacts) == 3
+    assert all(h.contact > 0 for h in answer.hits) and len(answer.hits) == 64
+
+
+def test_a_bulk_answer_past_the_contact_budget_keeps_the_hit_without_contact() -> None:
+    best = {(s, f"C-{s}"): hit(f"C-{s}", f"pr-{s}", 2) for s in range(CONTACT_BUDGET + 10)}
+    answer = answer_payload("q", "n", best, 1000)
+    assert answer.truncated and len(answer.contacts) == CONTACT_BUDGET
+    assert {h.subject for h in answer.hits} == set(range(CONTACT_BUDGET + 10))
+    assert sum(h.contact == 0 for h in answer.hits) == 10
+    assert answer_bucket(1000) <= 65536  # a bulk answer is not padded for a contact per hit
 
 
 def test_replay_guard() -> None:

@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from samenloop.node.lookup import MAX_SUBJECTS
+from samenloop.node.config import MAX_SUBJECTS
 from samenloop.node.model import STRENGTH_LABELS, STRENGTHS
 from samenloop.node.store import User
 from samenloop.node.web import accounts, actions

@@ -13,7 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
-from samenloop.node.lookup import MAX_SUBJECTS
 from samenloop.node.model import CHECK_PHASES, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
@@ -140,7 +139,8 @@ def _check_form(request: Request, viewer: Viewer, *, persons: int = 1,
     ctx = context(request)
     errors = errors or []
     return render(request, "check.html", viewer, status, values=values or {},
-                  persons=persons, max_persons=MAX_SUBJECTS, phases=CHECK_PHASES,
+                  persons=persons, max_persons=ctx.config.max_subjects_per_check,
+                  phases=CHECK_PHASES,
                   purposes=ctx.web.purposes, bsn_enabled=ctx.config.bsn_enabled,
                   errors=errors, field_errors={(e.person or 0, e.field): e.message
                                                for e in errors})
@@ -177,12 +177,14 @@ async def check(request: Request,
                 status=410)
         return _run_check(request, viewer, {"casus": last["case_ref"]}, **last)
     try:
-        persons = max(1, min(int(_text(form, "aantal") or "1"), MAX_SUBJECTS))
+        persons = max(1, min(int(_text(form, "aantal") or "1"),
+                             ctx.config.max_subjects_per_check))
     except ValueError:
         persons = 1
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     if action == "gezinslid_toevoegen":
-        return _check_form(request, viewer, persons=min(persons + 1, MAX_SUBJECTS),
+        return _check_form(request, viewer,
+                           persons=min(persons + 1, ctx.config.max_subjects_per_check),
                            values=values)
     raw = [{f: _text(form, f"p{i}_{f}") for f in actions.SUBJECT_FIELDS}
            for i in range(persons)]

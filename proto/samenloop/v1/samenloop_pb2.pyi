@@ -200,25 +200,25 @@ class QueryPayload(_message.Message):
     def __init__(self, query_id: _Optional[str] = ..., timestamp_ms: _Optional[int] = ..., from_node: _Optional[str] = ..., from_zvh: _Optional[str] = ..., requester: _Optional[_Union[Contact, _Mapping]] = ..., epochs: _Optional[_Iterable[_Union[EpochTags, _Mapping]]] = ..., answer_bucket: _Optional[int] = ..., exclude_case_ref: _Optional[str] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("subject", "strength", "zvh", "procesregisseur")
+    __slots__ = ("subject", "strength", "contact")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
-    ZVH_FIELD_NUMBER: _ClassVar[int]
-    PROCESREGISSEUR_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
     subject: int
     strength: Strength
-    zvh: str
-    procesregisseur: Contact
-    def __init__(self, subject: _Optional[int] = ..., strength: _Optional[_Union[Strength, str]] = ..., zvh: _Optional[str] = ..., procesregisseur: _Optional[_Union[Contact, _Mapping]] = ...) -> None: ...
+    contact: int
+    def __init__(self, subject: _Optional[int] = ..., strength: _Optional[_Union[Strength, str]] = ..., contact: _Optional[int] = ...) -> None: ...
 
 class AnswerPayload(_message.Message):
-    __slots__ = ("query_id", "node_id", "hits", "truncated")
+    __slots__ = ("query_id", "node_id", "hits", "truncated", "contacts")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     HITS_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     node_id: str
     hits: _containers.RepeatedCompositeFieldContainer[Hit]
     truncated: bool
-    def __init__(self, query_id: _Optional[str] = ..., node_id: _Optional[str] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+    contacts: _containers.RepeatedCompositeFieldContainer[Contact]
+    def __init__(self, query_id: _Optional[str] = ..., node_id: _Optional[str] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., truncated: _Optional[bool] = ..., contacts: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ...) -> None: ...
