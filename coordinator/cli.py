@@ -85,7 +85,10 @@ def coordinator_serve(
     from samenloop.coordinator.server import CoordinatorServer
     from samenloop.proto.observability import configure_logging
 
-    configure_logging()
+    try:
+        configure_logging()
+    except ValueError as exc:  # a bad SAMENLOOP_LOG_LEVEL
+        raise fail(str(exc)) from None
     try:
         server = CoordinatorServer(CoordinatorConfig.load(config), config_path=config)
     except (ConfigError, directory_mod.DirectoryError, ValueError, OSError) as exc:

@@ -105,7 +105,10 @@ def node_serve(config: ConfigOption) -> None:
     from samenloop.node.server import NodeServer
     from samenloop.proto.observability import configure_logging
 
-    configure_logging()
+    try:
+        configure_logging()
+    except ValueError as exc:  # a bad SAMENLOOP_LOG_LEVEL
+        raise fail(str(exc)) from None
     try:
         server = NodeServer(NodeConfig.load(config))
     except (ConfigError, OSError) as exc:

@@ -93,12 +93,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(level: int = logging.INFO, fmt: str | None = None) -> None:
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+              "error": logging.ERROR}
+
+
+def configure_logging(level: int | None = None, fmt: str | None = None) -> None:
     """Servers log one JSON object per line by default (SAMENLOOP_LOG_FORMAT=text for a
-    terminal); the CLI's own commands log plain text to stderr."""
+    terminal) at INFO (SAMENLOOP_LOG_LEVEL=debug shows every lookup); the CLI's own
+    commands log plain text to stderr."""
     import os
     import sys
 
+    if level is None:
+        name = os.environ.get("SAMENLOOP_LOG_LEVEL", "info").lower()
+        if name not in LOG_LEVELS:
+            raise ValueError(f"SAMENLOOP_LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}, "
+                             f"not {name!r}")
+        level = LOG_LEVELS[name]
     chosen = (fmt or os.environ.get("SAMENLOOP_LOG_FORMAT", "json")).lower()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if chosen == "json" else logging.Formatter(

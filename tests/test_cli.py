@@ -198,3 +198,11 @@ def test_server_logs_are_json_lines_with_query_ids(deployed: Path) -> None:
     checks = [r for r in records if r["message"].startswith("check:")]
     assert checks and len(checks[0]["query_id"]) == 32
     assert {"time", "level", "logger", "message"} <= set(checks[0])
+
+
+def test_a_bad_log_level_is_refused_by_name(tmp_path: Path) -> None:
+    result = subprocess.run([*SAMENLOOP, "node", "serve", "--config", "node.toml"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            check=False, env={**os.environ, "SAMENLOOP_LOG_LEVEL": "loud"})
+    assert result.returncode == 2
+    assert "SAMENLOOP_LOG_LEVEL: must be one of debug, info, warning, error" in result.stderr
