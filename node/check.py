@@ -113,7 +113,8 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
     pseudonymisation per live epoch, per-node tags, one sealed payload per node."""
     keys = [(i, match_keys(s, bsn_enabled=config.bsn_enabled))
             for i, s in enumerate(request.subjects)]
-    inputs = [k.oprf_input for _, ks in keys for k in ks]
+    elements = [k for _, ks in keys for k in ks]  # every subject's keys, in subject order
+    inputs = [k.oprf_input for k in elements]
     node_ids = [n.node_id for n in directory.nodes]
     if config.node_id not in node_ids:
         node_ids.append(config.node_id)
@@ -131,8 +132,7 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
     del inputs  # identifiers' derivatives: gone once the tags are built
     own_tags = [(tags[own_column], epoch, STRENGTHS[k.strength])
                 for epoch, element_tags in by_epoch.items()
-                for k, tags in zip((k for _, ks in keys for k in ks), element_tags,
-                                   strict=True)]
+                for k, tags in zip(elements, element_tags, strict=True)]
     # Per epoch, the elements of each subject: (subject, first element, element count).
     spans, offset = [], 0
     for index, ks in keys:

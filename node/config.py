@@ -22,16 +22,23 @@ class Procesregisseur:
     email: str
 
 
+# A procesregisseur's contact as it travels in queries and answers; the answer's padding
+# bound (samenloop.node.lookup.CONTACT_BYTES) is computed from these limits.
+CONTACT_NAME_CHARS = 100
+CONTACT_PHONE_CHARS = 30
+CONTACT_EMAIL_BYTES = 254  # RFC 5321 counts octets
+
+
 def validate_procesregisseur(id: str, name: str, phone: str, email: str,
                              field: str = "procesregisseur") -> Procesregisseur:
     """The contact other ZVHs receive on a hit: it must be usable."""
     if not PROCESREGISSEUR_ID.match(id or ""):
         raise ConfigError(f"{field}.id", "must be 1-64 letters, digits, '.', '_' or '-'")
-    if not name or len(name) > 100:
-        raise ConfigError(f"{field}.name", "must be 1-100 characters")
-    if not phone or len(phone) > 30 or not re.fullmatch(r"[0-9+() -]+", phone):
+    if not name or len(name) > CONTACT_NAME_CHARS:
+        raise ConfigError(f"{field}.name", f"must be 1-{CONTACT_NAME_CHARS} characters")
+    if not phone or len(phone) > CONTACT_PHONE_CHARS or not re.fullmatch(r"[0-9+() -]+", phone):
         raise ConfigError(f"{field}.phone", "must be a phone number (digits, +, -, spaces)")
-    if not EMAIL.match(email or "") or len(email.encode("utf-8")) > 254:
+    if not EMAIL.match(email or "") or len(email.encode("utf-8")) > CONTACT_EMAIL_BYTES:
         raise ConfigError(f"{field}.email", "must be an e-mail address")
     return Procesregisseur(id, name.strip(), phone.strip(), email.strip())
 

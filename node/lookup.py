@@ -18,7 +18,14 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from samenloop.crypto import seal
-from samenloop.node.config import MAX_SUBJECTS, NodeConfig, Procesregisseur
+from samenloop.node.config import (
+    CONTACT_EMAIL_BYTES,
+    CONTACT_NAME_CHARS,
+    CONTACT_PHONE_CHARS,
+    MAX_SUBJECTS,
+    NodeConfig,
+    Procesregisseur,
+)
 from samenloop.node.model import StoredHit
 from samenloop.node.store import NodeStore
 from samenloop.proto.directory import NodeDirectory
@@ -29,8 +36,9 @@ log = logging.getLogger("samenloop.node")
 MAX_HITS_PER_SUBJECT = 4
 MAX_TAGS_PER_SUBJECT = 256
 # Upper bounds of the encoded parts of an answer, so its bucket follows from the number of
-# subjects only. A hit: subject, strength and contact index. A contact: name (100
-# characters, at most 400 bytes of UTF-8), phone (30 ASCII), e-mail (254 bytes), framing.
+# subjects only. A hit: subject, strength and contact index. A contact: the config's limits
+# (name 100 characters, at most 400 bytes of UTF-8; phone 30 ASCII; e-mail 254 bytes) and
+# framing; tests/test_lookup.py fills an answer with the worst case.
 HIT_BYTES = 12
 CONTACT_BYTES = 700
 ANSWER_HEADER_BYTES = 160
@@ -117,9 +125,10 @@ def answer_payload(query_id: str, node_id: str, best: dict[tuple[int, str], Stor
     answer = pb.AnswerPayload(query_id=query_id, node_id=node_id)
     chosen, answer.truncated = choose_hits(best, hit_budget(subjects))
     index: dict[str, int] = {}
+    room = contact_budget(subjects)
     for subject, hit in chosen:
         p = hit.procesregisseur
-        if p.id not in index and len(index) < contact_budget(subjects):
+        if p.id not in index and len(index) < room:
             answer.contacts.append(pb.Contact(name=p.name, phone=p.phone, email=p.email))
             index[p.id] = len(answer.contacts)
         answer.truncated |= p.id not in index
@@ -142,8 +151,9 @@ class LookupOutcome:
 
 
 def _contact(contact: pb.Contact) -> Procesregisseur:
-    if not (0 < len(contact.name) <= 100 and len(contact.phone) <= 30
-            and len(contact.email.encode("utf-8")) <= 254):
+    if not (0 < len(contact.name) <= CONTACT_NAME_CHARS
+            and len(contact.phone) <= CONTACT_PHONE_CHARS
+            and len(contact.email.encode("utf-8")) <= CONTACT_EMAIL_BYTES):
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT, "requester contact is malformed")
     return Procesregisseur("", contact.name, contact.phone, contact.email)
 
