@@ -1,8 +1,10 @@
 """Answering a sealed query from another node (the holding side of a check).
 
-The node opens the payload, refuses replays, looks its own tags up, files a melding for
-its procesregisseur on a hit, and seals an answer padded to the size the query fixed.
-Incoming tags are compared in memory and dropped.
+The node opens the payload, refuses replays, looks its own tags up and seals an answer
+padded to the size the query fixed. Incoming tags are compared in memory and dropped.
+A hit's meldingen and audit records are described here (`PendingMeldingen`) and written
+after the answer has left (node/server.py `MeldingWriter`): hit and no-hit do the same
+work before answering, so the coordinator cannot tell them apart by timing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -145,9 +148,33 @@ class LookupRefused(Exception):
 
 
 @dataclass(frozen=True)
+class PendingMeldingen:
+    """What a hit leaves at this node, written after the answer: one melding per matching
+    case for its procesregisseur, and one audit record per case. Case references and
+    contacts only, no identifiers."""
+
+    query_id: str
+    from_node: str
+    from_zvh: str
+    requester: Procesregisseur
+    hits: tuple[StoredHit, ...]
+    at: float
+
+    def notifications(self) -> list[tuple[StoredHit, str, str, Procesregisseur]]:
+        return [(hit, self.from_node, self.from_zvh, self.requester) for hit in self.hits]
+
+    def audit_records(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(action, actor, details) of each case's "melding" record."""
+        return [("melding", "lookup", {"case_ref": hit.case_ref, "from_node": self.from_node,
+                                       "query_id": self.query_id, "strength": hit.strength})
+                for hit in {h.case_ref: h for h in self.hits}.values()]
+
+
+@dataclass(frozen=True)
 class LookupOutcome:
     sealed_answer: bytes
     hits: int
+    pending: PendingMeldingen | None  # None for a no-hit: nothing to write
 
 
 def _contact(contact: pb.Contact) -> Procesregisseur:
@@ -201,19 +228,10 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
             if key not in best or best[key].strength < hit.strength:
                 best[key] = hit
     answer = answer_payload(query_id, config.node_id, best, max(subjects) + 1)
-    if best:
-        store.add_notifications(
-            [(hit, from_node, query.from_zvh[:100] or from_node, requester)
-             for hit in best.values()], now=at, query_id=query_id)
-        for hit in {h.case_ref: h for h in best.values()}.values():
-            store.append_audit("melding", "lookup", {
-                "case_ref": hit.case_ref, "from_node": from_node, "query_id": query_id,
-                "strength": hit.strength}, at)
-    # A no-hit answer is in the coordinator's log and audit under the same query id; the
-    # node's own line for it costs a quarter of a lookup's CPU, so it is DEBUG.
-    log.log(logging.INFO if best else logging.DEBUG,
-            "lookup: from=%s query=%s subjects=%d hit=%s", from_node, query_id, len(subjects),
-            bool(best))
+    pending = PendingMeldingen(query_id, from_node, query.from_zvh[:100] or from_node,
+                               requester, tuple(best.values()), at) if best else None
+    # Both outcomes log the same way before the answer leaves; the writer logs a melding.
+    log.debug("lookup: from=%s query=%s subjects=%d", from_node, query_id, len(subjects))
     sealed_answer = sealer.seal(answer.SerializeToString(), sender.box_public_key,
                                 bucket=bucket)
-    return LookupOutcome(sealed_answer, len(answer.hits))
+    return LookupOutcome(sealed_answer, len(answer.hits), pending)

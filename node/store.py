@@ -366,8 +366,11 @@ class NodeStore:
 
     # ------------------------------------------------------------ meldingen
 
-    def add_notifications(self, rows: list[tuple[StoredHit, str, str, Procesregisseur]],
-                          *, now: float, query_id: str) -> None:
+    def record_hits(self, rows: list[tuple[StoredHit, str, str, Procesregisseur]],
+                    audit: list[tuple[str, str, dict[str, Any]]], *, now: float,
+                    query_id: str) -> None:
+        """A lookup's meldingen and their audit records (action, actor, details), in one
+        transaction: both are there or neither is."""
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO notifications (at, case_ref, procesregisseur_id, from_node,"
@@ -376,6 +379,8 @@ class NodeStore:
                 [(now, hit.case_ref, hit.procesregisseur.id, from_node, from_zvh, req.name,
                   req.phone, req.email, hit.strength, query_id)
                  for hit, from_node, from_zvh, req in rows])
+            for action, actor, details in audit:
+                self._append_audit(db, action, actor, details, now)
 
     def notifications(self, procesregisseur_id: str | None = None) -> list[Notification]:
         sql = ("SELECT id, at, case_ref, procesregisseur_id, from_node, from_zvh,"
@@ -526,16 +531,21 @@ class NodeStore:
 
     def append_audit(self, action: str, actor: str, details: dict[str, Any], now: float) -> None:
         """Append a hash-chained record; details must hold no identifiers."""
-        text = json.dumps(details, sort_keys=True, ensure_ascii=False)
         with self._transaction() as db:
-            row = db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            prev = row[0] if row else GENESIS
-            hash_ = _audit_hash(prev, now, action, actor, text)
-            record_id = db.execute(
-                "INSERT INTO audit (at, action, actor, details, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (now, action, actor, text, prev, hash_)).lastrowid
-            self._write_audit_head(int(record_id or 0), hash_)
+            self._append_audit(db, action, actor, details, now)
+
+    def _append_audit(self, db: sqlite3.Connection, action: str, actor: str,
+                      details: dict[str, Any], now: float) -> None:
+        """append_audit inside a transaction the caller holds open."""
+        text = json.dumps(details, sort_keys=True, ensure_ascii=False)
+        row = db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS
+        hash_ = _audit_hash(prev, now, action, actor, text)
+        record_id = db.execute(
+            "INSERT INTO audit (at, action, actor, details, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (now, action, actor, text, prev, hash_)).lastrowid
+        self._write_audit_head(int(record_id or 0), hash_)
 
     @property
     def audit_head_path(self) -> Path:
