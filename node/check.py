@@ -249,8 +249,9 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         "hits": sorted(h.strength for h in hits), "nodes": coverage.total,
         "answered": len(answered), "missing": [m.node_id for m in missing]}, now())
     if metrics is not None:
-        metrics.checks.labels("incomplete" if not coverage.complete
-                              else "hit" if hits else "no_hit").inc()
+        metrics.checks.labels("complete" if coverage.complete else "incomplete").inc()
+        if coverage.complete:
+            metrics.check_outcomes.labels("hit" if hits else "no_hit").inc()
         metrics.check_seconds.observe(time.monotonic() - started)
     log.info("check %s: subjects=%d hits=%d answered=%d/%d", query_id,
              len(request.subjects), len(hits), len(answered), coverage.total)

@@ -132,7 +132,8 @@ class NodeServicer(pb_grpc.NodeServicer):
         elapsed = time.monotonic() - started
         time.sleep(answer_time(elapsed) - elapsed)
         metrics.lookup_seconds.observe(time.monotonic() - started)
-        metrics.lookups.labels("hit" if outcome.hits else "no_hit").inc()
+        metrics.lookups.labels("answered").inc()
+        metrics.lookup_outcomes.labels("hit" if outcome.hits else "no_hit").inc()
         if outcome.pending is not None:
             self._after_answer(context, outcome.pending)
         return pb.LookupResponse(sealed_answer=outcome.sealed_answer)
