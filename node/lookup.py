@@ -198,9 +198,13 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
     except (seal.SealError, DecodeError):
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT,
                             f"payload from {from_node} does not open or parse") from None
-    if query.query_id != query_id or query.from_node != from_node:
+    if query.query_id != query_id:
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT,
-                            "payload does not belong to this request")
+                            "payload does not belong to this request (query_id)")
+    if query.from_node != from_node:
+        raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT,
+                            "payload does not belong to this request (sealed from_node "
+                            "is not the authenticated sender)")
     at = now()
     subjects = {s.subject for e in query.epochs for s in e.subjects}
     if not subjects or len(subjects) > MAX_SUBJECTS or max(subjects) >= MAX_SUBJECTS:
@@ -228,8 +232,10 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
             if key not in best or best[key].strength < hit.strength:
                 best[key] = hit
     answer = answer_payload(query_id, config.node_id, best, max(subjects) + 1)
-    pending = PendingMeldingen(query_id, from_node, query.from_zvh[:100] or from_node,
-                               requester, tuple(best.values()), at) if best else None
+    # The sender's name is the directory's, for the node the coordinator authenticated
+    # and whose key opened the payload; the name the sender wrote (from_zvh) is not used.
+    pending = PendingMeldingen(query_id, from_node, sender.display_name, requester,
+                               tuple(best.values()), at) if best else None
     # Both outcomes log the same way before the answer leaves; the writer logs a melding.
     log.debug("lookup: from=%s query=%s subjects=%d", from_node, query_id, len(subjects))
     sealed_answer = sealer.seal(answer.SerializeToString(), sender.box_public_key,
