@@ -8,6 +8,7 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -16,6 +17,7 @@ from samenloop.coordinator.metrics import CoordinatorMetrics
 from samenloop.coordinator.service import CoordinatorError, CoordinatorService, Fanout
 from samenloop.coordinator.store import AuditStore
 from samenloop.proto import directory as directory_mod
+from samenloop.proto import limits
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
 from samenloop.proto.transport import SERVER_OPTIONS, peer_identity, server_credentials
@@ -29,8 +31,20 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     def __init__(self, service: CoordinatorService) -> None:
         self.service = service
 
+    def admit(self, request: Message, context: grpc.ServicerContext) -> None:
+        """A node of the directory, then every field within proto/limits.py's table
+        (INVALID_ARGUMENT naming the field), before any work, log line or audit record."""
+        try:
+            self.service.authorize(peer_identity(context))
+        except CoordinatorError as exc:
+            context.abort(exc.code, exc.message)
+        why = limits.refusal(request)
+        if why is not None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
+
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext
                  ) -> pb.EvaluateResponse:
+        self.admit(request, context)
         try:
             epoch, evaluated, proof = self.service.evaluate(
                 peer_identity(context), request.request_id, request.epoch,
@@ -41,6 +55,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
 
     def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext
               ) -> pb.CheckResponse:
+        self.admit(request, context)
         payloads: dict[str, bytes] = {}
         for query in request.queries:
             if query.node_id in payloads:
@@ -57,10 +72,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
 
     def GetDirectory(self, request: pb.GetDirectoryRequest, context: grpc.ServicerContext
                      ) -> pb.SignedDirectory:
-        try:
-            self.service.authorize(peer_identity(context))
-        except CoordinatorError as exc:
-            context.abort(exc.code, exc.message)
+        self.admit(request, context)
         return self.service.directory.signed
 
 

@@ -22,6 +22,7 @@ from samenloop.coordinator.metrics import CoordinatorMetrics
 from samenloop.coordinator.store import AuditRecord, AuditStore
 from samenloop.crypto import seal, voprf
 from samenloop.crypto.pki import COORDINATOR
+from samenloop.proto import limits
 from samenloop.proto.directory import DirectoryNode, NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
@@ -29,7 +30,7 @@ from samenloop.proto.transport import TlsFiles, secure_channel
 
 log = logging.getLogger("samenloop.coordinator")
 
-MAX_BATCH = 20_000
+MAX_BATCH = limits.EVALUATE_MAX_ELEMENTS
 
 
 class CoordinatorError(Exception):

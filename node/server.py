@@ -20,6 +20,7 @@ from samenloop.node.lookup import LookupRefused, PendingMeldingen, ReplayGuard, 
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.network import Network, NetworkError
 from samenloop.node.store import NodeStore
+from samenloop.proto import limits
 from samenloop.proto.directory import NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
@@ -116,6 +117,11 @@ class NodeServicer(pb_grpc.NodeServicer):
         if peer_identity(context) != COORDINATOR:
             metrics.lookups.labels("refused").inc()
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the coordinator may call Lookup")
+        why = limits.refusal(request)
+        if why is not None:
+            metrics.lookups.labels("refused").inc()
+            log.warning("lookup refused: %s", why)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
         started = time.monotonic()
         try:
             outcome = answer_query(self.node.config, self.node.store, self.node.directory(),
