@@ -29,6 +29,7 @@ from samenloop.proto.transport import SERVER_OPTIONS, peer_identity, server_cred
 log = logging.getLogger("samenloop.node")
 
 DIRECTORY_REFRESH_SECONDS = 60
+WRITE_ATTEMPTS = 5  # of a hit's meldingen; each waits up to the store's 30 s busy timeout
 # A Lookup's answer leaves on a time grid: at 2 ms, or in steps of 12.5% above it. The
 # meldingen of a hit are written after the answer; what a hit still computes more than a
 # no-hit before answering (a row, a contact: tens of microseconds) then shows only when it
@@ -86,14 +87,25 @@ class MeldingWriter:
 
     def _run(self) -> None:
         while (pending := self._queue.get()) is not None:
-            try:
-                self.write(pending)
-            except Exception:
-                log.exception("meldingen of query %s could not be written", pending.query_id)
-            finally:
-                with self._idle:
-                    self._unwritten -= 1
-                    self._idle.notify_all()
+            self._write_or_log(pending)
+
+    def _write_or_log(self, pending: PendingMeldingen) -> None:
+        """Write, trying again while the store is busy (a long import holds it); what still
+        fails is logged, never dropped silently."""
+        try:
+            for attempt in range(1, WRITE_ATTEMPTS + 1):
+                try:
+                    self.write(pending)
+                    return
+                except Exception:
+                    log.exception("meldingen of query %s not written (attempt %d of %d)",
+                                  pending.query_id, attempt, WRITE_ATTEMPTS)
+                    time.sleep(1.0)
+            log.error("meldingen of query %s could not be written", pending.query_id)
+        finally:
+            with self._idle:
+                self._unwritten -= 1
+                self._idle.notify_all()
 
     def write(self, pending: PendingMeldingen) -> None:
         self.store.record_hits(pending.notifications(), pending.audit_records(),
@@ -102,9 +114,14 @@ class MeldingWriter:
                  pending.query_id, len(pending.hits))
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then stop."""
+        """Write what is queued, then stop (after the server: no answer is still on its
+        way, and one handed over during the server's shutdown is written here)."""
         self._queue.put(None)
         self._thread.join(timeout)
+        while not self._thread.is_alive() and not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if pending is not None:
+                self._write_or_log(pending)
         self.store.close()
 
 
