@@ -198,7 +198,7 @@ def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory
     signed = directory_mod.build(
         network=root.str("network"), serial=root.int("serial", 1, minimum=1), issued_at=now,
         nodes=nodes, oprf_keys=keys, current_epoch=root.int("current_epoch", 1, minimum=1),
-        signing_key=signing_key)
+        signing_key=signing_key, bsn_enabled=root.bool("bsn_enabled", False))
     out.write_bytes(signed.SerializeToString())
     return directory_mod.verify(signed, signature.verify_key_of(signing_key))
 
@@ -228,7 +228,8 @@ def directory_show(
         d = directory_mod.parse_file(file.read_bytes(), bytes.fromhex(public_key))
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"network {d.network}, serial {d.serial}, current epoch {d.current_epoch}")
+    typer.echo(f"network {d.network}, serial {d.serial}, current epoch {d.current_epoch}, "
+               f"BSN matching {'on' if d.bsn_enabled else 'off'}")
     for epoch, pk in sorted(d.oprf_keys.items()):
         typer.echo(f"  oprf epoch {epoch}: {pk.hex()}")
     for n in d.nodes:
