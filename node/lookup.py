@@ -15,7 +15,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError

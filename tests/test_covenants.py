@@ -243,7 +243,7 @@ def test_case_system_phase_names_are_mapped_and_unknown_ones_refused(tmp_path: P
     config = NodeConfig.load(harness.layout.node_configs[FRYSLAN])
     assert config.phase_names == {"intake": "aanmelding", "klaar": "afschaling"}
     bad = Harness(tmp_path / "bad", node_settings='[import]\nphases = { "Intake" = "intake" }')
-    with pytest.raises(ConfigError, match="import.phases.Intake"):
+    with pytest.raises(ConfigError, match=r"import\.phases\.Intake"):
         NodeConfig.load(bad.layout.node_configs[FRYSLAN])
 
 

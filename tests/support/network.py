@@ -90,14 +90,8 @@ class Harness:
               actor: str = "test", procesregisseur_id: str | None = None) -> CheckResult:
         node = self.nodes[node_id]
         parsed = tuple(s if isinstance(s, Subject) else person(**s) for s in subjects)
-<<<<<<< HEAD
-        return run_check(node.config, node.store, node.network,
-                         CheckRequest(case_ref, purpose, parsed, actor=actor, note=note,
-                                      procesregisseur_id=procesregisseur_id),
-                         metrics=node.metrics)
-=======
         result = run_check(node.config, node.store, node.network,
-                           CheckRequest(case_ref, purpose, parsed, actor=actor, phase=phase,
+                           CheckRequest(case_ref, purpose, parsed, actor=actor, note=note,
                                         procesregisseur_id=procesregisseur_id),
                            metrics=node.metrics)
         self.flush_meldingen()
@@ -107,7 +101,6 @@ class Harness:
         """Holders write meldingen just after answering: wait for them to be written."""
         for node in self.nodes.values():
             assert node.meldingen.flush(), "a node's melding writer is stuck"
->>>>>>> h-grpc
 
     def intake(self, node_id: str, case_ref: str, procesregisseur_id: str = "pr-1") -> None:
         """A new aanmelding, registered as a procesregisseur would."""
