@@ -195,10 +195,12 @@ def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory
     keys = {k.int("epoch", 0, minimum=1): k.hex_bytes("public_key", 32)
             for k in root.sections("oprf_keys")}
     signing_key = read_key_file(key_file, 32, "--key")
+    network, serial = root.str("network"), root.int("serial", 1, minimum=1)
+    current_epoch = root.int("current_epoch", 1, minimum=1)
+    root.refuse_unknown()
     signed = directory_mod.build(
-        network=root.str("network"), serial=root.int("serial", 1, minimum=1), issued_at=now,
-        nodes=nodes, oprf_keys=keys, current_epoch=root.int("current_epoch", 1, minimum=1),
-        signing_key=signing_key)
+        network=network, serial=serial, issued_at=now,
+        nodes=nodes, oprf_keys=keys, current_epoch=current_epoch, signing_key=signing_key)
     out.write_bytes(signed.SerializeToString())
     return directory_mod.verify(signed, signature.verify_key_of(signing_key))
 

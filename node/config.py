@@ -84,7 +84,7 @@ class WebConfig:
 
     @classmethod
     def from_section(cls, web: Section) -> WebConfig:
-        purposes = web.data.get("purposes", list(STANDARD_PURPOSES))
+        purposes = web.value("purposes", list(STANDARD_PURPOSES))
         if (not isinstance(purposes, list) or not purposes
                 or not all(isinstance(p, str) and 5 <= len(p.strip()) <= 200 for p in purposes)):
             raise ConfigError(web._field("purposes"), "must be a list of 5-200 character texts")
@@ -168,7 +168,7 @@ class NodeConfig:
                 field=entry.name))
         retention = root.section("retention", required=False)
         limits = root.section("limits", required=False)
-        return cls(
+        config = cls(
             node_id=node_id,
             listen=root.endpoint("listen"),
             coordinator=root.endpoint("coordinator"),
@@ -192,3 +192,5 @@ class NodeConfig:
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
             web=WebConfig.from_section(root.section("web")) if root.has("web") else None,
         )
+        root.refuse_unknown()
+        return config
