@@ -439,11 +439,18 @@ def demo(
     dir: Annotated[Path, typer.Option(help="folder for the demo network's files")
                    ] = Path("demo-data"),
     fresh: Annotated[bool, typer.Option(help="start from a new network")] = True,
+    base_port: Annotated[int, typer.Option(
+        envvar="SAMENLOOP_DEMO_BASE_PORT",
+        help="coordinator port; nodes use +101.., web apps +1101..; 0: any free ports")
+    ] = 7000,
 ) -> None:
     """Start a coordinator and three nodes on loopback with synthetic cases."""
-    from samenloop.node.demo import run_demo
+    from samenloop.node.demo import DemoError, run_demo
 
-    run_demo(dir, fresh=fresh)
+    try:
+        run_demo(dir, fresh=fresh, base_port=base_port)
+    except DemoError as exc:
+        raise fail(str(exc)) from None
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -149,9 +150,39 @@ def test_bad_config_names_the_field(tmp_path: Path) -> None:
     assert "not valid TOML" in result.stderr
 
 
-@pytest.mark.skipif(os.environ.get("SAMENLOOP_SKIP_DEMO") == "1", reason="demo ports in use")
+def test_demo_refuses_a_port_in_use_before_it_starts(tmp_path: Path) -> None:
+    """Another demo (or macOS's AirPlay receiver on 7000) holds a port: the demo says which,
+    instead of talking to it and failing later with a TLS error."""
+    for taken in ("coordinator", "web app"):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            base = port if taken == "coordinator" else port - 1101
+            if base < 1024:
+                continue
+            result = run("demo", "--dir", str(tmp_path / "demo"), "--base-port", str(base),
+                         cwd=tmp_path, ok=False)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"port {port} is in use" in result.stderr
+        assert not (tmp_path / "demo").exists(), "nothing is written before the ports are free"
+
+    # `make demo` passes no options: the environment chooses the ports there.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run([*SAMENLOOP, "demo", "--dir", str(tmp_path / "demo")],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                check=False, env={**os.environ,
+                                                  "SAMENLOOP_DEMO_BASE_PORT": str(port)})
+    assert result.returncode == 2 and f"port {port} is in use" in result.stderr
+
+
 def test_demo_starts_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    demo = subprocess.Popen([*SAMENLOOP, "demo", "--dir", str(tmp_path / "demo")],
+    """On ports the system chooses (--base-port 0), so it never depends on 7000 being free."""
+    demo = subprocess.Popen([*SAMENLOOP, "demo", "--dir", str(tmp_path / "demo"),
+                             "--base-port", "0"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
@@ -165,6 +196,7 @@ def test_demo_starts_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                 break
         text = "".join(printed)
         assert "Press Ctrl-C" in text, text
+        assert "127.0.0.1:7000" not in text, "the chosen ports are printed"
         commands = [c for c in text.split("\n\n") if "check --node-config" in c]
         assert len(commands) == 2
         outputs = []
