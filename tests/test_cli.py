@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from samenloop.node.demo import free_port, stop_processes, wait_for_port
 
@@ -48,7 +52,10 @@ def run(*args: str, cwd: Path, stdin: str | None = None, ok: bool = True
 
 
 @pytest.fixture
-def deployed(tmp_path: Path) -> Iterator[Path]:
+def deployed(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The network as operators build it. Parametrised indirectly with node ids, those nodes
+    make their own key and CSR, which the network operator signs."""
+    csr_nodes: tuple[str, ...] = getattr(request, "param", ())
     root = tmp_path / "network"
     root.mkdir()
     run("pki", "init", "--dir", "pki", "--network", "test", cwd=root)
@@ -59,7 +66,12 @@ def deployed(tmp_path: Path) -> Iterator[Path]:
     spec = [f'network = "test"\nserial = 1\ncurrent_epoch = 1\n[[oprf_keys]]\nepoch = 1\n'
             f'public_key = "{oprf_pub}"\n']
     for node in ("zvh-a", "zvh-b"):
-        run("pki", "issue", "--node", node, cwd=root)
+        if node in csr_nodes:
+            run("node", "csr", "--node-id", node, "--key-out", f"pki/{node}.key",
+                "--csr-out", f"{node}.csr", cwd=root)
+            run("pki", "sign", "--csr", f"{node}.csr", "--out", f"pki/{node}.crt", cwd=root)
+        else:
+            run("pki", "issue", "--node", node, cwd=root)
         box_pub = run("node", "keygen", "--out", f"keys/{node}.box", cwd=root).stdout.strip()
         spec.append(f'[[nodes]]\nnode_id = "{node}"\ndisplay_name = "ZVH {node[-1].upper()}"\n'
                     f'endpoint = "127.0.0.1:{ports[node]}"\nbox_public_key = "{box_pub}"\n')
@@ -139,6 +151,98 @@ def test_operator_flow_and_no_identifier_in_any_file(deployed: Path) -> None:
         data = path.read_bytes()
         for identifier in IDENTIFIERS:
             assert identifier.encode() not in data, f"{path.name} holds an identifier"
+
+
+@pytest.mark.parametrize("deployed", [("zvh-a", "zvh-b")], indirect=True)
+def test_nodes_with_csr_signed_certificates_join_and_answer(deployed: Path) -> None:
+    """Both nodes made their own keys (the network operator never saw them): the holder
+    answers the coordinator and the querying node reaches it, both over mutual TLS."""
+    root = deployed
+    for node in ("zvh-a", "zvh-b"):
+        assert (root / "pki" / f"{node}.key").stat().st_mode & 0o777 == 0o600
+    (root / "b-cases.csv").write_text(CASES, encoding="utf-8")
+    (root / "a-cases.csv").write_text(A_CASES, encoding="utf-8")
+    run("node", "import", "b-cases.csv", "--config", "zvh-b.toml", cwd=root)
+    run("node", "import", "a-cases.csv", "--config", "zvh-a.toml", cwd=root)
+    result = run("check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose",
+                 "triage: gezin in beeld", "--subjects-json", "-", cwd=root,
+                 stdin=json.dumps(QUERY[:1]))
+    assert "persoon 1: SAMENLOOP" in result.stdout and "ZVH B" in result.stdout
+    assert "gecontroleerd bij 2 van 2 Zorg- en Veiligheidshuizen" in result.stdout
+
+
+def _csr(common_name: str, *, extensions: tuple[x509.ExtensionType, ...] = (),
+         organisation: str | None = None) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organisation:
+        subject.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def _tampered_csr() -> bytes:
+    der = bytearray(x509.load_pem_x509_csr(_csr("zvh-a")).public_bytes(
+        serialization.Encoding.DER))
+    der[-5] ^= 0x01  # inside the signature
+    return x509.load_der_x509_csr(bytes(der)).public_bytes(serialization.Encoding.PEM)
+
+
+def test_pki_sign_signs_only_a_node_and_only_for_tls(tmp_path: Path) -> None:
+    run("pki", "init", "--dir", "pki", cwd=tmp_path)
+    made = run("node", "csr", "--node-id", "zvh-a", "--key-out", "node.key", "--csr-out",
+               "node.csr", cwd=tmp_path)
+    assert "node.csr" in made.stdout
+    key = serialization.load_pem_private_key((tmp_path / "node.key").read_bytes(), None)
+    assert (tmp_path / "node.key").stat().st_mode & 0o777 == 0o600
+    again = run("node", "csr", "--node-id", "zvh-a", "--key-out", "node.key", "--csr-out",
+                "other.csr", cwd=tmp_path, ok=False)
+    assert again.returncode == 2 and "refusing to overwrite a key" in again.stderr
+    bad_id = run("node", "csr", "--node-id", "coordinator", "--key-out", "c.key", "--csr-out",
+                 "c.csr", cwd=tmp_path, ok=False)
+    assert bad_id.returncode == 2 and "node id 'coordinator'" in bad_id.stderr
+    assert not (tmp_path / "c.key").exists()
+
+    run("pki", "sign", "--csr", "node.csr", "--out", "node.crt", "--host", "zvh-a.example",
+        cwd=tmp_path)
+    cert = x509.load_pem_x509_certificate((tmp_path / "node.crt").read_bytes())
+    assert cert.public_key() == key.public_key(), "the certificate is for the node's own key"
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "zvh-a"
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_cert_sign and not usage.crl_sign
+    assert set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == {
+        ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    assert cert.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [
+        "zvh-a", "zvh-a.example"]
+    ca = x509.load_pem_x509_certificate((tmp_path / "pki" / "ca.crt").read_bytes())
+    cert.verify_directly_issued_by(ca)
+
+    refused = {
+        "coordinator": (_csr("coordinator"), "node id 'coordinator'"),
+        "bad id": (_csr("Zvh A"), "node id 'Zvh A'"),
+        "a CA": (_csr("zvh-a", extensions=(x509.BasicConstraints(ca=True, path_length=None),)),
+                 "BasicConstraints extension"),
+        "other names": (_csr("zvh-a", extensions=(x509.SubjectAlternativeName(
+            [x509.DNSName("zvh-a"), x509.DNSName("coordinator")]),)),
+            "subject alternative name must be only the node id"),
+        "key usages": (_csr("zvh-a", extensions=(x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.CODE_SIGNING]),)), "ExtendedKeyUsage extension"),
+        "more subject": (_csr("zvh-a", organisation="Other"), "must be only a common name"),
+        "tampered": (_tampered_csr(), "signature does not verify"),
+        "not a CSR": (b"hello", "not a PEM certificate signing request"),
+    }
+    for case, (request, reason) in refused.items():
+        (tmp_path / "bad.csr").write_bytes(request)
+        result = run("pki", "sign", "--csr", "bad.csr", "--out", "bad.crt", cwd=tmp_path,
+                     ok=False)
+        assert result.returncode == 2, case
+        assert result.stderr.startswith("error: bad.csr: ") and reason in result.stderr, (
+            case, result.stderr)
+        assert not (tmp_path / "bad.crt").exists(), case
 
 
 def test_bad_config_names_the_field(tmp_path: Path) -> None:
