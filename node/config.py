@@ -120,7 +120,7 @@ MAX_SUBJECTS = 20
 
 
 def _purposes(policy: Section) -> tuple[str, ...]:
-    purposes = policy.data.get("purposes", list(STANDARD_PURPOSES))
+    purposes = policy.value("purposes", list(STANDARD_PURPOSES))
     if (not isinstance(purposes, list) or not purposes
             or not all(isinstance(p, str) and 5 <= len(p.strip()) <= PURPOSE_CHARS
                        for p in purposes)):
@@ -133,7 +133,7 @@ def _phase_names(section: Section) -> dict[str, str]:
     """The case system's own phase names onto ours (or "afschaling", which closes)."""
     from samenloop.node.model import AFSCHALING, PHASES
 
-    table = section.data.get("phases", {})
+    table = section.value("phases", {})
     if not isinstance(table, dict):
         raise ConfigError(section._field("phases"), "must be a table of name = phase")
     names: dict[str, str] = {}
@@ -213,7 +213,7 @@ class NodeConfig:
         if contact_release not in CONTACT_RELEASES:
             raise ConfigError("policy.contact_release",
                               f"must be one of {', '.join(CONTACT_RELEASES)}")
-        return cls(
+        config = cls(
             node_id=node_id,
             listen=root.endpoint("listen"),
             coordinator=root.endpoint("coordinator"),
@@ -241,3 +241,5 @@ class NodeConfig:
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
             web=WebConfig.from_section(root.section("web")) if root.has("web") else None,
         )
+        root.refuse_unknown()
+        return config
