@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
 
+from samenloop.node.registration import loads_bounded
 from samenloop.node.store import Session, User
 from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
@@ -97,3 +102,47 @@ def api_user(*roles: str) -> Callable[..., User]:
         return user
 
     return dependency
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """The route's JSON body as `model`. A dependency, declared after the route's
+    `api_user`, so a request without a valid token and role is refused before its body is
+    read; the depth of the JSON is bounded before it is parsed (off the event loop)."""
+
+    def parse(raw: bytes) -> M:
+        try:
+            data = loads_bounded(raw.decode("utf-8"))
+        except ValueError:  # also UnicodeDecodeError and JSONDecodeError
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
+                                           "msg": "invalid JSON"}]) from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False, include_input=False,
+                                                    include_context=False)) from None
+
+    async def dependency(request: Request) -> M:
+        return await run_in_threadpool(parse, await request.body())
+
+    return dependency
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a `json_body` as the route's request body."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": inline(schema)}}}}
