@@ -26,6 +26,9 @@ MIN_PASSWORD = 12
 _hasher = PasswordHasher()
 # Verifying against this for unknown usernames makes their refusal take as long.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Failed logins for names without an account are counted under a keyed hash, so whatever
+# was typed as a username is not stored; the key lives only in this process.
+_UNKNOWN_KEY = secrets.token_bytes(32)
 
 
 class AccountError(ValueError):
@@ -120,26 +123,38 @@ def api_user(store: NodeStore, token: str) -> User | None:
     return user if user is not None and not user.disabled else None
 
 
+def _failure_key(username: str, known: User | None) -> str:
+    if known is not None:
+        return known.username
+    return "?" + hmac.new(_UNKNOWN_KEY, username.encode("utf-8"), "sha256").hexdigest()[:32]
+
+
 def login(store: NodeStore, web: WebConfig, username: str, password: str, *,
           now: float) -> User:
-    """The user, or LoginRefused; failures and lock-outs are counted and audited."""
+    """The user, or LoginRefused; failures and lock-outs are counted and audited.
+
+    A name without an account gets the same answer in the same time as one with an
+    account: its failures are counted and lock it out alike, and every attempt, locked or
+    not, verifies a password hash (the account's or a dummy) before it is answered."""
     username = username.strip().lower()
     window = web.login_lockout_minutes * 60
     known = store.user(username) if USERNAME.match(username) else None
     actor = known.username if known else "-"
-    if known and store.login_failures(username, now - window) >= web.login_max_failures:
-        store.append_audit("login_locked", actor, {}, now)
-        raise LoginRefused(f"Te veel mislukte pogingen. Het account is {web.login_lockout_minutes}"
-                           f" minuten geblokkeerd; probeer het daarna opnieuw of vraag de "
-                           f"beheerder om hulp.")
+    key = _failure_key(username, known)
+    locked = store.login_failures(key, now - window) >= web.login_max_failures
     try:
         ok = _hasher.verify(known.password_hash if known else _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
+    if locked:
+        store.append_audit("login_locked", actor, {}, now)
+        raise LoginRefused(f"Te veel mislukte pogingen. Het account is {web.login_lockout_minutes}"
+                           f" minuten geblokkeerd; probeer het daarna opnieuw of vraag de "
+                           f"beheerder om hulp.")
     if not ok or known is None or known.disabled:
-        failures = store.add_login_failure(username if known else "-", now, now - window)
+        failures = store.add_login_failure(key, now, now - window)
         store.append_audit("login_failed", actor, {"known_user": known is not None}, now)
-        if known and failures >= web.login_max_failures:
+        if failures >= web.login_max_failures:
             store.append_audit("lockout", actor, {"failures": failures}, now)
         raise LoginRefused("Gebruikersnaam of wachtwoord klopt niet, of het account is "
                            "uitgeschakeld.")
