@@ -108,7 +108,11 @@ def reset_password(store: NodeStore, username: str, password: str, *, by: str,
 
 
 def create_api_token(store: NodeStore, username: str, *, by: str, now: float) -> str:
-    """A bearer token for the HTTP API, shown once; only its hash is kept."""
+    """A bearer token for the HTTP API, shown once; only its hash is kept.
+
+    Made only by its owner (the web page "Mijn API-tokens" makes one for the logged-in
+    user) or by the node operator (`samenloop node user token`, audited as "operator"):
+    a beheerder cannot make one for someone else and act as them."""
     user = store.user(username)
     if user is None or user.disabled:
         raise AccountError("gebruikersnaam", "onbekende of uitgeschakelde gebruiker")
@@ -116,6 +120,15 @@ def create_api_token(store: NodeStore, username: str, *, by: str, now: float) ->
     store.add_api_token(token_hash(token), username, now)
     store.append_audit("token_add", by, {"user": username}, now)
     return token
+
+
+def revoke_api_tokens(store: NodeStore, username: str, *, by: str, now: float) -> int:
+    """Revoke every API token of `username` (its owner, or a beheerder); audited."""
+    if store.user(username) is None:
+        raise AccountError("gebruikersnaam", "onbekende gebruiker")
+    revoked = store.revoke_api_tokens(username)
+    store.append_audit("token_revoke", by, {"user": username, "tokens": revoked}, now)
+    return revoked
 
 
 def api_user(store: NodeStore, token: str) -> User | None:

@@ -393,17 +393,49 @@ async def user_change(request: Request, username: str, change: str,
                                     now=ctx.clock())
             message = f"Het wachtwoord van {username} is opnieuw ingesteld."
             secret = ("Tijdelijk wachtwoord", password)
-        elif change == "token":
-            token = accounts.create_api_token(ctx.store, username, by=viewer.username,
-                                              now=ctx.clock())
-            message = f"Er is een API-token voor {username} gemaakt."
-            secret = ("API-token", token)
+        elif change == "tokens-intrekken":
+            revoked = accounts.revoke_api_tokens(ctx.store, username, by=viewer.username,
+                                                 now=ctx.clock())
+            message = f"{revoked} API-token(s) van {username} ingetrokken."
         else:
             return render(request, "fout.html", viewer, 404, message="Deze pagina bestaat niet.")
     except accounts.AccountError as exc:
         return _users(request, viewer, errors=[FieldError(exc.field, exc.message)],
                       status=422)
     return _users(request, viewer, message=message, secret=secret)
+
+
+# ------------------------------------------------------------------ own API tokens
+
+ANY_ROLE = ("procesregisseur", "beheerder", "auditor")
+
+
+@router.get("/mijn-api-tokens")
+def my_tokens(request: Request, viewer: Viewer = Depends(page_user(*ANY_ROLE)),  # noqa: B008
+              ) -> HTMLResponse:
+    return _my_tokens(request, viewer)
+
+
+def _my_tokens(request: Request, viewer: Viewer, *, message: str | None = None,
+               secret: str | None = None) -> HTMLResponse:
+    count = context(request).store.api_token_counts().get(viewer.username, 0)
+    return render(request, "tokens.html", viewer, count=count, message=message, secret=secret)
+
+
+@router.post("/mijn-api-tokens")
+async def my_tokens_change(request: Request,
+                           viewer: Viewer = Depends(page_user(*ANY_ROLE, form=True))  # noqa: B008
+                           ) -> HTMLResponse:
+    """Only the owner makes a token for an account: a token acts as its owner."""
+    ctx = context(request)
+    if _text(await request.form(), "actie") == "intrekken":
+        revoked = accounts.revoke_api_tokens(ctx.store, viewer.username, by=viewer.username,
+                                             now=ctx.clock())
+        return _my_tokens(request, viewer, message=f"{revoked} API-token(s) ingetrokken.")
+    token = accounts.create_api_token(ctx.store, viewer.username, by=viewer.username,
+                                      now=ctx.clock())
+    return _my_tokens(request, viewer, message="Er is een API-token voor u gemaakt.",
+                      secret=token)
 
 
 # ------------------------------------------------------------------ audit
