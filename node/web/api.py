@@ -91,7 +91,8 @@ class MeldingUit(BaseModel):
 
 
 class ImportIn(Strict):
-    inhoud: str = Field(max_length=20 * 1024 * 1024, description="export, CSV of JSON")
+    inhoud: str = Field(description="export, CSV of JSON; het verzoek is ten hoogste "
+                                    "web.max_upload_bytes groot (standaard 20 MB)")
     toepassen: bool = False
     sync: bool = False
 

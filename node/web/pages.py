@@ -16,6 +16,7 @@ from starlette.datastructures import FormData, UploadFile
 from samenloop.node.model import CHECK_PHASES, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
+from samenloop.node.web.limits import size_text
 from samenloop.node.web.security import (
     SESSION_COOKIE,
     Viewer,
@@ -24,7 +25,6 @@ from samenloop.node.web.security import (
     page_user,
 )
 
-MAX_UPLOAD = 20 * 1024 * 1024
 HOME = {"procesregisseur": "/check", "beheerder": "/beheer", "auditor": "/audit"}
 
 router = APIRouter(include_in_schema=False)
@@ -319,10 +319,12 @@ async def import_upload(request: Request,
     if not isinstance(upload, UploadFile) or not upload.filename:
         return render(request, "import.html", viewer, 422, report=None, summary=None,
                       errors=[FieldError("bestand", "kies een exportbestand (CSV of JSON)")])
-    data = await upload.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
+    limit = ctx.web.max_upload_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
         return render(request, "import.html", viewer, 413, report=None, summary=None,
-                      errors=[FieldError("bestand", "het bestand is groter dan 20 MB")])
+                      errors=[FieldError("bestand", f"het bestand is groter dan "
+                                                    f"{size_text(limit)}")])
     try:
         text = actions.decode_upload(data)
     except Refused as exc:
