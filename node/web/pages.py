@@ -23,6 +23,7 @@ from samenloop.node.web.security import (
     context,
     page_session,
     page_user,
+    read_form,
 )
 
 HOME = {"procesregisseur": "/check", "beheerder": "/beheer", "auditor": "/audit"}
@@ -93,10 +94,11 @@ def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     ctx = context(request)
     session = page_session(request)
-    form = await request.form()
+    if session is None:  # no login page was fetched: the body is not even read
+        return RedirectResponse("/inloggen", 303)
+    form = await read_form(request)
     if not accounts.csrf_ok(session, _text(form, "csrf_token")):
         return RedirectResponse("/inloggen", 303)
-    assert session is not None
     try:
         user = accounts.login(ctx.store, ctx.web, _text(form, "gebruikersnaam"),
                               _text(form, "wachtwoord"), now=ctx.clock())
@@ -166,7 +168,7 @@ async def check(request: Request,
     "opnieuw" re-runs the last check of this session from memory (no identifiers in the
     browser's history or in hidden fields)."""
     ctx = context(request)
-    form = await request.form()
+    form = await read_form(request)
     action = _text(form, "actie")
     key = viewer.session.token_hash
     if action == "opnieuw":
@@ -276,7 +278,7 @@ async def close_case(request: Request,
                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                      ) -> HTMLResponse:
     ctx = context(request)
-    case_ref = _text(await request.form(), "casus").strip()
+    case_ref = _text(await read_form(request), "casus").strip()
     try:
         actions.close_case(ctx, case_ref, actor=viewer.username)
     except Refused as exc:
@@ -298,7 +300,7 @@ async def import_upload(request: Request,
                         ) -> HTMLResponse:
     """"Controleren" validates an upload and keeps it in memory; "toepassen" applies it."""
     ctx = context(request)
-    form = await request.form()
+    form = await read_form(request)
     key = viewer.session.token_hash
     if _text(form, "actie") == "toepassen":
         text = ctx.pending.get(key, "import", ctx.clock())
@@ -359,7 +361,7 @@ async def user_add(request: Request,
                    viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                    ) -> HTMLResponse:
     ctx = context(request)
-    form = await request.form()
+    form = await read_form(request)
     password = accounts.new_password()
     try:
         user = accounts.add_user(ctx.store, _text(form, "gebruikersnaam"), _text(form, "rol"),
@@ -430,7 +432,7 @@ async def my_tokens_change(request: Request,
                            ) -> HTMLResponse:
     """Only the owner makes a token for an account: a token acts as its owner."""
     ctx = context(request)
-    if _text(await request.form(), "actie") == "intrekken":
+    if _text(await read_form(request), "actie") == "intrekken":
         revoked = accounts.revoke_api_tokens(ctx.store, viewer.username, by=viewer.username,
                                              now=ctx.clock())
         return _my_tokens(request, viewer, message=f"{revoked} API-token(s) ingetrokken.")

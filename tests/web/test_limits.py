@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import socket
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
+import anyio
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -18,10 +24,10 @@ from samenloop.node.config import WebConfig
 from samenloop.node.demo import free_port
 from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
-from samenloop.node.web.app import WebServer
+from samenloop.node.web.app import WebServer, create_app
 from samenloop.proto.configfile import ConfigError, Section
 from tests.support.network import Harness
-from tests.web.conftest import login
+from tests.web.conftest import PASSWORD, csrf_of, login
 
 DEEP = "[" * 50_000 + "]" * 50_000
 
@@ -128,3 +134,137 @@ def test_body_limits_are_configured_in_the_web_section(tmp_path: Path) -> None:
     assert (WebConfig().max_body_bytes, WebConfig().max_upload_bytes) == (65536, 20971520)
     with pytest.raises(ConfigError, match=r"web\.max_body_bytes"):
         WebConfig.from_section(Section({"max_body_bytes": 10}, tmp_path, "web"))
+
+
+class DiskWatch:
+    """Every file this process opens under a fresh TMPDIR, seen two ways: an audit hook on
+    Python's `open` events (which also fire for nameless O_TMPFILE files) and a thread
+    scanning /proc/self/fd, as the issue's reproduction did."""
+
+    hooked: ClassVar[list[DiskWatch]] = []
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        self.seen: list[str] = []
+        self._stop = threading.Event()
+        self._scanner = threading.Thread(target=self._scan, daemon=True)
+
+    @classmethod
+    def _audit(cls, event: str, args: tuple[Any, ...]) -> None:
+        if event in ("open", "tempfile.mkstemp") and cls.hooked and args \
+                and isinstance(args[0], str | bytes | os.PathLike):
+            path = os.fsdecode(args[0])
+            for watch in cls.hooked:
+                if path.startswith(watch.root):
+                    watch.seen.append(path)
+
+    def _scan(self) -> None:
+        while not self._stop.is_set():
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith(self.root):
+                    self.seen.append(target)
+            self._stop.wait(0.002)
+
+    def __enter__(self) -> DiskWatch:
+        if not DiskWatch.hooked and not getattr(DiskWatch, "_installed", False):
+            sys.addaudithook(DiskWatch._audit)
+            DiskWatch._installed = True  # type: ignore[attr-defined]
+        DiskWatch.hooked.append(self)
+        self._scanner.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._scanner.join()
+        DiskWatch.hooked.remove(self)
+
+
+def _export_csv(size: int) -> str:
+    lines = ["casusnummer;fase;procesregisseur;achternaam;voornamen;geboortedatum"]
+    number = length = 0
+    while length < size:
+        number += 1
+        lines.append(f"F-2026-{number:05d};aanmelding;pr-2;Hoogeveen-Spanjaard;Willemijntje;"
+                     f"{1950 + number % 60}-0{1 + number % 9}-1{number % 9}")
+        length += len(lines[-1]) + 1
+    return "\n".join(lines) + "\n"
+
+
+def test_uploads_and_forms_never_touch_the_disk(served: WebServer, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1.9 MB export upload once put names and dates of birth in /tmp (Starlette spools
+    file parts above 1 MB), and an anonymous multipart login left a temporary file."""
+    spool = tmp_path / "tmpdir"
+    spool.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spool))
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    export = _export_csv(1_900_000)
+    with DiskWatch(spool) as watch, httpx.Client(base_url=served.url, timeout=60) as browser:
+        page = browser.get("/inloggen")
+        # Anonymous, multipart, with a file part: read in memory after the session check.
+        refused = browser.post("/inloggen", data={"csrf_token": csrf_of(page.text),
+                                                  "gebruikersnaam": "beheerder",
+                                                  "wachtwoord": "fout"},
+                               files={"bijlage": ("x.bin", b"x" * 60_000)})
+        assert refused.status_code == 401
+        browser.post("/inloggen", data={"csrf_token": csrf_of(browser.get("/inloggen").text),
+                                        "gebruikersnaam": "beheerder",
+                                        "wachtwoord": PASSWORD})
+        csrf = csrf_of(browser.get("/beheer/import").text)
+        report = browser.post("/beheer/import", data={"csrf_token": csrf,
+                                                      "actie": "controleren"},
+                              files={"bestand": ("export.csv", export, "text/csv")})
+        assert report.status_code == 200 and "goedgekeurd" in report.text, report.text[-2000:]
+    assert watch.seen == []
+    assert list(spool.iterdir()) == []
+
+
+def _asgi_post(app: Any, path: str, headers: dict[str, str], body: bytes) -> tuple[int, int]:
+    """(status, how often the app asked for the body), calling the ASGI app directly."""
+    asked = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        asked += 1
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "root_path": "", "query_string": b"", "client": ("127.0.0.1", 50000),
+             "server": ("testserver", 80),
+             "headers": [(k.lower().encode(), v.encode()) for k, v in
+                         {**headers, "content-length": str(len(body))}.items()]}
+    anyio.run(app, scope, receive, send)
+    return statuses[0], asked
+
+
+def test_no_body_is_read_before_the_route_knows_the_sender_may_send_it(
+        fryslan: NodeContext) -> None:
+    app = create_app(fryslan)
+    form = {"content-type": "multipart/form-data; boundary=grens"}
+    body = (b"--grens\r\nContent-Disposition: form-data; name=\"bestand\"; filename=\"e.csv\""
+            b"\r\n\r\n" + b"x" * 30_000 + b"\r\n--grens--\r\n")
+    assert _asgi_post(app, "/inloggen", form, body) == (303, 0)
+    assert _asgi_post(app, "/beheer/import", form, body) == (303, 0)
+    regisseur = TestClient(app, follow_redirects=False)
+    login(regisseur, "regisseur")
+    cookie = {"cookie": f"samenloop_sessie={regisseur.cookies['samenloop_sessie']}"}
+    assert _asgi_post(app, "/beheer/import", {**form, **cookie}, body) == (403, 0)
+    api = {"content-type": "application/json"}
+    assert _asgi_post(app, "/api/v1/import", api, b'{"inhoud": "x"}') == (401, 0)
+    assert _asgi_post(app, "/api/v1/import", {**api, **_bearer(fryslan, "regisseur")},
+                      b'{"inhoud": "x"}') == (403, 0)
+    # Control: the right role's request is read.
+    status, asked = _asgi_post(app, "/api/v1/import", {**api, **_bearer(fryslan, "beheerder")},
+                               b'{"inhoud": "x"}')
+    assert status == 200 and asked >= 1
