@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -29,6 +30,22 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 # Failed logins for names without an account are counted under a keyed hash, so whatever
 # was typed as a username is not stored; the key lives only in this process.
 _UNKNOWN_KEY = secrets.token_bytes(32)
+# At most this many argon2 computations at once: a burst of logins queues here instead of
+# taking every worker thread and core (each takes ~50 ms and 64 MiB).
+_HASHING = threading.BoundedSemaphore(2)
+
+
+def _hash(password: str) -> str:
+    with _HASHING:
+        return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    with _HASHING:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 class AccountError(ValueError):
@@ -80,7 +97,7 @@ def add_user(store: NodeStore, username: str, role: str, procesregisseur_id: str
     if len(password) < MIN_PASSWORD:
         raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
                                          f"tekens hebben")
-    if not store.add_user(username, role, procesregisseur_id, _hasher.hash(password), now):
+    if not store.add_user(username, role, procesregisseur_id, _hash(password), now):
         raise AccountError("gebruikersnaam", "deze gebruikersnaam bestaat al")
     store.append_audit("user_add", by, {"user": username, "role": role,
                                         "procesregisseur_id": procesregisseur_id}, now)
@@ -102,7 +119,7 @@ def reset_password(store: NodeStore, username: str, password: str, *, by: str,
     if len(password) < MIN_PASSWORD:
         raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
                                          f"tekens hebben")
-    if not store.set_password_hash(username, _hasher.hash(password)):
+    if not store.set_password_hash(username, _hash(password)):
         raise AccountError("gebruikersnaam", "onbekende gebruiker")
     store.append_audit("user_reset", by, {"user": username}, now)
 
@@ -155,10 +172,7 @@ def login(store: NodeStore, web: WebConfig, username: str, password: str, *,
     actor = known.username if known else "-"
     key = _failure_key(username, known)
     locked = store.login_failures(key, now - window) >= web.login_max_failures
-    try:
-        ok = _hasher.verify(known.password_hash if known else _DUMMY_HASH, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
+    ok = _verify(known.password_hash if known else _DUMMY_HASH, password)
     if locked:
         store.append_audit("login_locked", actor, {}, now)
         raise LoginRefused(f"Te veel mislukte pogingen. Het account is {web.login_lockout_minutes}"

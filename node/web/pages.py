@@ -1,5 +1,9 @@
 """The Dutch web pages. POST for everything that carries identifiers or changes state;
-every form carries the session's CSRF token; results are never cached."""
+every form carries the session's CSRF token; results are never cached.
+
+Handlers are synchronous `def`s: FastAPI runs them in worker threads, so a check, an
+import or a login's password hashing never holds up the event loop and other users'
+pages. Their forms are read (in memory) by the async `page_user` dependency."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
 from samenloop.node.model import CHECK_PHASES, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
+from samenloop.node.store import Session
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
 from samenloop.node.web.limits import size_text
@@ -23,6 +28,7 @@ from samenloop.node.web.security import (
     context,
     page_session,
     page_user,
+    posted_form,
     read_form,
 )
 
@@ -90,13 +96,22 @@ def login_form(request: Request) -> Response:
     return response
 
 
-@router.post("/inloggen")
-async def login(request: Request) -> Response:
-    ctx = context(request)
+async def _login_attempt(request: Request) -> tuple[Session, FormData] | None:
+    """The login page's session and the posted form; without that session the body is
+    not even read."""
     session = page_session(request)
-    if session is None:  # no login page was fetched: the body is not even read
+    return None if session is None else (session, await read_form(request))
+
+
+@router.post("/inloggen")
+def login(request: Request,
+          attempt: tuple[Session, FormData] | None = Depends(_login_attempt),
+          ) -> Response:
+    """Synchronous, so FastAPI runs it (and its password hashing) in a worker thread."""
+    ctx = context(request)
+    if attempt is None:
         return RedirectResponse("/inloggen", 303)
-    form = await read_form(request)
+    session, form = attempt
     if not accounts.csrf_ok(session, _text(form, "csrf_token")):
         return RedirectResponse("/inloggen", 303)
     try:
@@ -115,7 +130,7 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/uitloggen")
-async def logout(request: Request,
+def logout(request: Request,
                  viewer: Viewer = Depends(page_user("procesregisseur", "beheerder",  # noqa: B008
                                                     "auditor", form=True))) -> Response:
     ctx = context(request)
@@ -161,14 +176,14 @@ def _purpose(form: FormData) -> str:
 
 
 @router.post("/check")
-async def check(request: Request,
+def check(request: Request,
                 viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
                 ) -> HTMLResponse:
     """Run a check; "gezinslid toevoegen" re-renders with one more person block, and
     "opnieuw" re-runs the last check of this session from memory (no identifiers in the
     browser's history or in hidden fields)."""
     ctx = context(request)
-    form = await read_form(request)
+    form = posted_form(request)
     action = _text(form, "actie")
     key = viewer.session.token_hash
     if action == "opnieuw":
@@ -274,11 +289,11 @@ def _beheer(request: Request, viewer: Viewer, *, message: str | None = None,
 
 
 @router.post("/beheer/casus-sluiten")
-async def close_case(request: Request,
+def close_case(request: Request,
                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                      ) -> HTMLResponse:
     ctx = context(request)
-    case_ref = _text(await read_form(request), "casus").strip()
+    case_ref = _text(posted_form(request), "casus").strip()
     try:
         actions.close_case(ctx, case_ref, actor=viewer.username)
     except Refused as exc:
@@ -295,12 +310,12 @@ def import_form(request: Request,
 
 
 @router.post("/beheer/import")
-async def import_upload(request: Request,
+def import_upload(request: Request,
                         viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                         ) -> HTMLResponse:
     """"Controleren" validates an upload and keeps it in memory; "toepassen" applies it."""
     ctx = context(request)
-    form = await read_form(request)
+    form = posted_form(request)
     key = viewer.session.token_hash
     if _text(form, "actie") == "toepassen":
         text = ctx.pending.get(key, "import", ctx.clock())
@@ -322,7 +337,7 @@ async def import_upload(request: Request,
         return render(request, "import.html", viewer, 422, report=None, summary=None,
                       errors=[FieldError("bestand", "kies een exportbestand (CSV of JSON)")])
     limit = ctx.web.max_upload_bytes
-    data = await upload.read(limit + 1)
+    data = upload.file.read(limit + 1)
     if len(data) > limit:
         return render(request, "import.html", viewer, 413, report=None, summary=None,
                       errors=[FieldError("bestand", f"het bestand is groter dan "
@@ -357,11 +372,11 @@ def _users(request: Request, viewer: Viewer, *, message: str | None = None,
 
 
 @router.post("/beheer/gebruikers")
-async def user_add(request: Request,
+def user_add(request: Request,
                    viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                    ) -> HTMLResponse:
     ctx = context(request)
-    form = await read_form(request)
+    form = posted_form(request)
     password = accounts.new_password()
     try:
         user = accounts.add_user(ctx.store, _text(form, "gebruikersnaam"), _text(form, "rol"),
@@ -375,7 +390,7 @@ async def user_add(request: Request,
 
 
 @router.post("/beheer/gebruikers/{username}/{change}")
-async def user_change(request: Request, username: str, change: str,
+def user_change(request: Request, username: str, change: str,
                       viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                       ) -> HTMLResponse:
     ctx = context(request)
@@ -427,12 +442,12 @@ def _my_tokens(request: Request, viewer: Viewer, *, message: str | None = None,
 
 
 @router.post("/mijn-api-tokens")
-async def my_tokens_change(request: Request,
+def my_tokens_change(request: Request,
                            viewer: Viewer = Depends(page_user(*ANY_ROLE, form=True))  # noqa: B008
                            ) -> HTMLResponse:
     """Only the owner makes a token for an account: a token acts as its owner."""
     ctx = context(request)
-    if _text(await read_form(request), "actie") == "intrekken":
+    if _text(posted_form(request), "actie") == "intrekken":
         revoked = accounts.revoke_api_tokens(ctx.store, viewer.username, by=viewer.username,
                                              now=ctx.clock())
         return _my_tokens(request, viewer, message=f"{revoked} API-token(s) ingetrokken.")

@@ -123,6 +123,14 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
+def posted_form(request: Request) -> FormData:
+    """The form that `page_user(..., form=True)` read for this request."""
+    form: FormData | None = getattr(request.state, "form", None)
+    if form is None:
+        raise RuntimeError(f"{request.url.path}: the route's page_user has no form=True")
+    return form
+
+
 def api_user(*roles: str) -> Callable[..., User]:
     """Bearer token of an enabled account with one of `roles`; 401 without, 403 wrong role."""
 

@@ -3,6 +3,7 @@ disk, and slow work that must not stall other users' pages."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -22,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from samenloop.node.config import WebConfig
 from samenloop.node.demo import free_port
+from samenloop.node.network import Network
 from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import WebServer, create_app
@@ -268,3 +270,111 @@ def test_no_body_is_read_before_the_route_knows_the_sender_may_send_it(
     status, asked = _asgi_post(app, "/api/v1/import", {**api, **_bearer(fryslan, "beheerder")},
                                b'{"inhoud": "x"}')
     assert status == 200 and asked >= 1
+
+
+class StallingCoordinator:
+    """A TCP relay in front of the real coordinator that holds every byte while stalled:
+    the node's calls hang mid-way as with a coordinator (or node) that stopped answering,
+    and go through to the real one once it flows again."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.holding = threading.Event()  # set once bytes were held back
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if not self.flowing.is_set():
+                    self.holding.set()
+                    self.flowing.wait()
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.flowing.set()
+        self.listener.close()
+        for end in self._sockets:
+            end.close()
+
+
+def _browser(server: WebServer, username: str) -> tuple[httpx.Client, str]:
+    browser = httpx.Client(base_url=server.url, timeout=120)
+    page = browser.get("/inloggen")
+    browser.post("/inloggen", data={"csrf_token": csrf_of(page.text), "wachtwoord": PASSWORD,
+                                    "gebruikersnaam": username})
+    return browser, csrf_of(browser.get("/mijn-api-tokens").text)
+
+
+def test_a_page_answers_while_an_import_and_a_check_hang(fryslan: NodeContext) -> None:
+    """A 3,000-row web import once froze every page for 4.8 s, and a check with a node
+    stopped for 2 s: both ran in async handlers, on the event loop of all users."""
+    coordinator = StallingCoordinator(fryslan.config.coordinator)
+    config = dataclasses.replace(fryslan.config, coordinator=coordinator.address,
+                                 coordinator_timeout_seconds=120.0)
+    ctx = dataclasses.replace(fryslan, config=config, network=Network(config),
+                              web=WebConfig(listen=f"127.0.0.1:{free_port()}"))
+    ctx.network.directory(refresh=True)
+    server = WebServer(ctx)
+    server.start()
+    results: dict[str, httpx.Response] = {}
+    try:
+        beheer, beheer_csrf = _browser(server, "beheerder")
+        regisseur, regisseur_csrf = _browser(server, "regisseur")
+        export = _export_csv(300 * 80).replace("F-2026-", "V-2026-")
+        report = beheer.post("/beheer/import", data={"csrf_token": beheer_csrf,
+                                                     "actie": "controleren"},
+                             files={"bestand": ("export.csv", export, "text/csv")})
+        assert "goedgekeurd" in report.text
+        coordinator.flowing.clear()
+
+        def run(name: str, browser: httpx.Client, data: dict[str, str]) -> None:
+            path = "/beheer/import" if name == "import" else "/check"
+            results[name] = browser.post(path, data=data)
+
+        importing = threading.Thread(target=run, args=("import", beheer, {
+            "csrf_token": beheer_csrf, "sync": "nee", "actie": "toepassen"}))
+        importing.start()
+        assert coordinator.holding.wait(60), "the import never reached the coordinator"
+        checking = threading.Thread(target=run, args=("check", regisseur, {
+            "csrf_token": regisseur_csrf, "casus": "F-2026-778", "fase": "aanmelding",
+            "doel": "aanmelding: samenloop nagaan", "aantal": "1", "actie": "controleren",
+            "p0_achternaam": "Brouwer", "p0_voornamen": "Jetske",
+            "p0_geboortedatum": "1991-04-04"}))
+        checking.start()
+        # Another user's page answers while both hang (the old code answered only after
+        # the import's 120 s coordinator timeout: this request timed out first).
+        with httpx.Client(base_url=server.url, timeout=15) as other:
+            assert other.get("/inloggen").status_code == 200
+        assert importing.is_alive() and checking.is_alive()
+        coordinator.flowing.set()
+        importing.join(120)
+        checking.join(120)
+        assert "Import toegepast" in results["import"].text
+        assert results["check"].status_code == 200, results["check"].text[-1000:]
+    finally:
+        coordinator.close()
+        server.stop()
+        ctx.network.close()
