@@ -411,7 +411,8 @@ def user_enable(username: Annotated[str, typer.Argument()], config: ConfigOption
 @user_app.command("reset")
 def user_reset(username: Annotated[str, typer.Argument()], config: ConfigOption,
                password_stdin: PasswordStdin = False) -> None:
-    """Set a new password; the account's sessions end and its lock-out is lifted."""
+    """Set a new password; the account's sessions end, its API tokens are revoked and its
+    lock-out is lifted."""
     _user_change(config, username, "reset", _password(password_stdin))
 
 

@@ -78,6 +78,9 @@ class WebConfig:
     login_lockout_minutes: int = 15
     audit_monthly_threshold: int = 200
     smtp: SmtpConfig | None = None
+    # Request bodies above these are refused (413) before they are read.
+    max_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 20 * 1024 * 1024  # the import routes
 
     @property
     def secure_cookies(self) -> bool:
@@ -110,7 +113,11 @@ class WebConfig:
             login_max_failures=web.int("login_max_failures", 5, minimum=1),
             login_lockout_minutes=web.int("login_lockout_minutes", 15, minimum=1),
             audit_monthly_threshold=web.int("audit_monthly_threshold", 200, minimum=1),
-            smtp=smtp)
+            smtp=smtp,
+            max_body_bytes=web.int("max_body_bytes", 64 * 1024, minimum=4096,
+                                   maximum=64 * 1024 * 1024),
+            max_upload_bytes=web.int("max_upload_bytes", 20 * 1024 * 1024, minimum=64 * 1024,
+                                     maximum=1024 * 1024 * 1024))
 
 
 # A check holds the persons of one case ("gestandaardiseerde verrijking is niet
