@@ -18,12 +18,26 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from samenloop.crypto.identity import InvalidSubject, Subject, match_keys, parse_subject
+from samenloop.crypto.identity import (
+    InvalidSubject,
+    Subject,
+    match_keys,
+    parse_date,
+    parse_subject,
+)
 from samenloop.crypto.tags import node_tag
 from samenloop.node.config import NodeConfig
-from samenloop.node.model import PHASES, STRENGTHS, Registration, TagRow
+from samenloop.node.model import (
+    AFSCHALING,
+    CONTACT_AFTER_ASSESSMENT,
+    CONTACT_DIRECT,
+    PHASES,
+    STRENGTHS,
+    Registration,
+    TagRow,
+)
 from samenloop.node.network import Network, new_query_id
-from samenloop.node.store import ImportSummary, NodeStore
+from samenloop.node.store import AuditRecord, ImportSummary, NodeStore
 
 log = logging.getLogger("samenloop.node")
 
@@ -39,7 +53,15 @@ COLUMNS = {
     "date_of_birth": ("date_of_birth", "geboortedatum", "dob"),
     "place_of_birth": ("place_of_birth", "geboorteplaats", "birthplace"),
     "bsn": ("bsn",),
+    "last_changed": ("laatste_wijziging", "last_changed"),
+    "assess_first": ("beoordeling_vooraf", "assess_first"),
 }
+YES = ("ja", "j", "yes", "y", "true", "1")
+NO = ("", "nee", "n", "no", "false", "0")
+# Exports are flat records; anything nested deeper than this is refused before it can
+# exhaust the parser's recursion (50,000 nested brackets once crashed the import).
+MAX_JSON_DEPTH = 32
+NOT_JSON = "not valid JSON"
 REQUIRED = ("case_ref", "phase", "procesregisseur_id", "surname", "given_names",
             "date_of_birth")
 
@@ -68,7 +90,9 @@ class ExportRow:
     case_ref: str
     phase: str
     procesregisseur_id: str
-    subject: Subject
+    subject: Subject | None  # None on an afschaling row: it only closes the case
+    last_changed: str = ""
+    assess_first: bool = False
 
 
 def read_export(path: Path) -> str:
@@ -93,9 +117,42 @@ def parse_rows(text: str) -> list[tuple[int, dict[str, str]]]:
     return _csv_rows(text)
 
 
-def _json_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+def json_depth(text: str, limit: int = MAX_JSON_DEPTH) -> int:
+    """The nesting depth of a JSON text, counting brackets outside strings; the scan stops
+    as soon as it passes `limit`, and it never recurses, whatever the input."""
+    depth = deepest = 0
+    for match in _JSON_TOKENS.finditer(text):
+        found = match.group()
+        if found in ("[", "{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif found in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def loads_bounded(text: str, limit: int = MAX_JSON_DEPTH) -> object:
+    """json.loads, refusing (ValueError) texts nested deeper than `limit` before parsing."""
+    if json_depth(text, limit) > limit:
+        raise ValueError(f"nested deeper than {limit} levels")
     try:
-        data = json.loads(text)
+        return json.loads(text)
+    except RecursionError:  # unreachable after the scan; never let it become a crash
+        raise ValueError(f"nested deeper than {limit} levels") from None
+
+
+def _json_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ImportRefused([RowError(0, "file", f"{NOT_JSON} (nested deeper than "
+                                                 f"{MAX_JSON_DEPTH} levels)")])
+    try:
+        data = loads_bounded(text)
         items = list(enumerate(data if isinstance(data, list) else [data], start=1))
     except json.JSONDecodeError:
         items = []
@@ -103,9 +160,11 @@ def _json_rows(text: str) -> list[tuple[int, dict[str, str]]]:
             if not line.strip():
                 continue
             try:
-                items.append((number, json.loads(line)))
-            except json.JSONDecodeError:
-                raise ImportRefused([RowError(number, "file", "not valid JSON")]) from None
+                items.append((number, loads_bounded(line)))
+            except ValueError:  # JSONDecodeError is a ValueError
+                raise ImportRefused([RowError(number, "file", NOT_JSON)]) from None
+    except ValueError:
+        raise ImportRefused([RowError(0, "file", NOT_JSON)]) from None
     rows = []
     for number, item in items:
         if not isinstance(item, dict):
@@ -142,8 +201,10 @@ def _column(row: dict[str, str], name: str) -> str:
 
 
 def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set[str],
-             today: date) -> list[ExportRow]:
-    """Every problem in the file, or the parsed rows if there are none."""
+             today: date, phase_names: dict[str, str] | None = None) -> list[ExportRow]:
+    """Every problem in the file, or the parsed rows if there are none. Phases may be the
+    case system's own names, mapped by `phase_names` ([import] phases in node.toml)."""
+    names = {**{p: p for p in (*PHASES, AFSCHALING)}, **(phase_names or {})}
     errors: list[RowError] = []
     if not rows:
         raise ImportRefused([RowError(0, "file", "no rows")])
@@ -157,14 +218,27 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
     case_owner: dict[str, tuple[str, str, int]] = {}
     for line, row in rows:
         case_ref = _column(row, "case_ref")
-        phase = _column(row, "phase").lower()
+        phase = names.get(_column(row, "phase").lower(), "")
         regisseur = _column(row, "procesregisseur_id")
         row_errors = []
         if not CASE_REF.match(case_ref):
             row_errors.append(RowError(line, "case_ref", "must be 1-64 letters, digits, "
                                                          "'.', '_', '/' or '-'"))
-        if phase not in PHASES:
-            row_errors.append(RowError(line, "phase", f"must be one of {', '.join(PHASES)}"))
+        if not phase:
+            row_errors.append(RowError(line, "phase", f"must be one of {', '.join(names)} "
+                                                      f"(mapped in node.toml [import] phases)"))
+        last_changed = _column(row, "last_changed")
+        if last_changed:
+            try:
+                changed = parse_date(last_changed)
+                last_changed = changed.isoformat()
+                if changed > today:
+                    row_errors.append(RowError(line, "last_changed", "lies in the future"))
+            except InvalidSubject:
+                row_errors.append(RowError(line, "last_changed", "not a valid date"))
+        assess = _column(row, "assess_first").lower()
+        if assess not in YES + NO:
+            row_errors.append(RowError(line, "assess_first", "must be ja or nee"))
         if regisseur not in known_procesregisseurs:
             row_errors.append(RowError(line, "procesregisseur_id", "unknown procesregisseur "
                                        "(add it to node.toml or with `samenloop node "
@@ -173,6 +247,11 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
             row_errors.append(RowError(line, "case_ref", f"phase or procesregisseur differs from "
                                        f"line {case_owner[case_ref][2]} of the same case"))
         case_owner.setdefault(case_ref, (phase, regisseur, line))
+        if phase == AFSCHALING:  # closes the case; persons on the row are not needed
+            if not row_errors:
+                parsed.append(ExportRow(line, case_ref, phase, regisseur, None))
+            errors.extend(row_errors)
+            continue
         try:
             subject = parse_subject(
                 surname=_column(row, "surname"), prefix=_column(row, "prefix"),
@@ -184,7 +263,8 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
             row_errors.append(RowError(line, exc.field, str(exc)))
         else:
             if not row_errors:
-                parsed.append(ExportRow(line, case_ref, phase, regisseur, subject))
+                parsed.append(ExportRow(line, case_ref, phase, regisseur, subject,
+                                        last_changed, assess in YES))
         errors.extend(row_errors)
     if errors:
         raise ImportRefused(errors)
@@ -197,11 +277,17 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
     """Register an export (a file, or its text as uploaded: it never touches the disk)."""
     started = now()
     text = read_export(export) if isinstance(export, Path) else export
-    rows = validate(parse_rows(text), store.procesregisseur_ids(), date.fromtimestamp(started))
+    all_rows = validate(parse_rows(text), store.procesregisseur_ids(),
+                        date.fromtimestamp(started), config.phase_names)
     del text
-    keys = [match_keys(r.subject, bsn_enabled=config.bsn_enabled) for r in rows]
+    ended = sorted({r.case_ref for r in all_rows if r.subject is None})
+    rows = [r for r in all_rows if r.subject is not None and r.case_ref not in ended]
+    bsn_enabled = (network.directory(refresh=True, timeout=3.0, max_age=60.0).bsn_enabled
+                   if rows else False)
+    keys = [match_keys(r.subject, bsn_enabled=bsn_enabled) for r in rows if r.subject]
     inputs = [k.oprf_input for ks in keys for k in ks]
-    epoch, pseudonyms = network.pseudonymise(inputs, request_id=f"import-{new_query_id()}")
+    epoch, pseudonyms = (network.pseudonymise(inputs, request_id=f"import-{new_query_id()}")
+                         if inputs else (0, []))
     del inputs
     cases: dict[str, tuple[ExportRow, dict[bytes, int]]] = {}
     offset = 0
@@ -212,17 +298,23 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
             tags[tag] = max(tags.get(tag, 0), STRENGTHS[key.strength])
         offset += len(ks)
     del rows, keys, pseudonyms
+    assess_cases = {r.case_ref for r in all_rows if r.assess_first}
     registrations = [
         Registration(ref, first.phase, first.procesregisseur_id,
-                     tuple(TagRow(t, epoch, s) for t, s in tags.items()))
+                     tuple(TagRow(t, epoch, s) for t, s in tags.items()),
+                     last_changed=max((r.last_changed for r in all_rows
+                                       if r.case_ref == ref), default=""),
+                     contact_release=CONTACT_AFTER_ASSESSMENT
+                     if ref in assess_cases or config.contact_release == CONTACT_AFTER_ASSESSMENT
+                     else CONTACT_DIRECT)
         for ref, (first, tags) in cases.items()]
-    summary = store.apply_import(registrations, now=now(), sync=sync,
+    summary = store.apply_import(registrations, now=now(), sync=sync, ended=ended,
                                  keep_checked_since=started
-                                 - config.check_registration_grace_days * 86400)
-    store.append_audit("import", actor, {
-        "cases": summary.cases, "added": summary.added, "updated": summary.updated,
-        "removed": summary.removed, "sync": sync, "epoch": epoch}, now())
-    log.info("import: cases=%d added=%d updated=%d removed=%d tags=%d sync=%s seconds=%.1f",
-             summary.cases, summary.added, summary.updated, summary.removed, summary.tags, sync,
+                                 - config.check_registration_grace_days * 86400,
+                                 audit=AuditRecord("import", actor, {"sync": sync,
+                                                                     "epoch": epoch}))
+    log.info("import: cases=%d added=%d updated=%d refreshed=%d removed=%d closed=%d tags=%d "
+             "sync=%s seconds=%.1f", summary.cases, summary.added, summary.updated,
+             summary.refreshed, summary.removed, summary.closed, summary.tags, sync,
              now() - started)
     return summary

@@ -1,10 +1,15 @@
 """The Dutch web pages. POST for everything that carries identifiers or changes state;
-every form carries the session's CSRF token; results are never cached."""
+every form carries the session's CSRF token; results are never cached.
+
+Handlers are synchronous `def`s: FastAPI runs them in worker threads, so a check, an
+import or a login's password hashing never holds up the event loop and other users'
+pages. Their forms are read (in memory) by the async `page_user` dependency."""
 
 from __future__ import annotations
 
 import csv
 import io
+import secrets
 import time
 from typing import Any
 
@@ -13,18 +18,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
-from samenloop.node.model import CHECK_PHASES, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
+from samenloop.node import cases
+from samenloop.node.model import PHASE_LABELS, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
+from samenloop.node.store import Session
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
+from samenloop.node.web.limits import size_text
 from samenloop.node.web.security import (
     SESSION_COOKIE,
     Viewer,
     context,
     page_session,
     page_user,
+    posted_form,
+    read_form,
 )
 
-MAX_UPLOAD = 20 * 1024 * 1024
 HOME = {"procesregisseur": "/check", "beheerder": "/beheer", "auditor": "/audit"}
 
 router = APIRouter(include_in_schema=False)
@@ -89,14 +98,24 @@ def login_form(request: Request) -> Response:
     return response
 
 
-@router.post("/inloggen")
-async def login(request: Request) -> Response:
-    ctx = context(request)
+async def _login_attempt(request: Request) -> tuple[Session, FormData] | None:
+    """The login page's session and the posted form; without that session the body is
+    not even read."""
     session = page_session(request)
-    form = await request.form()
+    return None if session is None else (session, await read_form(request))
+
+
+@router.post("/inloggen")
+def login(request: Request,
+          attempt: tuple[Session, FormData] | None = Depends(_login_attempt),
+          ) -> Response:
+    """Synchronous, so FastAPI runs it (and its password hashing) in a worker thread."""
+    ctx = context(request)
+    if attempt is None:
+        return RedirectResponse("/inloggen", 303)
+    session, form = attempt
     if not accounts.csrf_ok(session, _text(form, "csrf_token")):
         return RedirectResponse("/inloggen", 303)
-    assert session is not None
     try:
         user = accounts.login(ctx.store, ctx.web, _text(form, "gebruikersnaam"),
                               _text(form, "wachtwoord"), now=ctx.clock())
@@ -113,7 +132,7 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/uitloggen")
-async def logout(request: Request,
+def logout(request: Request,
                  viewer: Viewer = Depends(page_user("procesregisseur", "beheerder",  # noqa: B008
                                                     "auditor", form=True))) -> Response:
     ctx = context(request)
@@ -140,8 +159,7 @@ def _check_form(request: Request, viewer: Viewer, *, persons: int = 1,
     errors = errors or []
     return render(request, "check.html", viewer, status, values=values or {},
                   persons=persons, max_persons=ctx.config.max_subjects_per_check,
-                  phases=CHECK_PHASES,
-                  purposes=ctx.web.purposes, bsn_enabled=ctx.config.bsn_enabled,
+                  purposes=ctx.config.purposes, bsn_enabled=actions.bsn_enabled(ctx),
                   errors=errors, field_errors={(e.person or 0, e.field): e.message
                                                for e in errors})
 
@@ -153,29 +171,26 @@ def check_form(request: Request,
     return _check_form(request, viewer)
 
 
-def _purpose(form: FormData) -> str:
-    choice, own = _text(form, "doel_keuze").strip(), _text(form, "doel").strip()
-    return f"{choice}: {own}" if choice and own else choice or own
-
-
 @router.post("/check")
-async def check(request: Request,
+def check(request: Request,
                 viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
-                ) -> HTMLResponse:
-    """Run a check; "gezinslid toevoegen" re-renders with one more person block, and
-    "opnieuw" re-runs the last check of this session from memory (no identifiers in the
-    browser's history or in hidden fields)."""
+                ) -> Response:
+    """Run a check and send the browser to its result (post/redirect/get: reloading or
+    going back never runs it again); "gezinslid toevoegen" re-renders with one more person
+    block, and "opnieuw" re-runs a check whose coverage was incomplete, from memory (no
+    identifiers in the browser's history or in hidden fields)."""
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     action = _text(form, "actie")
     key = viewer.session.token_hash
     if action == "opnieuw":
-        last = ctx.pending.get(key, "check", ctx.clock())
+        last = ctx.pending.get(key, f"uitkomst:{_text(form, 'uitkomst')}", ctx.clock())
         if last is None:
             return _check_form(request, viewer, errors=[FieldError(
                 "check", "de vorige check is niet meer bewaard; vul het formulier opnieuw in")],
                 status=410)
-        return _run_check(request, viewer, {"casus": last["case_ref"]}, **last)
+        return _run_check(request, viewer, {"casus": last["request"]["case_ref"]},
+                          **last["request"])
     try:
         persons = max(1, min(int(_text(form, "aantal") or "1"),
                              ctx.config.max_subjects_per_check))
@@ -191,28 +206,25 @@ async def check(request: Request,
     # A household block left empty is not a person.
     raw = [r for i, r in enumerate(raw) if i == 0 or any(v.strip() for v in r.values())]
     errors: list[FieldError] = []
-    phase = _text(form, "fase")
-    if phase not in CHECK_PHASES:
-        errors.append(FieldError("fase", "kies de fase: aanmelding of triage"))
     if not _text(form, "casus").strip():
         errors.append(FieldError("casus", "vul het casusnummer van uw eigen casus in"))
-    if len(_purpose(form)) < 5:
-        errors.append(FieldError("doel", "geef het doel van de check op"))
+    if _text(form, "doel") not in ctx.config.purposes:
+        errors.append(FieldError("doel", "kies het doel van de check"))
     try:
-        subjects = actions.parse_subjects(raw, bsn_enabled=ctx.config.bsn_enabled)
+        subjects = actions.parse_subjects(raw, bsn_enabled=actions.bsn_enabled(ctx))
     except Refused as exc:
         errors += exc.errors
         subjects = ()
     if errors:
         return _check_form(request, viewer, persons=persons, values=values, errors=errors,
                            status=422)
-    request_args = dict(case_ref=_text(form, "casus"), phase=phase, purpose=_purpose(form),
-                        subjects=subjects)
+    request_args = dict(case_ref=_text(form, "casus"), purpose=_text(form, "doel"),
+                        note=_text(form, "toelichting"), subjects=subjects)
     return _run_check(request, viewer, values, persons, **request_args)
 
 
 def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons: int = 1,
-               **request_args: Any) -> HTMLResponse:
+               **request_args: Any) -> Response:
     ctx = context(request)
     try:
         result = actions.samenloopcheck(ctx, actor=viewer.username,
@@ -222,10 +234,100 @@ def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons
         # What the user typed comes back only in this no-store POST response.
         return _check_form(request, viewer, persons=persons, values=values,
                            errors=exc.errors, status=exc.status)
-    ctx.pending.put(viewer.session.token_hash, "check", request_args, ctx.clock())
-    subjects = request_args["subjects"]
-    return render(request, "result.html", viewer, result=result, subjects=subjects,
-                  case_ref=request_args["case_ref"])
+    result_id = secrets.token_urlsafe(16)
+    ctx.pending.put(viewer.session.token_hash, f"uitkomst:{result_id}",
+                    {"request": request_args, "result": result, "at": ctx.clock()},
+                    ctx.clock())
+    return RedirectResponse(f"/check/uitkomst/{result_id}", 303)
+
+
+@router.get("/check/uitkomst/{result_id}")
+def check_result(request: Request, result_id: str,
+                 viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
+                 ) -> HTMLResponse:
+    """A result, shown from the server's memory for this session only (never run again)."""
+    ctx = context(request)
+    shown = ctx.pending.get(viewer.session.token_hash, f"uitkomst:{result_id[:64]}",
+                            ctx.clock())
+    if shown is None:
+        return render(request, "fout.html", viewer, 404, message=(
+            "Deze uitkomst is niet meer beschikbaar. Uitkomsten worden niet bewaard; doe zo "
+            "nodig een nieuwe check."))
+    return render(request, "result.html", viewer, result=shown["result"],
+                  subjects=shown["request"]["subjects"], case_ref=shown["request"]["case_ref"],
+                  checked_at=shown["at"], result_id=result_id)
+
+
+# ------------------------------------------------------------------ aanmelding and cases
+
+
+@router.get("/aanmelding")
+def intake_form(request: Request,
+                viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
+                ) -> HTMLResponse:
+    return render(request, "aanmelding.html", viewer, values={}, errors=[], message=None)
+
+
+@router.post("/aanmelding")
+def intake(request: Request,
+                 viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
+                 ) -> HTMLResponse:
+    """Register a new aanmelding: the case number typed twice, so a typo cannot create a
+    phantom case that other ZVHs would later find."""
+    ctx = context(request)
+    form = posted_form(request)
+    case_ref, repeated = _text(form, "casus").strip(), _text(form, "casus_herhaald").strip()
+    values = {"casus": case_ref}
+    if case_ref != repeated:
+        return render(request, "aanmelding.html", viewer, 422, values=values, message=None,
+                      errors=[FieldError("casus_herhaald", "de twee casusnummers zijn niet "
+                                                           "gelijk")])
+    try:
+        actions.case_action(lambda: cases.register_intake(
+            ctx.store, case_ref, viewer.user.procesregisseur_id or "",
+            actor=viewer.username, now=ctx.clock()))
+    except Refused as exc:
+        return render(request, "aanmelding.html", viewer, exc.status, values=values,
+                      message=None, errors=exc.errors)
+    return render(request, "aanmelding.html", viewer, values={}, errors=[], message=(
+        f"Aanmelding {case_ref} is geregistreerd. U kunt nu een samenloopcheck doen; die "
+        f"zoekt alleen in het eigen Zorg- en Veiligheidshuis tot de casus in triage is."))
+
+
+def _own_cases(request: Request, viewer: Viewer, *, message: str | None = None,
+               errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
+    ctx = context(request)
+    mine = ctx.store.acts_for(viewer.user.procesregisseur_id or "")
+    return render(request, "casussen.html", viewer, status, message=message,
+                  errors=errors or [], PHASE_LABELS=PHASE_LABELS,
+                  cases=[c for c in ctx.store.cases() if c.procesregisseur_id in mine])
+
+
+@router.get("/casussen")
+def own_cases(request: Request,
+              viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
+              ) -> HTMLResponse:
+    return _own_cases(request, viewer)
+
+
+@router.post("/casussen/niet-in-behandeling")
+def not_accepted(request: Request,
+                       viewer: Viewer = Depends(page_user("procesregisseur",  # noqa: B008
+                                                          form=True))) -> HTMLResponse:
+    ctx = context(request)
+    form = posted_form(request)
+    case_ref = _text(form, "casus").strip()
+    if _text(form, "bevestigd") != "ja":
+        return _own_cases(request, viewer, status=422, errors=[FieldError(
+            "bevestigd", "bevestig dat de aanmelding niet in behandeling is genomen")])
+    try:
+        actions.close_case(ctx, case_ref, actor=viewer.username, not_accepted=True,
+                           acting_for=viewer.user.procesregisseur_id or "")
+    except Refused as exc:
+        return _own_cases(request, viewer, errors=exc.errors, status=exc.status)
+    return _own_cases(request, viewer, message=(
+        f"Casus {case_ref} is niet in behandeling genomen: de registratie en de meldingen "
+        f"zijn verwijderd."))
 
 
 # ------------------------------------------------------------------ meldingen
@@ -235,23 +337,32 @@ def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons
 def meldingen(request: Request,
               viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
               ) -> HTMLResponse:
+    return _meldingen(request, viewer)
+
+
+def _meldingen(request: Request, viewer: Viewer, *, errors: list[FieldError] | None = None,
+               status: int = 200) -> HTMLResponse:
     ctx = context(request)
-    items = ctx.store.notifications(viewer.user.procesregisseur_id or "")
-    return render(request, "meldingen.html", viewer, meldingen=items,
-                  open=sum(1 for m in items if m.handled_at is None))
+    items = cases.meldingen_for(ctx.store, viewer.user.procesregisseur_id or "")
+    now = ctx.clock()
+    return render(request, "meldingen.html", viewer, status, meldingen=items,
+                  open=sum(1 for m in items if m.handled_at is None), errors=errors or [],
+                  choices=cases.handling_choices,
+                  overdue={m.id for m in items if cases.assessment_overdue(m, now)})
 
 
 @router.post("/meldingen/{melding_id}/afgehandeld")
 def melding_handled(request: Request, melding_id: int,
-                    viewer: Viewer = Depends(page_user("procesregisseur",  # noqa: B008
-                                                       form=True))) -> Response:
+                          viewer: Viewer = Depends(page_user("procesregisseur",  # noqa: B008
+                                                             form=True))) -> Response:
     ctx = context(request)
+    form = posted_form(request)
     try:
         actions.handle_melding(ctx, actor=viewer.username,
                                procesregisseur_id=viewer.user.procesregisseur_id or "",
-                               melding_id=melding_id)
+                               melding_id=melding_id, action=_text(form, "actie"))
     except Refused as exc:
-        return render(request, "fout.html", viewer, exc.status, message=exc.errors[0].message)
+        return _meldingen(request, viewer, errors=exc.errors, status=exc.status)
     return RedirectResponse("/meldingen", 303)
 
 
@@ -267,22 +378,50 @@ def beheer(request: Request, viewer: Viewer = Depends(page_user("beheerder")),  
 def _beheer(request: Request, viewer: Viewer, *, message: str | None = None,
             errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
     ctx = context(request)
+    names = {}
+    for regisseur_id in sorted(ctx.store.procesregisseur_ids()):
+        person = ctx.store.procesregisseur(regisseur_id)
+        names[regisseur_id] = f"{person.name} ({regisseur_id})" if person else regisseur_id
     return render(request, "beheer.html", viewer, status, status_info=actions.node_status(ctx),
-                  phases=PHASES, message=message, errors=errors or [])
+                  phases=PHASES, message=message, errors=errors or [],
+                  vervangers=ctx.store.vervangers(),
+                  regisseur_names=names)
 
 
 @router.post("/beheer/casus-sluiten")
-async def close_case(request: Request,
+def close_case(request: Request,
                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                      ) -> HTMLResponse:
     ctx = context(request)
-    case_ref = _text(await request.form(), "casus").strip()
+    form = posted_form(request)
+    case_ref = _text(form, "casus").strip()
+    if _text(form, "bevestigd") != "ja":
+        return _beheer(request, viewer, status=422, errors=[FieldError(
+            "bevestigd", "bevestig dat u de casus wilt afsluiten")])
+    not_accepted = _text(form, "reden") == "niet_in_behandeling"
     try:
-        actions.close_case(ctx, case_ref, actor=viewer.username)
+        actions.close_case(ctx, case_ref, actor=viewer.username, not_accepted=not_accepted)
     except Refused as exc:
         return _beheer(request, viewer, errors=exc.errors, status=exc.status)
     return _beheer(request, viewer, message=f"Casus {case_ref} is afgesloten en telt niet "
                                             f"meer mee bij checks.")
+
+
+@router.post("/beheer/vervangers")
+def vervangers(request: Request,
+                     viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
+                     ) -> HTMLResponse:
+    ctx = context(request)
+    form = posted_form(request)
+    named = _text(form, "actie") != "verwijderen"
+    try:
+        actions.case_action(lambda: cases.set_vervanger(
+            ctx.store, _text(form, "procesregisseur"), _text(form, "vervanger"), named=named,
+            actor=viewer.username, now=ctx.clock()))
+    except Refused as exc:
+        return _beheer(request, viewer, errors=exc.errors, status=exc.status)
+    return _beheer(request, viewer, message="De vervanger is aangewezen." if named
+                   else "De vervanger is verwijderd.")
 
 
 @router.get("/beheer/import")
@@ -293,12 +432,12 @@ def import_form(request: Request,
 
 
 @router.post("/beheer/import")
-async def import_upload(request: Request,
+def import_upload(request: Request,
                         viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                         ) -> HTMLResponse:
     """"Controleren" validates an upload and keeps it in memory; "toepassen" applies it."""
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     key = viewer.session.token_hash
     if _text(form, "actie") == "toepassen":
         text = ctx.pending.get(key, "import", ctx.clock())
@@ -319,10 +458,12 @@ async def import_upload(request: Request,
     if not isinstance(upload, UploadFile) or not upload.filename:
         return render(request, "import.html", viewer, 422, report=None, summary=None,
                       errors=[FieldError("bestand", "kies een exportbestand (CSV of JSON)")])
-    data = await upload.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
+    limit = ctx.web.max_upload_bytes
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
         return render(request, "import.html", viewer, 413, report=None, summary=None,
-                      errors=[FieldError("bestand", "het bestand is groter dan 20 MB")])
+                      errors=[FieldError("bestand", f"het bestand is groter dan "
+                                                    f"{size_text(limit)}")])
     try:
         text = actions.decode_upload(data)
     except Refused as exc:
@@ -353,11 +494,11 @@ def _users(request: Request, viewer: Viewer, *, message: str | None = None,
 
 
 @router.post("/beheer/gebruikers")
-async def user_add(request: Request,
+def user_add(request: Request,
                    viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                    ) -> HTMLResponse:
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     password = accounts.new_password()
     try:
         user = accounts.add_user(ctx.store, _text(form, "gebruikersnaam"), _text(form, "rol"),
@@ -371,7 +512,7 @@ async def user_add(request: Request,
 
 
 @router.post("/beheer/gebruikers/{username}/{change}")
-async def user_change(request: Request, username: str, change: str,
+def user_change(request: Request, username: str, change: str,
                       viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                       ) -> HTMLResponse:
     ctx = context(request)
@@ -393,17 +534,49 @@ async def user_change(request: Request, username: str, change: str,
                                     now=ctx.clock())
             message = f"Het wachtwoord van {username} is opnieuw ingesteld."
             secret = ("Tijdelijk wachtwoord", password)
-        elif change == "token":
-            token = accounts.create_api_token(ctx.store, username, by=viewer.username,
-                                              now=ctx.clock())
-            message = f"Er is een API-token voor {username} gemaakt."
-            secret = ("API-token", token)
+        elif change == "tokens-intrekken":
+            revoked = accounts.revoke_api_tokens(ctx.store, username, by=viewer.username,
+                                                 now=ctx.clock())
+            message = f"{revoked} API-token(s) van {username} ingetrokken."
         else:
             return render(request, "fout.html", viewer, 404, message="Deze pagina bestaat niet.")
     except accounts.AccountError as exc:
         return _users(request, viewer, errors=[FieldError(exc.field, exc.message)],
                       status=422)
     return _users(request, viewer, message=message, secret=secret)
+
+
+# ------------------------------------------------------------------ own API tokens
+
+ANY_ROLE = ("procesregisseur", "beheerder", "auditor")
+
+
+@router.get("/mijn-api-tokens")
+def my_tokens(request: Request, viewer: Viewer = Depends(page_user(*ANY_ROLE)),  # noqa: B008
+              ) -> HTMLResponse:
+    return _my_tokens(request, viewer)
+
+
+def _my_tokens(request: Request, viewer: Viewer, *, message: str | None = None,
+               secret: str | None = None) -> HTMLResponse:
+    count = context(request).store.api_token_counts().get(viewer.username, 0)
+    return render(request, "tokens.html", viewer, count=count, message=message, secret=secret)
+
+
+@router.post("/mijn-api-tokens")
+def my_tokens_change(request: Request,
+                           viewer: Viewer = Depends(page_user(*ANY_ROLE, form=True))  # noqa: B008
+                           ) -> HTMLResponse:
+    """Only the owner makes a token for an account: a token acts as its owner."""
+    ctx = context(request)
+    if _text(posted_form(request), "actie") == "intrekken":
+        revoked = accounts.revoke_api_tokens(ctx.store, viewer.username, by=viewer.username,
+                                             now=ctx.clock())
+        return _my_tokens(request, viewer, message=f"{revoked} API-token(s) ingetrokken.")
+    token = accounts.create_api_token(ctx.store, viewer.username, by=viewer.username,
+                                      now=ctx.clock())
+    return _my_tokens(request, viewer, message="Er is een API-token voor u gemaakt.",
+                      secret=token)
 
 
 # ------------------------------------------------------------------ audit

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import statistics
+import time
 
 from fastapi.testclient import TestClient
 
@@ -13,7 +16,7 @@ from samenloop.node.web.app import create_app
 from tests.support.network import Harness
 from tests.web.conftest import FRYSLAN, PASSWORD, TRIAGE_CASE, csrf_of, login, web_context
 
-CHECK_FORM = {"casus": TRIAGE_CASE, "fase": "triage", "doel": "triage: samenloop nagaan",
+CHECK_FORM = {"casus": TRIAGE_CASE, "doel": "triage: samenloop met ander ZVH",
               "aantal": "1", "actie": "controleren", "p0_achternaam": "Visser",
               "p0_voornamen": "Karin", "p0_geboortedatum": "1975-05-05"}
 
@@ -110,7 +113,9 @@ def test_disabled_user_is_logged_out_and_cannot_log_in(client: TestClient,
 
 def test_result_page_is_not_stored_and_security_headers_are_set(client: TestClient) -> None:
     csrf = login(client, "regisseur")
-    result = client.post("/check", data={**CHECK_FORM, "csrf_token": csrf})
+    ran = client.post("/check", data={**CHECK_FORM, "csrf_token": csrf})
+    assert ran.status_code == 303
+    result = client.get(ran.headers["location"])
     assert result.status_code == 200 and "Geen samenloop gevonden" in result.text
     assert result.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in result.headers["content-security-policy"]
@@ -128,7 +133,7 @@ def test_form_errors_name_the_field_without_echoing_values(client: TestClient) -
 
 def test_api_needs_a_token_and_answers_in_dutch(client: TestClient,
                                                 fryslan: NodeContext) -> None:
-    body = {"casus": TRIAGE_CASE, "fase": "triage", "doel": "triage: samenloop nagaan",
+    body = {"casus": TRIAGE_CASE, "doel": "triage: samenloop met ander ZVH",
             "personen": [{"achternaam": "Visser", "voornamen": "Karin",
                           "geboortedatum": "2999-01-01"}]}
     response = client.post("/api/v1/checks", json=body)
@@ -144,9 +149,85 @@ def test_api_needs_a_token_and_answers_in_dutch(client: TestClient,
                                                    "personen": []}, headers=auth)
     assert response.status_code == 422
     assert {"field": "doel", "message": "doel ontbreekt"} in response.json()["detail"]
-    assert {"field": "fase", "message": "fase heeft geen toegestane waarde"} in \
+    assert {"field": "fase", "message": "fase is geen bekend veld"} in \
         response.json()["detail"]
     assert "uitvoering" not in response.text  # FastAPI's default would echo the input
     response = client.post("/api/v1/checks", content=b"{niet json", headers={
         **auth, "content-type": "application/json"})
     assert response.status_code == 422 and "JSON" in response.json()["detail"][0]["message"]
+
+
+def test_lockout_does_not_tell_which_usernames_exist(net: Harness) -> None:
+    """Existing accounts once locked after 5 failures and then answered in 4 ms without
+    hashing; unknown names never locked and took 130 ms. Now both lock alike, with the
+    same words, and a locked attempt takes as long for either (a timing-difference test)."""
+    now = [1_900_000_000.0]
+    ctx = dataclasses.replace(web_context(net, FRYSLAN), clock=lambda: now[0])
+    accounts.add_user(ctx.store, "bestaand", "auditor", None, PASSWORD, by="test", now=now[0])
+    client = TestClient(create_app(ctx), follow_redirects=False)
+
+    def attempt(username: str) -> tuple[int, str, float]:
+        token = csrf_of(client.get("/inloggen").text)
+        started = time.perf_counter()
+        response = client.post("/inloggen", data={"csrf_token": token, "wachtwoord": "fout",
+                                                  "gebruikersnaam": username})
+        seconds = time.perf_counter() - started
+        message = re.search(r'id="login-fout">([^<]*)<', response.text)
+        return response.status_code, message.group(1) if message else "", seconds
+
+    for _ in range(5):
+        assert attempt("bestaand")[:2] == attempt("niet-bestaand")[:2]
+    known, unknown = [], []
+    for _ in range(7):  # interleaved, so load on the machine hits both alike
+        known.append(attempt("bestaand"))
+        unknown.append(attempt("niet-bestaand"))
+    assert {(status, text) for status, text, _ in known + unknown} == {
+        (401, "Te veel mislukte pogingen. Het account is 15 minuten geblokkeerd; probeer het "
+              "daarna opnieuw of vraag de beheerder om hulp.")}
+    known_time = statistics.median(t for *_, t in known)
+    unknown_time = statistics.median(t for *_, t in unknown)
+    assert 0.5 < known_time / unknown_time < 2, (known_time, unknown_time)
+    stored = " ".join(str(e.details) + e.actor for e in ctx.store.audit_entries())
+    assert "niet-bestaand" not in stored
+
+
+def test_api_tokens_are_made_by_their_owner_and_a_reset_revokes_them(
+        fryslan: NodeContext) -> None:
+    """A beheerder once made a token for a procesregisseur's account and checked as them,
+    and a token outlived `node user reset`."""
+    accounts.add_user(fryslan.store, "eigenaar", "procesregisseur", "pr-1", PASSWORD,
+                      by="test", now=fryslan.clock())
+    beheer = TestClient(create_app(fryslan), follow_redirects=False)
+    beheer_csrf = login(beheer, "beheerder")
+    refused = beheer.post("/beheer/gebruikers/eigenaar/token",
+                          data={"csrf_token": beheer_csrf})
+    assert refused.status_code == 404 and "sl_" not in refused.text
+    assert fryslan.store.api_token_counts().get("eigenaar", 0) == 0
+
+    owner = TestClient(create_app(fryslan), follow_redirects=False)
+    csrf = login(owner, "eigenaar")
+    page = owner.post("/mijn-api-tokens", data={"csrf_token": csrf, "actie": "maken"})
+    token = re.search(r'id="geheim">(sl_[^<]+)<', page.text)
+    assert page.status_code == 200 and token, page.text
+    auth = {"Authorization": f"Bearer {token.group(1)}"}
+    assert owner.get("/api/v1/meldingen", headers=auth).status_code == 200
+    made = fryslan.store.audit_entries("token_add")[-1]
+    assert (made.actor, made.details) == ("eigenaar", {"user": "eigenaar"})
+
+    # A reset ends the owner's sessions and revokes their tokens.
+    beheer.post("/beheer/gebruikers/eigenaar/wachtwoord", data={"csrf_token": beheer_csrf})
+    assert owner.get("/api/v1/meldingen", headers=auth).status_code == 401
+    assert owner.get("/mijn-api-tokens").headers["location"] == "/inloggen"
+    # So does disabling; the operator's CLI path still makes tokens, audited.
+    operator_token = accounts.create_api_token(fryslan.store, "eigenaar", by="operator",
+                                               now=fryslan.clock())
+    accounts.set_disabled(fryslan.store, "eigenaar", True, by="test", now=fryslan.clock())
+    accounts.set_disabled(fryslan.store, "eigenaar", False, by="test", now=fryslan.clock())
+    assert owner.get("/api/v1/meldingen", headers={
+        "Authorization": f"Bearer {operator_token}"}).status_code == 401
+    # A beheerder may revoke someone's tokens (not make them).
+    accounts.create_api_token(fryslan.store, "eigenaar", by="operator", now=fryslan.clock())
+    page = beheer.post("/beheer/gebruikers/eigenaar/tokens-intrekken",
+                       data={"csrf_token": beheer_csrf})
+    assert "1 API-token(s) van eigenaar ingetrokken" in page.text
+    assert fryslan.store.api_token_counts().get("eigenaar", 0) == 0
