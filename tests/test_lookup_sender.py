@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from samenloop.node.check import CheckRequest, authorise_check, prepare_queries
+from samenloop.node.config import STANDARD_PURPOSES
 from samenloop.node.network import new_query_id
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
@@ -25,9 +26,9 @@ def _hit_payload(network: Harness) -> pb.QueryPayload:
     Noord-Limburg's key so the test can change what the sender wrote."""
     fryslan, limburg = network.nodes[FRYSLAN], network.nodes[LIMBURG]
     directory = fryslan.network.directory()
-    request = CheckRequest(TRIAGE_CASE, "triage: afzender", (person(**PIETER_VAN_DEN_BERG),),
+    request = CheckRequest(TRIAGE_CASE, STANDARD_PURPOSES[0], (person(**PIETER_VAN_DEN_BERG),),
                            actor="t")
-    requester = authorise_check(fryslan.config, fryslan.store, request, time.time())
+    requester = authorise_check(fryslan.config, fryslan.store, request, time.time()).requester
     prepared = prepare_queries(fryslan.config, fryslan.network, directory, request,
                                requester, new_query_id())
     [sealed] = [q.sealed for q in prepared.sealed if q.node_id == LIMBURG]
