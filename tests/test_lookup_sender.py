@@ -25,9 +25,9 @@ def _hit_payload(network: Harness) -> pb.QueryPayload:
     Noord-Limburg's key so the test can change what the sender wrote."""
     fryslan, limburg = network.nodes[FRYSLAN], network.nodes[LIMBURG]
     directory = fryslan.network.directory()
-    request = CheckRequest(TRIAGE_CASE, "triage: afzender", (person(**PIETER_VAN_DEN_BERG),),
-                           actor="t")
-    requester = authorise_check(fryslan.config, fryslan.store, request, time.time())
+    request = CheckRequest(TRIAGE_CASE, "triage: samenloop met ander ZVH",
+                           (person(**PIETER_VAN_DEN_BERG),), actor="t")
+    requester = authorise_check(fryslan.config, fryslan.store, request, time.time()).requester
     prepared = prepare_queries(fryslan.config, fryslan.network, directory, request,
                                requester, new_query_id())
     [sealed] = [q.sealed for q in prepared.sealed if q.node_id == LIMBURG]
