@@ -195,10 +195,14 @@ def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory
     keys = {k.int("epoch", 0, minimum=1): k.hex_bytes("public_key", 32)
             for k in root.sections("oprf_keys")}
     signing_key = read_key_file(key_file, 32, "--key")
+    versions = (root.data["match_key_versions"] if root.has("match_key_versions")
+                else directory_mod.DEFAULT_MATCH_KEY_VERSIONS)
+    if not isinstance(versions, list | tuple):
+        raise ConfigError("match_key_versions", "must be a list such as [1] or [1, 2]")
     signed = directory_mod.build(
         network=root.str("network"), serial=root.int("serial", 1, minimum=1), issued_at=now,
         nodes=nodes, oprf_keys=keys, current_epoch=root.int("current_epoch", 1, minimum=1),
-        signing_key=signing_key)
+        signing_key=signing_key, match_key_versions=versions)
     out.write_bytes(signed.SerializeToString())
     return directory_mod.verify(signed, signature.verify_key_of(signing_key))
 
@@ -228,7 +232,8 @@ def directory_show(
         d = directory_mod.parse_file(file.read_bytes(), bytes.fromhex(public_key))
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"network {d.network}, serial {d.serial}, current epoch {d.current_epoch}")
+    typer.echo(f"network {d.network}, serial {d.serial}, current epoch {d.current_epoch}, "
+               f"match key versions {', '.join(map(str, d.match_key_versions))}")
     for epoch, pk in sorted(d.oprf_keys.items()):
         typer.echo(f"  oprf epoch {epoch}: {pk.hex()}")
     for n in d.nodes:

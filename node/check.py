@@ -30,7 +30,7 @@ from samenloop.node.model import (
     Hit,
     Missing,
 )
-from samenloop.node.network import Network, NetworkError, new_query_id
+from samenloop.node.network import Network, NetworkError, match_key_versions, new_query_id
 from samenloop.node.registration import CASE_REF
 from samenloop.node.store import NodeStore
 from samenloop.proto.directory import NodeDirectory
@@ -110,8 +110,20 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
                     request: CheckRequest, requester: Procesregisseur, query_id: str,
                     now: Callable[[], float] = time.time) -> PreparedQueries:
     """Identifiers in, sealed per-node payloads out: match keys, one proof-checked
-    pseudonymisation per live epoch, per-node tags, one sealed payload per node."""
-    keys = [(i, match_keys(s, bsn_enabled=config.bsn_enabled))
+    pseudonymisation per live epoch, per-node tags, one sealed payload per node.
+
+    Every (epoch, match-key version) pair the network lists is asked: each epoch's tags of
+    a subject hold its keys of every version, so a holder that registered with either
+    version during a rollout is found."""
+    try:
+        versions = match_key_versions(config, directory)
+    except NetworkError as exc:
+        log.error("check %s: %s", query_id, exc)
+        raise CheckRefused("netwerk", "deze node gebruikt geen versie van de matchsleutels die "
+                                      "het netwerk accepteert; de check is niet uitgevoerd. "
+                                      "Neem contact op met de beheerder.") from None
+    keys = [(i, [k for v in versions
+                 for k in match_keys(s, bsn_enabled=config.bsn_enabled, version=v)])
             for i, s in enumerate(request.subjects)]
     elements = [k for _, ks in keys for k in ks]  # every subject's keys, in subject order
     inputs = [k.oprf_input for k in elements]

@@ -166,6 +166,20 @@ class Network:
                                ) from None
 
 
+def match_key_versions(config: NodeConfig, directory: NodeDirectory) -> tuple[int, ...]:
+    """The match-key input versions this node derives: those the network accepts (signed
+    directory) that the node may use (its config, by default every version its code knows).
+    During a rollout that is two, and checks ask for both, as for key epochs."""
+    versions = tuple(v for v in directory.match_key_versions if v in config.match_key_versions)
+    if not versions:
+        raise NetworkError(
+            f"none of this node's match key versions "
+            f"({', '.join(map(str, config.match_key_versions))}) is accepted by the network "
+            f"({', '.join(map(str, directory.match_key_versions))}); upgrade the node or fix "
+            f"match_key_versions in node.toml")
+    return versions
+
+
 def _read_cached(path: Path, verify_key: bytes) -> NodeDirectory | None:
     if not path.exists():
         return None

@@ -22,7 +22,7 @@ from samenloop.crypto.identity import InvalidSubject, Subject, match_keys, parse
 from samenloop.crypto.tags import node_tag
 from samenloop.node.config import NodeConfig
 from samenloop.node.model import PHASES, STRENGTHS, Registration, TagRow
-from samenloop.node.network import Network, new_query_id
+from samenloop.node.network import Network, match_key_versions, new_query_id
 from samenloop.node.store import ImportSummary, NodeStore
 
 log = logging.getLogger("samenloop.node")
@@ -199,7 +199,12 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
     text = read_export(export) if isinstance(export, Path) else export
     rows = validate(parse_rows(text), store.procesregisseur_ids(), date.fromtimestamp(started))
     del text
-    keys = [match_keys(r.subject, bsn_enabled=config.bsn_enabled) for r in rows]
+    # Tags of every match-key version this node uses, so checks of either side of a
+    # version rollout find these cases.
+    versions = match_key_versions(config, network.directory())
+    keys = [[k for v in versions
+             for k in match_keys(r.subject, bsn_enabled=config.bsn_enabled, version=v)]
+            for r in rows]
     inputs = [k.oprf_input for ks in keys for k in ks]
     epoch, pseudonyms = network.pseudonymise(inputs, request_id=f"import-{new_query_id()}")
     del inputs
@@ -221,7 +226,8 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
                                  - config.check_registration_grace_days * 86400)
     store.append_audit("import", actor, {
         "cases": summary.cases, "added": summary.added, "updated": summary.updated,
-        "removed": summary.removed, "sync": sync, "epoch": epoch}, now())
+        "removed": summary.removed, "sync": sync, "epoch": epoch,
+        "match_key_versions": list(versions)}, now())
     log.info("import: cases=%d added=%d updated=%d removed=%d tags=%d sync=%s seconds=%.1f",
              summary.cases, summary.added, summary.updated, summary.removed, summary.tags, sync,
              now() - started)

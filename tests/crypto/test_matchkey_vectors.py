@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from samenloop.crypto import voprf
+from samenloop.crypto import identity, voprf
 from tests.vectors import make_matchkey_vectors as vectors
 
 
@@ -33,6 +33,13 @@ def test_vector_file_is_complete() -> None:
         "bsn", "full", "name_dob", "alias", "phonetic", "spelling"}
     assert all(k["oprf_input"].startswith("samenloop/v1|")
                for v in DOC["vectors"] for k in v["keys"])
+
+
+def test_every_supported_version_has_vectors() -> None:
+    """A new input version comes with its own, new vector file beside this one."""
+    for version in identity.SUPPORTED_INPUT_VERSIONS:
+        assert vectors.VECTOR_FILE.with_name(f"matchkeys-v{version}.json").exists(), version
+    assert identity.INPUT_VERSION in identity.SUPPORTED_INPUT_VERSIONS
 
 
 def test_key_is_rfc_9497_test_key() -> None:

@@ -118,20 +118,22 @@ class SignedDirectory(_message.Message):
     def __init__(self, directory: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Directory(_message.Message):
-    __slots__ = ("network", "serial", "issued_at", "nodes", "oprf_keys", "current_epoch")
+    __slots__ = ("network", "serial", "issued_at", "nodes", "oprf_keys", "current_epoch", "match_key_versions")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     OPRF_KEYS_FIELD_NUMBER: _ClassVar[int]
     CURRENT_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    MATCH_KEY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     network: str
     serial: int
     issued_at: int
     nodes: _containers.RepeatedCompositeFieldContainer[DirectoryNode]
     oprf_keys: _containers.RepeatedCompositeFieldContainer[OprfKey]
     current_epoch: int
-    def __init__(self, network: _Optional[str] = ..., serial: _Optional[int] = ..., issued_at: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[DirectoryNode, _Mapping]]] = ..., oprf_keys: _Optional[_Iterable[_Union[OprfKey, _Mapping]]] = ..., current_epoch: _Optional[int] = ...) -> None: ...
+    match_key_versions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, network: _Optional[str] = ..., serial: _Optional[int] = ..., issued_at: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[DirectoryNode, _Mapping]]] = ..., oprf_keys: _Optional[_Iterable[_Union[OprfKey, _Mapping]]] = ..., current_epoch: _Optional[int] = ..., match_key_versions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DirectoryNode(_message.Message):
     __slots__ = ("node_id", "display_name", "endpoint", "box_public_key")
