@@ -30,7 +30,13 @@ from samenloop.node.model import (
     Hit,
     Missing,
 )
-from samenloop.node.network import Network, NetworkError, match_key_versions, new_query_id
+from samenloop.node.network import (
+    EvaluationBudgetExhausted,
+    Network,
+    NetworkError,
+    match_key_versions,
+    new_query_id,
+)
 from samenloop.node.registration import CASE_REF
 from samenloop.node.store import NodeStore
 from samenloop.proto.directory import NodeDirectory
@@ -138,9 +144,15 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
     # One tag per node for every input; pseudonyms exist only inside a chunk's evaluation.
     # During a key rotation every live epoch is asked: a holder that has not yet
     # re-imported still has tags of the old epoch.
-    by_epoch = {epoch: network.pseudonymise(inputs, f"{query_id}/e{epoch}", epoch,
-                                            then=tags_of)[1]
-                for epoch in sorted(directory.oprf_keys)}
+    try:
+        by_epoch = {epoch: network.pseudonymise(inputs, f"{query_id}/e{epoch}", epoch,
+                                                then=tags_of)[1]
+                    for epoch in sorted(directory.oprf_keys)}
+    except EvaluationBudgetExhausted as exc:
+        log.error("check %s: %s", query_id, exc)
+        raise CheckRefused("netwerk", "het netwerk weigert tijdelijk meer checks van dit Zorg- "
+                                      "en Veiligheidshuis (evaluatielimiet van de coördinator "
+                                      "bereikt); probeer het later opnieuw") from None
     del inputs  # identifiers' derivatives: gone once the tags are built
     own_tags = [(tags[own_column], epoch, STRENGTHS[k.strength])
                 for epoch, element_tags in by_epoch.items()

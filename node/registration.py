@@ -24,9 +24,12 @@ from samenloop.node.config import NodeConfig
 from samenloop.node.model import PHASES, STRENGTHS, Registration, TagRow
 from samenloop.node.network import Network, match_key_versions, new_query_id
 from samenloop.node.store import ImportSummary, NodeStore
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
 log = logging.getLogger("samenloop.node")
 
+# How long an import may wait in all for its evaluation budget before it gives up.
+IMPORT_MAX_PACING_SECONDS = 1800.0
 CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 # Column names as case systems export them (Dutch) and as our own docs write them.
 COLUMNS = {
@@ -206,7 +209,11 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
              for k in match_keys(r.subject, bsn_enabled=config.bsn_enabled, version=v)]
             for r in rows]
     inputs = [k.oprf_input for ks in keys for k in ks]
-    epoch, pseudonyms = network.pseudonymise(inputs, request_id=f"import-{new_query_id()}")
+    # Imports count against their own budget at the coordinator and pace themselves in
+    # it, so a large export completes (slower) instead of failing, and checks keep theirs.
+    epoch, pseudonyms = network.pseudonymise(inputs, request_id=f"import-{new_query_id()}",
+                                             purpose=pb.EVALUATION_FOR_IMPORT,
+                                             pace_for=IMPORT_MAX_PACING_SECONDS)
     del inputs
     cases: dict[str, tuple[ExportRow, dict[bytes, int]]] = {}
     offset = 0

@@ -7,6 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class EvaluationPurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVALUATION_PURPOSE_UNSPECIFIED: _ClassVar[EvaluationPurpose]
+    EVALUATION_FOR_CHECK: _ClassVar[EvaluationPurpose]
+    EVALUATION_FOR_IMPORT: _ClassVar[EvaluationPurpose]
+
 class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NODE_STATUS_UNSPECIFIED: _ClassVar[NodeStatus]
@@ -22,6 +28,9 @@ class Strength(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WAARSCHIJNLIJK: _ClassVar[Strength]
     STERK: _ClassVar[Strength]
     ZEKER: _ClassVar[Strength]
+EVALUATION_PURPOSE_UNSPECIFIED: EvaluationPurpose
+EVALUATION_FOR_CHECK: EvaluationPurpose
+EVALUATION_FOR_IMPORT: EvaluationPurpose
 NODE_STATUS_UNSPECIFIED: NodeStatus
 ANSWERED: NodeStatus
 UNREACHABLE: NodeStatus
@@ -34,14 +43,16 @@ STERK: Strength
 ZEKER: Strength
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("epoch", "blinded_elements", "request_id")
+    __slots__ = ("epoch", "blinded_elements", "request_id", "purpose")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     BLINDED_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     blinded_elements: _containers.RepeatedScalarFieldContainer[bytes]
     request_id: str
-    def __init__(self, epoch: _Optional[int] = ..., blinded_elements: _Optional[_Iterable[bytes]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    purpose: EvaluationPurpose
+    def __init__(self, epoch: _Optional[int] = ..., blinded_elements: _Optional[_Iterable[bytes]] = ..., request_id: _Optional[str] = ..., purpose: _Optional[_Union[EvaluationPurpose, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("epoch", "evaluated_elements", "proof")
