@@ -9,6 +9,7 @@ coordinator's short window is shortened from a minute to a second and a half (th
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 
 from samenloop.coordinator import service
 from samenloop.coordinator.service import RateWindows
+from samenloop.coordinator.store import AuditStore
 from samenloop.crypto.identity import match_keys, parse_subject
 from samenloop.node.check import CheckRefused
 from samenloop.node.network import EvaluationBudgetExhausted
@@ -177,3 +179,55 @@ def test_retry_after_is_when_enough_old_uses_leave_the_window(
         uses: list[tuple[float, int]], amount: int, limit: int, wait: float | None) -> None:
     windows = RateWindows([("n", "evaluate_import", at, spent) for at, spent in uses])
     assert windows.retry_after("n", "evaluate_import", amount, 30.0, 60.0, limit) == wait
+
+
+def test_budgets_stay_apart_across_a_coordinator_restart(tmp_path: Path) -> None:
+    """The windows are seeded from the audit log, which records each evaluation's purpose."""
+    with _harness(tmp_path / "net", import_evaluations_per_day=60) as harness:
+        assert harness.coordinator is not None
+        used = sum(r.count for r in harness.coordinator.audit.records()
+                   if r.node_id == FRYSLAN and r.purpose == "import")
+        # An export that would fit a fresh day's budget, but not what the demo import left.
+        rows = 1
+        while (found := _export(rows))[1] <= 60 - used:
+            rows += 1
+        text, elements = found
+        assert 0 < used and elements <= 60
+        export = tmp_path / "export.csv"
+        export.write_text(text, encoding="utf-8")
+        harness.stop_coordinator()
+        harness.start_coordinator()
+        with pytest.raises(EvaluationBudgetExhausted, match="import evaluation budget"):
+            harness.import_cases(FRYSLAN, export, sync=False)
+        assert harness.check(FRYSLAN, "F-2026-001", PIETER_VAN_DEN_BERG).coverage.complete
+
+
+def test_audit_log_written_before_purposes_opens_and_counts_as_checks(tmp_path: Path) -> None:
+    path = tmp_path / "coordinator-audit.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(OLD_SCHEMA)
+        db.execute("INSERT INTO audit (at, kind, node_id, request_id, count, outcome)"
+                   " VALUES (?, 'evaluate', 'zvh-fryslan', 'r', 7, 'ok')", (time.time(),))
+    db.close()
+    store = AuditStore(path)
+    try:
+        [(node, budget, _, amount)] = store.usage_since(0)
+        assert (node, budget, amount) == ("zvh-fryslan", "evaluate", 7)
+        assert store.records()[0].purpose == ""
+    finally:
+        store.close()
+
+
+OLD_SCHEMA = """
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('evaluate', 'check')),
+    node_id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    nodes_reached INTEGER NOT NULL DEFAULT 0,
+    node_statuses TEXT NOT NULL DEFAULT '{}'
+);
+"""
