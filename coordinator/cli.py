@@ -202,7 +202,8 @@ def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory
     signed = directory_mod.build(
         network=root.str("network"), serial=root.int("serial", 1, minimum=1), issued_at=now,
         nodes=nodes, oprf_keys=keys, current_epoch=root.int("current_epoch", 1, minimum=1),
-        signing_key=signing_key, match_key_versions=versions)
+        signing_key=signing_key, bsn_enabled=root.bool("bsn_enabled", False),
+        match_key_versions=versions)
     out.write_bytes(signed.SerializeToString())
     return directory_mod.verify(signed, signature.verify_key_of(signing_key))
 
@@ -233,6 +234,7 @@ def directory_show(
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"network {d.network}, serial {d.serial}, current epoch {d.current_epoch}, "
+               f"BSN matching {'on' if d.bsn_enabled else 'off'}, "
                f"match key versions {', '.join(map(str, d.match_key_versions))}")
     for epoch, pk in sorted(d.oprf_keys.items()):
         typer.echo(f"  oprf epoch {epoch}: {pk.hex()}")

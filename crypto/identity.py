@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -26,6 +27,7 @@ __all__ = [
     "MatchKey",
     "Subject",
     "match_keys",
+    "mentions_identifiers",
     "parse_subject",
     "strength_rank",
 ]
@@ -494,6 +496,50 @@ def parse_subject(
         place_of_birth=place_text,
         bsn=_parse_bsn(bsn),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Free text that must hold no identifiers
+# --------------------------------------------------------------------------------------------
+
+_MONTHS = {name: number for number, names in enumerate((
+    ("januari", "jan"), ("februari", "feb"), ("maart", "mrt", "mar"), ("april", "apr"),
+    ("mei",), ("juni", "jun"), ("juli", "jul"), ("augustus", "aug"),
+    ("september", "sep", "sept"), ("oktober", "okt", "oct"), ("november", "nov"),
+    ("december", "dec")), start=1) for name in names}
+_DATE_TRIPLE = re.compile(r"(?<!\d)(\d{1,4})[-/. ]+(\d{1,2})[-/. ]+(\d{1,4})(?!\d)")
+_LONG_NUMBER = re.compile(r"(?<!\d)\d{8,9}(?!\d)")
+
+
+def mentions_identifiers(text: str, subjects: Iterable[Subject]) -> bool:
+    """Whether a free text (a check's note) holds any part of these persons' identifiers:
+    a name part of three or more letters, the date of birth in any usual form, a BSN, or any
+    8-9 digit number. Errs on the side of refusing."""
+    folded = _fold(text)
+    words = set(re.findall(r"[a-z]+", folded))
+    letters = re.sub(r"[^a-z]", "", folded)
+    digits = re.sub(r"(?<=\d)[\s.]+(?=\d)", "", folded)  # 123 456 782, 123.456.782
+    if _LONG_NUMBER.search(digits):
+        return True
+    numbered = re.sub(r"[a-z]+", lambda m: f" {_MONTHS[m[0]]} " if m[0] in _MONTHS else m[0],
+                      folded)
+    for subject in subjects:
+        parts = {w for field_text in (subject.surname, subject.prefix, subject.given_names,
+                                      subject.place_of_birth)
+                 for w in re.findall(r"[a-z]+", _fold(field_text)) if len(w) >= 3}
+        # "vanderberg", "vandenberg": a surname with its voorvoegsels written as one word
+        whole = re.sub(r"[^a-z]", "", _fold(f"{subject.prefix} {subject.surname}"))
+        if parts & words or (whole not in parts and len(whole) >= 6 and whole in letters):
+            return True
+        dob = subject.date_of_birth
+        for m in _DATE_TRIPLE.finditer(numbered):
+            a, b, c = (int(x) for x in m.groups())
+            for year, month, day in ((c, b, a), (a, b, c)):
+                if (month, day) == (dob.month, dob.day) and year in (dob.year, dob.year % 100):
+                    return True
+        if subject.bsn and subject.bsn in digits:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------

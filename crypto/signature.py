@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import nacl.exceptions
 import nacl.signing
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 DIRECTORY_LABEL = b"samenloop/v1/directory"
+CHECKPOINT_LABEL = b"samenloop/v1/audit-checkpoint"
 SIGNING_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 
@@ -42,6 +45,27 @@ def verify_directory(directory: bytes, signature: bytes, verify_key: bytes) -> N
         nacl.signing.VerifyKey(verify_key).verify(DIRECTORY_LABEL + directory, signature)
     except nacl.exceptions.BadSignatureError:
         raise SignatureError("directory signature does not verify") from None
+
+
+def derive_signing_key(secret: bytes, purpose: bytes) -> bytes:
+    """A signing seed for `purpose` from another 32-byte secret of the same process (HKDF),
+    so a node signs its audit checkpoints without a second key file to manage."""
+    if len(secret) != SIGNING_KEY_BYTES:
+        raise SignatureError("secret must be 32 bytes")
+    return HKDF(algorithm=hashes.SHA256(), length=SIGNING_KEY_BYTES, salt=None,
+                info=purpose).derive(secret)
+
+
+def sign_checkpoint(message: bytes, signing_key: bytes) -> bytes:
+    return _signing(signing_key).sign(CHECKPOINT_LABEL + message).signature
+
+
+def checkpoint_signature_ok(message: bytes, signature: bytes, signing_key: bytes) -> bool:
+    try:
+        _signing(signing_key).verify_key.verify(CHECKPOINT_LABEL + message, signature)
+    except (nacl.exceptions.BadSignatureError, ValueError):
+        return False
+    return True
 
 
 def _signing(key: bytes) -> nacl.signing.SigningKey:

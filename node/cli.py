@@ -49,6 +49,9 @@ app.add_typer(directory_app, name="directory")
 node_app.add_typer(procesregisseur_app, name="procesregisseur")
 node_app.add_typer(audit_app, name="audit")
 node_app.add_typer(user_app, name="user")
+vervanger_app = typer.Typer(help="Colleagues who may act for a procesregisseur.",
+                            no_args_is_help=True)
+node_app.add_typer(vervanger_app, name="vervanger")
 
 ConfigOption = Annotated[Path, typer.Option("--config", help="node.toml")]
 
@@ -166,20 +169,64 @@ def node_import(
                f"refreshed, {summary.removed} removed, {summary.tags} tags")
 
 
+@node_app.command("intake")
+def node_intake(case_ref: Annotated[str, typer.Argument(help="case reference")],
+                config: ConfigOption,
+                procesregisseur: Annotated[str, typer.Option(
+                    help="id of the case's procesregisseur")]) -> None:
+    """Register a new aanmelding: checks need an existing case, and at aanmelding only the
+    own ZVH is asked."""
+    from samenloop.node import cases
+
+    with _opened(config) as (_, store):
+        try:
+            cases.register_intake(store, case_ref, procesregisseur, actor="operator",
+                                  now=time.time())
+        except cases.CaseActionRefused as exc:
+            reason = ("already registered" if isinstance(exc, cases.AlreadyExists)
+                      else INTAKE_REFUSALS.get(exc.field, exc.field))
+            raise fail(f"intake refused: {reason}") from None
+    typer.echo(f"registered aanmelding {case_ref.strip()}")
+
+
+# Operators read English; the use cases refuse in Dutch for procesregisseurs.
+INTAKE_REFUSALS = {
+    "casus": "the case reference must be 1-64 letters, digits, '.', '_', '/' or '-'",
+    "procesregisseur": "unknown procesregisseur (add it first: node procesregisseur add)",
+}
+
+
+def _end(config: Path, case_ref: str, *, not_accepted: bool) -> None:
+    from samenloop.node import cases
+
+    with _opened(config) as (_, store):
+        try:
+            cases.end_case(store, case_ref, not_accepted=not_accepted, actor="operator",
+                           now=time.time())
+        except cases.CaseNotFound:
+            raise fail(f"no active case {case_ref}") from None
+
+
 @node_app.command("close")
 def node_close(case_ref: Annotated[str, typer.Argument(help="case reference")],
                config: ConfigOption) -> None:
-    """Remove a case at once (afschaling): it stops matching immediately."""
-    with _opened(config) as (_, store):
-        if not store.close_case(case_ref):
-            raise fail(f"no active case {case_ref}")
-        store.append_audit("close", "operator", {"case_ref": case_ref}, time.time())
+    """Afschaling: the case stops matching at once; its meldingen go with it."""
+    _end(config, case_ref, not_accepted=False)
     typer.echo(f"closed {case_ref}")
+
+
+@node_app.command("not-accepted")
+def node_not_accepted(case_ref: Annotated[str, typer.Argument(help="case reference")],
+                      config: ConfigOption) -> None:
+    """An aanmelding not taken on ("niet in behandeling genomen"): its registrations and
+    meldingen are destroyed at once."""
+    _end(config, case_ref, not_accepted=True)
+    typer.echo(f"not accepted: {case_ref} (registrations and meldingen deleted)")
 
 
 @node_app.command("sweep")
 def node_sweep(config: ConfigOption) -> None:
-    """Delete registrations not refreshed within max_inactive_days now."""
+    """Apply retention now: expired cases, handled meldingen, old audit records."""
     from samenloop.node.server import sweep
 
     with _opened(config) as (cfg, store):
@@ -189,12 +236,22 @@ def node_sweep(config: ConfigOption) -> None:
 
 @node_app.command("status")
 def node_status(config: ConfigOption) -> None:
-    """Active cases per phase and stored tags."""
-    with _opened(config) as (_, store):
+    """Active cases per phase, stored tags, and the cases that expire within 30 days."""
+    with _opened(config) as (cfg, store):
         counts = store.counts_by_phase()
         typer.echo(f"active cases: {sum(counts.values())}  tags: {store.tag_count()}")
         for phase, count in sorted(counts.items()):
-            typer.echo(f"  {phase:12} {count}")
+            typer.echo(f"  {phase:16} {count}")
+        now = time.time()
+        term = cfg.max_inactive_days * 86400
+        expiring = store.expiring_cases(now - term + 30 * 86400)
+        typer.echo(f"expiring within 30 days (no new data for {cfg.max_inactive_days} days): "
+                   f"{len(expiring)}")
+        for case in expiring:
+            last = time.strftime("%Y-%m-%d", time.localtime(case.refreshed_at))
+            ends = time.strftime("%Y-%m-%d", time.localtime(case.refreshed_at + term))
+            typer.echo(f"  {case.case_ref:20} {case.phase:16} last new data {last}, "
+                       f"expires {ends}")
 
 
 @node_app.command("meldingen")
@@ -204,10 +261,12 @@ def node_meldingen(config: ConfigOption) -> None:
 
     with _opened(config) as (_, store):
         for n in store.notifications():
-            at = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.at))
+            at = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.last_at or n.at))
+            status = (f"handled ({n.handled_action})" if n.handled_at else
+                      "to assess" if n.assess else "open")
             typer.echo(f"{at}  {n.case_ref}  {STRENGTH_NAMES.get(n.strength, '?'):14} "
-                       f"{n.from_zvh}: {n.requester.name}, {n.requester.phone}, "
-                       f"{n.requester.email}")
+                       f"x{n.times}  {status:12} {n.from_zvh}: {n.requester.name}, "
+                       f"{n.requester.phone}, {n.requester.email}")
 
 
 @procesregisseur_app.command("add")
@@ -228,11 +287,49 @@ def procesregisseur_add(
     typer.echo(f"saved procesregisseur {id}")
 
 
+@vervanger_app.command("add")
+def vervanger_add(procesregisseur: Annotated[str, typer.Argument(help="procesregisseur id")],
+                  vervanger: Annotated[str, typer.Argument(help="the colleague's id")],
+                  config: ConfigOption) -> None:
+    """Let a colleague check for and read the meldingen of a procesregisseur's cases."""
+    _vervanger(config, procesregisseur, vervanger, named=True)
+    typer.echo(f"{vervanger} may act for {procesregisseur}")
+
+
+@vervanger_app.command("remove")
+def vervanger_remove(procesregisseur: Annotated[str, typer.Argument(help="procesregisseur id")],
+                     vervanger: Annotated[str, typer.Argument(help="the colleague's id")],
+                     config: ConfigOption) -> None:
+    """End a vervanger's access to a procesregisseur's cases."""
+    _vervanger(config, procesregisseur, vervanger, named=False)
+    typer.echo(f"{vervanger} no longer acts for {procesregisseur}")
+
+
+@vervanger_app.command("list")
+def vervanger_list(config: ConfigOption) -> None:
+    """Who may act for whom."""
+    with _opened(config) as (_, store):
+        for regisseur, vervanger in store.vervangers():
+            typer.echo(f"{regisseur:24} <- {vervanger}")
+
+
+def _vervanger(config: Path, regisseur: str, vervanger: str, *, named: bool) -> None:
+    from samenloop.node import cases
+
+    with _opened(config) as (_, store):
+        try:
+            cases.set_vervanger(store, regisseur, vervanger, named=named, actor="operator",
+                                now=time.time())
+        except cases.CaseActionRefused as exc:
+            raise fail(f"{exc.field}: unknown procesregisseur, or the same person twice"
+                       ) from None
+
+
 @audit_app.command("verify")
 def audit_verify(config: ConfigOption) -> None:
     """Check the hash chain of the audit trail; exit 1 if a record was altered or removed."""
-    with _opened(config) as (_, store):
-        broken = store.verify_audit()
+    with _opened(config) as (cfg, store):
+        broken = store.verify_audit(cfg.audit_key)
         count = store.audit_count()
     if broken is not None:
         typer.echo(f"audit trail BROKEN at record {broken}", err=True)
@@ -334,11 +431,11 @@ def user_list(config: ConfigOption) -> None:
 @app.command("check")
 def check(
     node_config: Annotated[Path, typer.Option(help="the querying node's node.toml")],
-    case: Annotated[str, typer.Option(help="own case reference (aanmelding or triage)")],
-    purpose: Annotated[str, typer.Option(help="why this check is needed")],
-    phase: Annotated[str | None, typer.Option(
-        help="aanmelding or triage: registers CASE at intake if it is not yet in the registry"
-    )] = None,
+    case: Annotated[str, typer.Option(help="own case reference (aanmelding or triage); "
+                                           "register a new one with `node intake`")],
+    purpose: Annotated[str, typer.Option(help="a purpose category of node.toml [policy] "
+                                              "purposes")],
+    note: Annotated[str, typer.Option(help="optional note, without personal data")] = "",
     surname: Annotated[str | None, typer.Option(help="achternaam")] = None,
     prefix: Annotated[str, typer.Option(help="tussenvoegsel")] = "",
     given_names: Annotated[str | None, typer.Option(help="voornamen")] = None,
@@ -351,7 +448,8 @@ def check(
         help="JSON list of persons (household); '-' reads stdin, which keeps identifiers out "
              "of the process list and shell history")] = None,
     procesregisseur: Annotated[str | None, typer.Option(
-        help="requesting procesregisseur id (default: the case's)")] = None,
+        help="requesting procesregisseur id: the case's (default) or a named vervanger")
+    ] = None,
     actor: Annotated[str, typer.Option(help="who asks, for the audit trail")] = "cli",
 ) -> None:
     """Run a samenloop check for persons of an own case and print hits and coverage."""
@@ -391,7 +489,7 @@ def check(
     try:
         result = run_check(cfg, store, network, CheckRequest(
             case_ref=case, purpose=purpose, subjects=tuple(subjects), actor=actor,
-            procesregisseur_id=procesregisseur, phase=phase))
+            procesregisseur_id=procesregisseur, note=note))
     except CheckRefused as exc:
         raise fail(f"check geweigerd: {exc}") from None
     finally:
@@ -407,7 +505,9 @@ def check(
                        + ("" if result.coverage.complete else " bij de bereikte ZVH's"))
         for hit in hits:
             p = hit.procesregisseur
-            contact = (f"procesregisseur {p.name}, {p.phone}, {p.email}" if p.name else
+            contact = ("bekend; de procesregisseur daar beoordeelt uw vraag en neemt contact "
+                       "met u op" if hit.assess_first else
+                       f"procesregisseur {p.name}, {p.phone}, {p.email}" if p.name else
                        f"geen contactgegevens meegestuurd, neem contact op met {hit.zvh}")
             typer.echo(f"{label}: SAMENLOOP ({STRENGTH_LABELS[hit.strength]}) bij {hit.zvh}: "
                        f"{contact}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from samenloop.crypto import identity
@@ -48,11 +48,14 @@ def validate_procesregisseur(id: str, name: str, phone: str, email: str,
     return Procesregisseur(id, name.strip(), phone.strip(), email.strip())
 
 
+# Purpose categories a check chooses from (the covenants: "namens wie, t.b.v. welke taak,
+# en met welk doel"); the holder's melding shows the category, never the optional note.
 STANDARD_PURPOSES = (
-    "triage: is er samenloop met een ander Zorg- en Veiligheidshuis?",
-    "aanmelding: betrokkenheid van een ander Zorg- en Veiligheidshuis nagaan",
+    "triage: samenloop met ander ZVH",
+    "aanmelding: al bekend bij eigen ZVH",
     "gezinssituatie: samenloop bij gezinsleden nagaan",
 )
+PURPOSE_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,6 @@ class WebConfig:
     session_max_hours: int = 10
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
-    purposes: tuple[str, ...] = STANDARD_PURPOSES
     audit_monthly_threshold: int = 200
     smtp: SmtpConfig | None = None
 
@@ -89,10 +91,6 @@ class WebConfig:
 
     @classmethod
     def from_section(cls, web: Section) -> WebConfig:
-        purposes = web.data.get("purposes", list(STANDARD_PURPOSES))
-        if (not isinstance(purposes, list) or not purposes
-                or not all(isinstance(p, str) and 5 <= len(p.strip()) <= 200 for p in purposes)):
-            raise ConfigError(web._field("purposes"), "must be a list of 5-200 character texts")
         public_url = web.str("public_url") if web.has("public_url") else ""
         listen = web.endpoint("listen", "127.0.0.1:8100")
         if not public_url:
@@ -116,15 +114,40 @@ class WebConfig:
             session_max_hours=web.int("session_max_hours", 10, minimum=1),
             login_max_failures=web.int("login_max_failures", 5, minimum=1),
             login_lockout_minutes=web.int("login_lockout_minutes", 15, minimum=1),
-            purposes=tuple(p.strip() for p in purposes),
             audit_monthly_threshold=web.int("audit_monthly_threshold", 200, minimum=1),
             smtp=smtp)
 
 
-# The most subjects one query may carry anywhere in the network (a bulk check). What a
-# node's own users may put in one check is its `limits.max_subjects_per_check`: a
-# household, 64 by default.
-MAX_SUBJECTS = 1000
+# A check holds the persons of one case ("gestandaardiseerde verrijking is niet
+# toegestaan"): at most this many anywhere in the network; a node's own limit is
+# `limits.max_subjects_per_check`, 10 by default.
+MAX_SUBJECTS = 20
+
+
+def _purposes(policy: Section) -> tuple[str, ...]:
+    purposes = policy.data.get("purposes", list(STANDARD_PURPOSES))
+    if (not isinstance(purposes, list) or not purposes
+            or not all(isinstance(p, str) and 5 <= len(p.strip()) <= PURPOSE_CHARS
+                       for p in purposes)):
+        raise ConfigError(policy._field("purposes"),
+                          f"must be a list of 5-{PURPOSE_CHARS} character texts")
+    return tuple(p.strip() for p in purposes)
+
+
+def _phase_names(section: Section) -> dict[str, str]:
+    """The case system's own phase names onto ours (or "afschaling", which closes)."""
+    from samenloop.node.model import AFSCHALING, PHASES
+
+    table = section.data.get("phases", {})
+    if not isinstance(table, dict):
+        raise ConfigError(section._field("phases"), "must be a table of name = phase")
+    names: dict[str, str] = {}
+    for name, phase in table.items():
+        if not isinstance(phase, str) or phase not in (*PHASES, AFSCHALING):
+            raise ConfigError(section._field(f"phases.{name}"),
+                              f"unknown phase; use one of {', '.join((*PHASES, AFSCHALING))}")
+        names[str(name).strip().lower()] = phase
+    return names
 
 
 @dataclass(frozen=True)
@@ -138,14 +161,20 @@ class NodeConfig:
     box_secret_key: bytes
     procesregisseurs: tuple[Procesregisseur, ...] = ()
     max_inactive_days: int = 183
+    melding_retention_days: int = 90
+    audit_retention_days: int = 1461  # four years
     replay_window_seconds: int = 120
-    bsn_enabled: bool = False
     coordinator_timeout_seconds: float = 10.0
     sweep_interval_seconds: int = 3600
     check_registration_grace_days: int = 14
     checks_per_user_per_hour: int = 30
     checks_per_user_per_day: int = 100
-    max_subjects_per_check: int = 64
+    max_subjects_per_check: int = 10
+    # Whether a hit on an own case releases its procesregisseur's contact at once, or only
+    # after assessment ("na_beoordeling"); a case may ask for assessment on its own.
+    contact_release: str = "direct"
+    purposes: tuple[str, ...] = STANDARD_PURPOSES
+    phase_names: dict[str, str] = field(default_factory=dict)
     metrics_listen: str | None = None
     web: WebConfig | None = None  # None: this node serves no web app
     # Match-key input versions this node may use; it uses those the directory also lists.
@@ -154,6 +183,14 @@ class NodeConfig:
     @property
     def store_path(self) -> Path:
         return self.data_dir / "registry.sqlite"
+
+    @property
+    def audit_key(self) -> bytes:
+        """Signs the audit trail's checkpoint after pruning; derived from the box key, so
+        there is no second key file to manage."""
+        from samenloop.crypto.signature import derive_signing_key
+
+        return derive_signing_key(self.box_secret_key, b"samenloop/v1/node-audit")
 
     @property
     def directory_cache(self) -> Path:
@@ -175,6 +212,14 @@ class NodeConfig:
                 field=entry.name))
         retention = root.section("retention", required=False)
         limits = root.section("limits", required=False)
+        policy = root.section("policy", required=False)
+        importing = root.section("import", required=False)
+        from samenloop.node.model import CONTACT_RELEASES
+
+        contact_release = policy.str("contact_release", "direct")
+        if contact_release not in CONTACT_RELEASES:
+            raise ConfigError("policy.contact_release",
+                              f"must be one of {', '.join(CONTACT_RELEASES)}")
         return cls(
             node_id=node_id,
             listen=root.endpoint("listen"),
@@ -186,16 +231,20 @@ class NodeConfig:
                                          "keys.box_secret_key"),
             procesregisseurs=tuple(regisseurs),
             max_inactive_days=retention.int("max_inactive_days", 183, minimum=1),
+            melding_retention_days=retention.int("melding_retention_days", 90, minimum=1),
+            audit_retention_days=retention.int("audit_retention_days", 1461, minimum=1),
             replay_window_seconds=root.int("replay_window_seconds", 120, minimum=5),
-            bsn_enabled=root.bool("bsn_enabled", False),
             coordinator_timeout_seconds=root.float("coordinator_timeout_seconds", 10.0),
             sweep_interval_seconds=retention.int("sweep_interval_seconds", 3600, minimum=1),
             check_registration_grace_days=retention.int("check_registration_grace_days", 14,
                                                         minimum=0),
             checks_per_user_per_hour=limits.int("checks_per_user_per_hour", 30, minimum=1),
             checks_per_user_per_day=limits.int("checks_per_user_per_day", 100, minimum=1),
-            max_subjects_per_check=limits.int("max_subjects_per_check", 64, minimum=1,
+            max_subjects_per_check=limits.int("max_subjects_per_check", 10, minimum=1,
                                               maximum=MAX_SUBJECTS),
+            contact_release=contact_release,
+            purposes=_purposes(policy),
+            phase_names=_phase_names(importing),
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
             web=WebConfig.from_section(root.section("web")) if root.has("web") else None,
             match_key_versions=_match_key_versions(root),

@@ -320,13 +320,13 @@ Or try, in another terminal, a check from Fryslân for its triage case F-2026-00
 
 A person with an active case in Noord-Limburg (typed the way another ZVH would):
   {exe} check --node-config {rel} --case F-2026-001 \\
-      --purpose "triage: betrokkenheid andere ZVH" \\
+      --purpose "triage: samenloop met ander ZVH" \\
       --surname "Van den Berg" --given-names Pieter --date-of-birth 12-3-1985 \\
       --place-of-birth Venlo
 
 A person nobody has registered:
   {exe} check --node-config {rel} --case F-2026-001 \\
-      --purpose "triage: betrokkenheid andere ZVH" \\
+      --purpose "triage: samenloop met ander ZVH" \\
       --surname Visser --given-names Karin --date-of-birth 1975-05-05
 
 Then see the melding that arrived at Noord-Limburg:

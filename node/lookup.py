@@ -23,11 +23,12 @@ from samenloop.node.config import (
     CONTACT_NAME_CHARS,
     CONTACT_PHONE_CHARS,
     MAX_SUBJECTS,
+    PURPOSE_CHARS,
     NodeConfig,
     Procesregisseur,
 )
 from samenloop.node.model import StoredHit
-from samenloop.node.store import NodeStore
+from samenloop.node.store import AuditRecord, NewMelding, NodeStore
 from samenloop.proto.directory import NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
@@ -128,6 +129,10 @@ def answer_payload(query_id: str, node_id: str, best: dict[tuple[int, str], Stor
     room = contact_budget(subjects)
     for subject, hit in chosen:
         p = hit.procesregisseur
+        if hit.assess_first:  # "beoordeling vooraf": the holder makes contact, no contact here
+            answer.hits.append(pb.Hit(subject=subject, strength=hit.strength,
+                                      assess_first=True))
+            continue
         if p.id not in index and len(index) < room:
             answer.contacts.append(pb.Contact(name=p.name, phone=p.phone, email=p.email))
             index[p.id] = len(answer.contacts)
@@ -156,6 +161,41 @@ def _contact(contact: pb.Contact) -> Procesregisseur:
             and len(contact.email.encode("utf-8")) <= CONTACT_EMAIL_BYTES):
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT, "requester contact is malformed")
     return Procesregisseur("", contact.name, contact.phone, contact.email)
+
+
+def find_hits(config: NodeConfig, store: NodeStore, epochs: dict[int, dict[bytes, int]],
+              *, at: float, local: bool, exclude_case_ref: str = ""
+              ) -> dict[tuple[int, str], StoredHit]:
+    """Every own active case sharing a tag with a subject, its strongest hit per (subject,
+    case). Cases at aanmelding are found only by the own node's checks (`local`)."""
+    active_since = at - config.max_inactive_days * 86400
+    best: dict[tuple[int, str], StoredHit] = {}
+    for epoch, subject_of in epochs.items():
+        for tag, hit in store.find_tagged(list(subject_of), epoch, active_since, local=local):
+            if local and hit.case_ref == exclude_case_ref:
+                continue  # the case the check is run for is not samenloop with itself
+            key = (subject_of[tag], hit.case_ref)
+            if key not in best or best[key].strength < hit.strength:
+                best[key] = hit
+    return best
+
+
+def record_meldingen(store: NodeStore, from_node: str, from_zvh: str,
+                     requester: Procesregisseur, purpose: str, query_id: str,
+                     best: dict[tuple[int, str], StoredHit], at: float) -> None:
+    """A melding for the procesregisseur of every own case with a hit, and the audit
+    record that it was filed, in one commit."""
+    if not best:
+        return
+    per_case = {h.case_ref: h for h in sorted(best.values(), key=lambda h: h.strength)}
+    store.record_meldingen(
+        [NewMelding(h.case_ref, h.procesregisseur.id, from_node, from_zvh, requester,
+                    h.strength, query_id, purpose, h.assess_first)
+         for h in per_case.values()], now=at,
+        audit=[AuditRecord("melding", "lookup", {
+            "case_ref": h.case_ref, "from_node": from_node, "query_id": query_id,
+            "strength": h.strength, "assess_first": h.assess_first})
+            for h in per_case.values()])
 
 
 def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
@@ -190,25 +230,16 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
                 else grpc.StatusCode.FAILED_PRECONDITION)
         raise LookupRefused(code, refusal)
 
-    active_since = at - config.max_inactive_days * 86400
-    best: dict[tuple[int, str], StoredHit] = {}  # (subject, case_ref) -> hit
-    for epoch_tags in query.epochs:
-        subject_of = {bytes(t): s.subject for s in epoch_tags.subjects for t in s.tags}
-        for tag, hit in store.find_tagged(list(subject_of), epoch_tags.epoch, active_since):
-            if from_node == config.node_id and hit.case_ref == query.exclude_case_ref:
-                continue  # the case the check is run for is not samenloop with itself
-            key = (subject_of[tag], hit.case_ref)
-            if key not in best or best[key].strength < hit.strength:
-                best[key] = hit
+    best = find_hits(config, store,
+                     {e.epoch: {bytes(t): s.subject for s in e.subjects for t in s.tags}
+                      for e in query.epochs},
+                     at=at, local=from_node == config.node_id,
+                     exclude_case_ref=query.exclude_case_ref)
     answer = answer_payload(query_id, config.node_id, best, max(subjects) + 1)
-    if best:
-        store.add_notifications(
-            [(hit, from_node, query.from_zvh[:100] or from_node, requester)
-             for hit in best.values()], now=at, query_id=query_id)
-        for hit in {h.case_ref: h for h in best.values()}.values():
-            store.append_audit("melding", "lookup", {
-                "case_ref": hit.case_ref, "from_node": from_node, "query_id": query_id,
-                "strength": hit.strength}, at)
+    # The asking ZVH is named by the signed directory entry whose key opened the payload,
+    # never by what the payload says.
+    record_meldingen(store, from_node, sender.display_name, requester,
+                     query.purpose[:PURPOSE_CHARS], query_id, best, at)
     # A no-hit answer is in the coordinator's log and audit under the same query id; the
     # node's own line for it costs a quarter of a lookup's CPU, so it is DEBUG.
     log.log(logging.INFO if best else logging.DEBUG,

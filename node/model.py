@@ -6,9 +6,27 @@ from dataclasses import dataclass, field
 
 from samenloop.node.config import Procesregisseur
 
-# Phases of an active case. Checks may only be run for own cases at intake or triage.
-PHASES = ("aanmelding", "triage", "uitvoering", "nazorg")
+# Phases of an active case (covenants: aanmelding/intake, triage, casusoverleg with a plan
+# van aanpak, bewaken en bijsturen, and nazorg where a region uses it). Afschaling is not a
+# phase of an active case: a row with it closes the case.
+PHASES = ("aanmelding", "triage", "plan_van_aanpak", "uitvoering", "nazorg")
+AFSCHALING = "afschaling"
+# Checks may only be run for own cases at intake or triage; at aanmelding only the own
+# registry is asked, other ZVHs from triage on.
 CHECK_PHASES = ("aanmelding", "triage")
+LOCAL_PHASE = "aanmelding"
+PHASE_LABELS = {
+    "aanmelding": "aanmelding",
+    "triage": "triage",
+    "plan_van_aanpak": "plan van aanpak (casusoverleg)",
+    "uitvoering": "uitvoering (bewaken en bijsturen)",
+    "nazorg": "nazorg",
+}
+# Whether a holder releases its procesregisseur's contact with a hit at once, or only after
+# that procesregisseur assessed the question ("beoordeling vooraf").
+CONTACT_DIRECT = "direct"
+CONTACT_AFTER_ASSESSMENT = "na_beoordeling"
+CONTACT_RELEASES = (CONTACT_DIRECT, CONTACT_AFTER_ASSESSMENT)
 
 # Same numbers as samenloop.v1.Strength, so stored and sent values agree.
 STRENGTHS = {"mogelijk": 1, "waarschijnlijk": 2, "sterk": 3, "zeker": 4}
@@ -38,6 +56,9 @@ class Registration:
     phase: str
     procesregisseur_id: str
     tags: tuple[TagRow, ...]
+    # The case system's date of the last new personal data (ISO date), if it exports one.
+    last_changed: str = ""
+    contact_release: str = CONTACT_DIRECT
 
 
 @dataclass(frozen=True)
@@ -45,17 +66,25 @@ class StoredHit:
     case_ref: str
     procesregisseur: Procesregisseur
     strength: int
+    contact_release: str = CONTACT_DIRECT
+
+    @property
+    def assess_first(self) -> bool:
+        return self.contact_release == CONTACT_AFTER_ASSESSMENT
 
 
 @dataclass(frozen=True)
 class Hit:
-    """What the querying procesregisseur sees: who to contact, and how sure the match is."""
+    """What the querying procesregisseur sees: who to contact, and how sure the match is.
+    With `assess_first` the holder's procesregisseur assesses the question and makes
+    contact; the answer then carries no contact."""
 
     subject: int
     strength: str
     node_id: str
     zvh: str
     procesregisseur: Procesregisseur
+    assess_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,12 +100,17 @@ class Coverage:
     total: int
     answered: tuple[str, ...]
     missing: tuple[Missing, ...]
+    # True for a check at aanmelding: only the own registry was asked, by design.
+    own_only: bool = False
 
     @property
     def complete(self) -> bool:
         return not self.missing
 
     def dutch(self) -> str:
+        if self.own_only:
+            return ("gecontroleerd bij het eigen Zorg- en Veiligheidshuis; andere huizen "
+                    "kunnen vanaf de triage worden bevraagd")
         text = f"gecontroleerd bij {len(self.answered)} van {self.total} Zorg- en Veiligheidshuizen"
         if self.missing:
             text += "; niet bereikbaar: " + ", ".join(m.zvh for m in self.missing)

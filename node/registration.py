@@ -18,12 +18,26 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from samenloop.crypto.identity import InvalidSubject, Subject, match_keys, parse_subject
+from samenloop.crypto.identity import (
+    InvalidSubject,
+    Subject,
+    match_keys,
+    parse_date,
+    parse_subject,
+)
 from samenloop.crypto.tags import node_tag
 from samenloop.node.config import NodeConfig
-from samenloop.node.model import PHASES, STRENGTHS, Registration, TagRow
+from samenloop.node.model import (
+    AFSCHALING,
+    CONTACT_AFTER_ASSESSMENT,
+    CONTACT_DIRECT,
+    PHASES,
+    STRENGTHS,
+    Registration,
+    TagRow,
+)
 from samenloop.node.network import Network, match_key_versions, new_query_id
-from samenloop.node.store import ImportSummary, NodeStore
+from samenloop.node.store import AuditRecord, ImportSummary, NodeStore
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
 log = logging.getLogger("samenloop.node")
@@ -42,7 +56,11 @@ COLUMNS = {
     "date_of_birth": ("date_of_birth", "geboortedatum", "dob"),
     "place_of_birth": ("place_of_birth", "geboorteplaats", "birthplace"),
     "bsn": ("bsn",),
+    "last_changed": ("laatste_wijziging", "last_changed"),
+    "assess_first": ("beoordeling_vooraf", "assess_first"),
 }
+YES = ("ja", "j", "yes", "y", "true", "1")
+NO = ("", "nee", "n", "no", "false", "0")
 REQUIRED = ("case_ref", "phase", "procesregisseur_id", "surname", "given_names",
             "date_of_birth")
 
@@ -71,7 +89,9 @@ class ExportRow:
     case_ref: str
     phase: str
     procesregisseur_id: str
-    subject: Subject
+    subject: Subject | None  # None on an afschaling row: it only closes the case
+    last_changed: str = ""
+    assess_first: bool = False
 
 
 def read_export(path: Path) -> str:
@@ -145,8 +165,10 @@ def _column(row: dict[str, str], name: str) -> str:
 
 
 def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set[str],
-             today: date) -> list[ExportRow]:
-    """Every problem in the file, or the parsed rows if there are none."""
+             today: date, phase_names: dict[str, str] | None = None) -> list[ExportRow]:
+    """Every problem in the file, or the parsed rows if there are none. Phases may be the
+    case system's own names, mapped by `phase_names` ([import] phases in node.toml)."""
+    names = {**{p: p for p in (*PHASES, AFSCHALING)}, **(phase_names or {})}
     errors: list[RowError] = []
     if not rows:
         raise ImportRefused([RowError(0, "file", "no rows")])
@@ -160,14 +182,27 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
     case_owner: dict[str, tuple[str, str, int]] = {}
     for line, row in rows:
         case_ref = _column(row, "case_ref")
-        phase = _column(row, "phase").lower()
+        phase = names.get(_column(row, "phase").lower(), "")
         regisseur = _column(row, "procesregisseur_id")
         row_errors = []
         if not CASE_REF.match(case_ref):
             row_errors.append(RowError(line, "case_ref", "must be 1-64 letters, digits, "
                                                          "'.', '_', '/' or '-'"))
-        if phase not in PHASES:
-            row_errors.append(RowError(line, "phase", f"must be one of {', '.join(PHASES)}"))
+        if not phase:
+            row_errors.append(RowError(line, "phase", f"must be one of {', '.join(names)} "
+                                                      f"(mapped in node.toml [import] phases)"))
+        last_changed = _column(row, "last_changed")
+        if last_changed:
+            try:
+                changed = parse_date(last_changed)
+                last_changed = changed.isoformat()
+                if changed > today:
+                    row_errors.append(RowError(line, "last_changed", "lies in the future"))
+            except InvalidSubject:
+                row_errors.append(RowError(line, "last_changed", "not a valid date"))
+        assess = _column(row, "assess_first").lower()
+        if assess not in YES + NO:
+            row_errors.append(RowError(line, "assess_first", "must be ja or nee"))
         if regisseur not in known_procesregisseurs:
             row_errors.append(RowError(line, "procesregisseur_id", "unknown procesregisseur "
                                        "(add it to node.toml or with `samenloop node "
@@ -176,6 +211,11 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
             row_errors.append(RowError(line, "case_ref", f"phase or procesregisseur differs from "
                                        f"line {case_owner[case_ref][2]} of the same case"))
         case_owner.setdefault(case_ref, (phase, regisseur, line))
+        if phase == AFSCHALING:  # closes the case; persons on the row are not needed
+            if not row_errors:
+                parsed.append(ExportRow(line, case_ref, phase, regisseur, None))
+            errors.extend(row_errors)
+            continue
         try:
             subject = parse_subject(
                 surname=_column(row, "surname"), prefix=_column(row, "prefix"),
@@ -187,7 +227,8 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
             row_errors.append(RowError(line, exc.field, str(exc)))
         else:
             if not row_errors:
-                parsed.append(ExportRow(line, case_ref, phase, regisseur, subject))
+                parsed.append(ExportRow(line, case_ref, phase, regisseur, subject,
+                                        last_changed, assess in YES))
         errors.extend(row_errors)
     if errors:
         raise ImportRefused(errors)
@@ -200,20 +241,26 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
     """Register an export (a file, or its text as uploaded: it never touches the disk)."""
     started = now()
     text = read_export(export) if isinstance(export, Path) else export
-    rows = validate(parse_rows(text), store.procesregisseur_ids(), date.fromtimestamp(started))
+    all_rows = validate(parse_rows(text), store.procesregisseur_ids(),
+                        date.fromtimestamp(started), config.phase_names)
     del text
+    ended = sorted({r.case_ref for r in all_rows if r.subject is None})
+    rows = [r for r in all_rows if r.subject is not None and r.case_ref not in ended]
+    directory = network.directory(refresh=True, timeout=3.0, max_age=60.0) if rows else None
+    bsn_enabled = directory.bsn_enabled if directory else False
     # Tags of every match-key version this node uses, so checks of either side of a
     # version rollout find these cases.
-    versions = match_key_versions(config, network.directory())
+    versions = match_key_versions(config, directory) if directory else ()
     keys = [[k for v in versions
-             for k in match_keys(r.subject, bsn_enabled=config.bsn_enabled, version=v)]
-            for r in rows]
+             for k in match_keys(r.subject, bsn_enabled=bsn_enabled, version=v)]
+            for r in rows if r.subject]
     inputs = [k.oprf_input for ks in keys for k in ks]
     # Imports count against their own budget at the coordinator and pace themselves in
     # it, so a large export completes (slower) instead of failing, and checks keep theirs.
-    epoch, pseudonyms = network.pseudonymise(inputs, request_id=f"import-{new_query_id()}",
-                                             purpose=pb.EVALUATION_FOR_IMPORT,
-                                             pace_for=IMPORT_MAX_PACING_SECONDS)
+    epoch, pseudonyms = (network.pseudonymise(inputs, request_id=f"import-{new_query_id()}",
+                                              purpose=pb.EVALUATION_FOR_IMPORT,
+                                              pace_for=IMPORT_MAX_PACING_SECONDS)
+                         if inputs else (0, []))
     del inputs
     cases: dict[str, tuple[ExportRow, dict[bytes, int]]] = {}
     offset = 0
@@ -224,18 +271,24 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
             tags[tag] = max(tags.get(tag, 0), STRENGTHS[key.strength])
         offset += len(ks)
     del rows, keys, pseudonyms
+    assess_cases = {r.case_ref for r in all_rows if r.assess_first}
     registrations = [
         Registration(ref, first.phase, first.procesregisseur_id,
-                     tuple(TagRow(t, epoch, s) for t, s in tags.items()))
+                     tuple(TagRow(t, epoch, s) for t, s in tags.items()),
+                     last_changed=max((r.last_changed for r in all_rows
+                                       if r.case_ref == ref), default=""),
+                     contact_release=CONTACT_AFTER_ASSESSMENT
+                     if ref in assess_cases or config.contact_release == CONTACT_AFTER_ASSESSMENT
+                     else CONTACT_DIRECT)
         for ref, (first, tags) in cases.items()]
-    summary = store.apply_import(registrations, now=now(), sync=sync,
+    summary = store.apply_import(registrations, now=now(), sync=sync, ended=ended,
                                  keep_checked_since=started
-                                 - config.check_registration_grace_days * 86400)
-    store.append_audit("import", actor, {
-        "cases": summary.cases, "added": summary.added, "updated": summary.updated,
-        "removed": summary.removed, "sync": sync, "epoch": epoch,
-        "match_key_versions": list(versions)}, now())
-    log.info("import: cases=%d added=%d updated=%d removed=%d tags=%d sync=%s seconds=%.1f",
-             summary.cases, summary.added, summary.updated, summary.removed, summary.tags, sync,
+                                 - config.check_registration_grace_days * 86400,
+                                 audit=AuditRecord("import", actor, {
+                                     "sync": sync, "epoch": epoch,
+                                     "match_key_versions": list(versions)}))
+    log.info("import: cases=%d added=%d updated=%d refreshed=%d removed=%d closed=%d tags=%d "
+             "sync=%s seconds=%.1f", summary.cases, summary.added, summary.updated,
+             summary.refreshed, summary.removed, summary.closed, summary.tags, sync,
              now() - started)
     return summary

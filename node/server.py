@@ -30,13 +30,19 @@ DIRECTORY_REFRESH_SECONDS = 60
 
 def sweep(config: NodeConfig, store: NodeStore, now: float,
           metrics: NodeMetrics | None = None) -> int:
-    """Delete registrations not refreshed within max_inactive_days (six months by default)."""
-    removed = store.sweep_expired(now - config.max_inactive_days * 86400)
+    """Retention: cases without new data for max_inactive_days (six months) end with their
+    meldingen, handled meldingen go after melding_retention_days, audit records after
+    audit_retention_days (the chain then starts at a signed checkpoint)."""
+    removed, meldingen = store.sweep(
+        refreshed_before=now - config.max_inactive_days * 86400,
+        handled_before=now - config.melding_retention_days * 86400, now=now)
+    pruned = store.prune_audit(now - config.audit_retention_days * 86400, now=now,
+                               signing_key=config.audit_key)
     if metrics is not None:
         metrics.swept(removed)
-    if removed:
-        store.append_audit("expiry", "sweeper", {"removed": removed}, now)
-        log.info("retention: removed %d expired case(s)", removed)
+    if removed or meldingen or pruned:
+        log.info("retention: removed %d expired case(s), %d handled melding(en), %d audit "
+                 "record(s)", removed, meldingen, pruned)
     return removed
 
 

@@ -10,12 +10,14 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from samenloop.crypto import signature
 from samenloop.node.config import Procesregisseur
 from samenloop.node.model import Registration, StoredHit
 
@@ -99,9 +101,63 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_action ON audit (action, actor, at);
+-- Where the chain starts once old records were pruned: the hash the first kept record
+-- links to, signed with the node's audit key so a forged start is detected.
+CREATE TABLE IF NOT EXISTS audit_checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    first_id INTEGER NOT NULL,
+    prev_hash TEXT NOT NULL,
+    at REAL NOT NULL,
+    signature BLOB NOT NULL
+);
+-- A procesregisseur's named vervangers (other procesregisseurs) may check for and read the
+-- meldingen of that procesregisseur's cases.
+CREATE TABLE IF NOT EXISTS vervangers (
+    procesregisseur_id TEXT NOT NULL,
+    vervanger_id TEXT NOT NULL,
+    PRIMARY KEY (procesregisseur_id, vervanger_id)
+) WITHOUT ROWID;
+-- How and when a case stopped being active (no identifiers): the covenants' terms after
+-- afschaling are counted from here.
+CREATE TABLE IF NOT EXISTS case_endings (
+    case_ref TEXT NOT NULL,
+    registered_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_endings_by_time ON case_endings (ended_at);
 """
 
+# Columns added after the first release; stores made before get them at open.
+ADDED_COLUMNS = {
+    "notifications": {
+        "mailed_at": "REAL",
+        "last_at": "REAL",
+        "times": "INTEGER NOT NULL DEFAULT 1",
+        "purpose": "TEXT NOT NULL DEFAULT ''",
+        "assess": "INTEGER NOT NULL DEFAULT 0",
+        "handled_action": "TEXT",
+    },
+    "cases": {
+        "last_changed": "TEXT NOT NULL DEFAULT ''",
+        "contact_release": "TEXT NOT NULL DEFAULT 'direct'",
+    },
+}
+
+# Why a case stopped being active (case_endings.reason).
+ENDED_AFSCHALING = "afschaling"
+ENDED_NOT_ACCEPTED = "niet_in_behandeling"
+ENDED_EXPIRED = "verlopen"
+ENDED_NOT_LISTED = "niet_meer_in_export"
+# A melding about the same own case from the same procesregisseur of the same ZVH within
+# this term is the same melding: its count and last time go up.
+MELDING_GROUP_SECONDS = 30 * 86400
+
 GENESIS = "0" * 64
+
+
+class CaseExists(Exception):
+    """An aanmelding for a case number that is registered already."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +167,8 @@ class ImportSummary:
     updated: int
     removed: int
     tags: int
+    closed: int = 0     # afschaling rows
+    refreshed: int = 0  # listed cases with new data: their six-month clock restarted
 
 
 @dataclass(frozen=True)
@@ -120,7 +178,24 @@ class CaseRow:
     procesregisseur_id: str
     source: str
     registered_at: float
-    refreshed_at: float
+    refreshed_at: float   # the last new data: the six-month clock runs from here
+    last_changed: str = ""
+    contact_release: str = "direct"
+
+
+@dataclass(frozen=True)
+class NewMelding:
+    """A hit at this node on one own case, to be filed for its procesregisseur."""
+
+    case_ref: str
+    procesregisseur_id: str
+    from_node: str
+    from_zvh: str
+    requester: Procesregisseur
+    strength: int
+    query_id: str
+    purpose: str
+    assess: bool
 
 
 @dataclass(frozen=True)
@@ -134,6 +209,11 @@ class Notification:
     requester: Procesregisseur
     strength: int
     handled_at: float | None
+    last_at: float = 0.0
+    times: int = 1
+    purpose: str = ""
+    assess: bool = False
+    handled_action: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +240,15 @@ class Session:
 
 
 @dataclass(frozen=True)
+class AuditRecord:
+    """What an action writes to the audit trail, in the same commit as the action."""
+
+    action: str
+    actor: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     id: int
     at: float
@@ -168,6 +257,10 @@ class AuditEntry:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+def _checkpoint_message(first_id: int, prev_hash: str) -> bytes:
+    return f"{first_id} {prev_hash}".encode("ascii")
 
 
 def _audit_hash(prev_hash: str, at: float, action: str, actor: str, details: str) -> str:
@@ -187,26 +280,40 @@ class NodeStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(notifications)")}
-        if "mailed_at" not in columns:  # stores created before the web app mailed meldingen
-            self._db.execute("ALTER TABLE notifications ADD COLUMN mailed_at REAL")
+        for table, added in ADDED_COLUMNS.items():
+            columns = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in added.items():
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
         self._lock = threading.RLock()
+        self._new_head: tuple[int, str] | None = None
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """All or nothing: an import interrupted or refused halfway leaves no trace."""
+    def _transaction(self, audit: AuditRecord | None = None,
+                     now: float = 0.0) -> Iterator[sqlite3.Connection]:
+        """All or nothing: an import interrupted or refused halfway leaves no trace. With
+        `audit`, the action's audit record is part of the same commit, and the anchor
+        outside the database follows the commit (a crash between them leaves the anchor
+        one step behind, which verification accepts)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            self._new_head = None
             try:
                 yield self._db
+                if audit is not None:
+                    self._append_audit(self._db, audit, now)
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._new_head = None
                 raise
             self._db.execute("COMMIT")
+            if self._new_head is not None:
+                self._write_audit_head(*self._new_head)
+                self._new_head = None
 
     # ------------------------------------------------------------ procesregisseurs
 
@@ -232,37 +339,82 @@ class NodeStore:
 
     # ------------------------------------------------------------ cases
 
+    _CASE_COLUMNS = ("case_ref, phase, procesregisseur_id, source, registered_at, refreshed_at,"
+                     " last_changed, contact_release")
+
     def case(self, case_ref: str) -> CaseRow | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT case_ref, phase, procesregisseur_id, source, registered_at, refreshed_at"
-                " FROM cases WHERE case_ref = ?", (case_ref,)
-            ).fetchone()
+                f"SELECT {self._CASE_COLUMNS} FROM cases WHERE case_ref = ?",  # noqa: S608
+                (case_ref,)).fetchone()
         return CaseRow(*row) if row else None
 
+    def cases(self) -> list[CaseRow]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {self._CASE_COLUMNS} FROM cases ORDER BY case_ref").fetchall()  # noqa: S608
+        return [CaseRow(*r) for r in rows]
+
+    def register_intake(self, case_ref: str, procesregisseur_id: str, *, now: float,
+                        audit: AuditRecord) -> bool:
+        """A new aanmelding, registered at this node before the case system exports it;
+        CaseExists if the case number is taken."""
+        with self._transaction(audit, now) as db:
+            if db.execute("SELECT 1 FROM cases WHERE case_ref = ?", (case_ref,)).fetchone():
+                raise CaseExists(case_ref)
+            db.execute(
+                "INSERT INTO cases (case_ref, phase, procesregisseur_id, source, registered_at,"
+                " refreshed_at) VALUES (?, 'aanmelding', ?, 'check', ?, ?)",
+                (case_ref, procesregisseur_id, now, now))
+            db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
+                       " VALUES (?, 'aanmelding', ?)", (case_ref, now))
+        return True
+
     def apply_import(self, registrations: list[Registration], *, now: float, sync: bool,
-                     keep_checked_since: float) -> ImportSummary:
-        """Replace the tags of every listed case; with `sync`, remove cases not listed
-        (except cases registered by a check since `keep_checked_since`)."""
-        added = updated = removed = tag_count = 0
+                     keep_checked_since: float, ended: Iterable[str] = (),
+                     audit: AuditRecord | None = None) -> ImportSummary:
+        """Replace the tags of every listed case; close the `ended` ones (afschaling); with
+        `sync`, remove cases not listed (except cases registered here since
+        `keep_checked_since`). A case's clock (refreshed_at) moves only when something of it
+        changed or its last_changed date moved: six months without new data, not without
+        an export."""
+        added = updated = removed = closed = tag_count = refreshed = 0
         with self._transaction() as db:
             for reg in registrations:
-                exists = db.execute("SELECT 1 FROM cases WHERE case_ref = ?",
-                                    (reg.case_ref,)).fetchone()
-                if exists:
+                old = db.execute("SELECT phase, procesregisseur_id, last_changed,"
+                                 " contact_release FROM cases WHERE case_ref = ?",
+                                 (reg.case_ref,)).fetchone()
+                new_tags = {(t.tag, t.epoch, t.strength) for t in reg.tags}
+                if old:
                     updated += 1
+                    epochs = {t.epoch for t in reg.tags}
+                    marks = ",".join("?" * len(epochs))
+                    stored = {(bytes(r[0]), r[1], r[2]) for r in db.execute(
+                        f"SELECT tag, epoch, strength FROM tags WHERE case_ref = ?"  # noqa: S608
+                        f" AND source = 'import' AND epoch IN ({marks})",
+                        (reg.case_ref, *epochs))}
+                    changed = (
+                        (old[0], old[1], old[3]) != (reg.phase, reg.procesregisseur_id,
+                                                     reg.contact_release)
+                        or (reg.last_changed and reg.last_changed != old[2])
+                        or (stored and stored != new_tags))
+                    refreshed += bool(changed)
                     db.execute(
                         "UPDATE cases SET phase = ?, procesregisseur_id = ?, source = 'import',"
-                        " refreshed_at = ? WHERE case_ref = ?",
-                        (reg.phase, reg.procesregisseur_id, now, reg.case_ref))
+                        " refreshed_at = CASE WHEN ? THEN ? ELSE refreshed_at END,"
+                        " last_changed = ?, contact_release = ? WHERE case_ref = ?",
+                        (reg.phase, reg.procesregisseur_id, bool(changed), now,
+                         reg.last_changed or old[2], reg.contact_release, reg.case_ref))
                     db.execute("DELETE FROM tags WHERE case_ref = ? AND (source = 'import'"
                                " OR added_at < ?)", (reg.case_ref, keep_checked_since))
                 else:
                     added += 1
                     db.execute(
                         "INSERT INTO cases (case_ref, phase, procesregisseur_id, source,"
-                        " registered_at, refreshed_at) VALUES (?, ?, ?, 'import', ?, ?)",
-                        (reg.case_ref, reg.phase, reg.procesregisseur_id, now, now))
+                        " registered_at, refreshed_at, last_changed, contact_release)"
+                        " VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
+                        (reg.case_ref, reg.phase, reg.procesregisseur_id, now, now,
+                         reg.last_changed, reg.contact_release))
                 db.executemany(
                     "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
                     " VALUES (?, ?, ?, ?, 'import', ?) ON CONFLICT DO UPDATE SET"
@@ -272,42 +424,74 @@ class NodeStore:
                 tag_count += len(reg.tags)
                 db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
                            " VALUES (?, ?, ?)", (reg.case_ref, reg.phase, now))
+            for case_ref in ended:
+                closed += self._end_case(db, case_ref, ENDED_AFSCHALING, now)
             if sync:
                 db.execute("CREATE TEMP TABLE IF NOT EXISTS listed (case_ref TEXT PRIMARY KEY)")
                 db.execute("DELETE FROM listed")
                 db.executemany("INSERT OR IGNORE INTO listed VALUES (?)",
                                [(r.case_ref,) for r in registrations])
-                removed = db.execute(
-                    "DELETE FROM cases WHERE case_ref NOT IN (SELECT case_ref FROM listed)"
-                    " AND NOT (source = 'check' AND registered_at >= ?)",
-                    (keep_checked_since,)).rowcount
-        return ImportSummary(len(registrations), added, updated, removed, tag_count)
+                gone = [r[0] for r in db.execute(
+                    "SELECT case_ref FROM cases WHERE case_ref NOT IN (SELECT case_ref FROM"
+                    " listed) AND NOT (source = 'check' AND registered_at >= ?)",
+                    (keep_checked_since,))]
+                for case_ref in gone:
+                    removed += self._end_case(db, case_ref, ENDED_NOT_LISTED, now)
+            summary = ImportSummary(len(registrations), added, updated, removed, tag_count,
+                                    closed, refreshed)
+            if audit is not None:
+                self._append_audit(db, AuditRecord(audit.action, audit.actor, {
+                    **audit.details, "cases": summary.cases, "added": added,
+                    "updated": updated, "refreshed": refreshed, "removed": removed,
+                    "closed": closed}), now)
+        return summary
 
     def register_check(self, case_ref: str, tags: list[tuple[bytes, int, int]], *, now: float,
-                       create_phase: str | None, procesregisseur_id: str) -> bool:
-        """Add the tags (tag, epoch, strength) of checked persons to an own case, creating
-        the case at intake when `create_phase` is given; True if the case was created."""
-        with self._transaction() as db:
-            exists = db.execute("SELECT 1 FROM cases WHERE case_ref = ?", (case_ref,)).fetchone()
-            if not exists:
-                if create_phase is None:
-                    raise KeyError(case_ref)
-                db.execute(
-                    "INSERT INTO cases (case_ref, phase, procesregisseur_id, source,"
-                    " registered_at, refreshed_at) VALUES (?, ?, ?, 'check', ?, ?)",
-                    (case_ref, create_phase, procesregisseur_id, now, now))
-                db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
-                           " VALUES (?, ?, ?)", (case_ref, create_phase, now))
+                       audit: AuditRecord) -> None:
+        """Add the tags (tag, epoch, strength) of checked persons to an own case, with the
+        check's record; new persons are new data and restart the case's clock."""
+        with self._transaction(audit, now) as db:
+            if not db.execute("SELECT 1 FROM cases WHERE case_ref = ?", (case_ref,)).fetchone():
+                raise KeyError(case_ref)  # closed while the check ran: nothing to register
+            count = "SELECT COUNT(*) FROM tags WHERE case_ref = ?"
+            before = db.execute(count, (case_ref,)).fetchone()[0]
             db.executemany(
                 "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
                 " VALUES (?, ?, ?, ?, 'check', ?) ON CONFLICT DO UPDATE SET"
                 " strength = max(strength, excluded.strength), added_at = excluded.added_at",
                 [(tag, epoch, case_ref, strength, now) for tag, epoch, strength in tags])
-        return not exists
+            if db.execute(count, (case_ref,)).fetchone()[0] > before:
+                db.execute("UPDATE cases SET refreshed_at = ? WHERE case_ref = ?",
+                           (now, case_ref))
 
-    def close_case(self, case_ref: str) -> bool:
-        with self._transaction() as db:
-            return db.execute("DELETE FROM cases WHERE case_ref = ?", (case_ref,)).rowcount > 0
+    def _end_case(self, db: sqlite3.Connection, case_ref: str, reason: str,
+                  now: float) -> int:
+        """Delete a case with its tags and meldingen; keep when and why it ended."""
+        row = db.execute("SELECT registered_at FROM cases WHERE case_ref = ?",
+                         (case_ref,)).fetchone()
+        if row is None:
+            return 0
+        db.execute("DELETE FROM notifications WHERE case_ref = ?", (case_ref,))
+        db.execute("DELETE FROM cases WHERE case_ref = ?", (case_ref,))
+        db.execute("INSERT INTO case_endings (case_ref, registered_at, ended_at, reason)"
+                   " VALUES (?, ?, ?, ?)", (case_ref, row[0], now, reason))
+        return 1
+
+    def end_case(self, case_ref: str, reason: str, *, now: float,
+                 audit: AuditRecord) -> bool:
+        """Afschaling or not accepted: registrations and meldingen go at once, with the
+        record of who did it in the same commit. False if there is no such case."""
+        with self._transaction(audit, now) as db:
+            if not self._end_case(db, case_ref, reason, now):
+                raise KeyError(case_ref)
+        return True
+
+    def case_endings(self, since: float = 0.0) -> list[tuple[str, float, float, str]]:
+        """(case_ref, registered_at, ended_at, reason), newest first."""
+        with self._lock:
+            return [(r[0], r[1], r[2], r[3]) for r in self._db.execute(
+                "SELECT case_ref, registered_at, ended_at, reason FROM case_endings"
+                " WHERE ended_at >= ? ORDER BY ended_at DESC", (since,))]
 
     def retire_epochs(self, live_epochs: set[int]) -> int:
         """Delete tags of OPRF epochs the directory no longer lists."""
@@ -316,14 +500,27 @@ class NodeStore:
             return db.execute(f"DELETE FROM tags WHERE epoch NOT IN ({marks})",  # noqa: S608
                               tuple(live_epochs)).rowcount
 
-    def sweep_expired(self, refreshed_before: float) -> int:
+    def sweep(self, *, refreshed_before: float, handled_before: float, now: float,
+              actor: str = "sweeper") -> tuple[int, int]:
+        """Retention in one commit with its record: cases without new data since
+        `refreshed_before` end as expired (with their meldingen), handled meldingen older
+        than `handled_before` go. (expired cases, deleted meldingen)."""
         with self._transaction() as db:
-            return db.execute("DELETE FROM cases WHERE refreshed_at < ?",
-                              (refreshed_before,)).rowcount
+            expired = [r[0] for r in db.execute(
+                "SELECT case_ref FROM cases WHERE refreshed_at < ?", (refreshed_before,))]
+            for case_ref in expired:
+                self._end_case(db, case_ref, ENDED_EXPIRED, now)
+            meldingen = db.execute(
+                "DELETE FROM notifications WHERE handled_at IS NOT NULL AND handled_at < ?",
+                (handled_before,)).rowcount
+            if expired or meldingen:
+                self._append_audit(db, AuditRecord("expiry", actor, {
+                    "removed": len(expired), "meldingen_removed": meldingen}), now)
+        return len(expired), meldingen
 
     def phases_reached(self, case_ref: str) -> set[str]:
-        """Every phase a case was seen in (imports and intake checks), also after closing:
-        the audit pages tell a case conference ("uitvoering") from a quiet close."""
+        """Every phase a case was seen in (imports and intake), also after closing: the
+        audit pages tell a case conference from a quiet close."""
         with self._lock:
             return {r[0] for r in self._db.execute(
                 "SELECT phase FROM phase_history WHERE case_ref = ?", (case_ref,))}
@@ -332,9 +529,8 @@ class NodeStore:
         """Cases that expire soon: not refreshed since `refreshed_before`."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT case_ref, phase, procesregisseur_id, source, registered_at, refreshed_at"
-                " FROM cases WHERE refreshed_at < ? ORDER BY refreshed_at", (refreshed_before,)
-            ).fetchall()
+                f"SELECT {self._CASE_COLUMNS} FROM cases WHERE refreshed_at < ?"  # noqa: S608
+                " ORDER BY refreshed_at", (refreshed_before,)).fetchall()
         return [CaseRow(*r) for r in rows]
 
     def counts_by_phase(self) -> dict[str, int]:
@@ -345,50 +541,106 @@ class NodeStore:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM tags").fetchone()[0])
 
+    # ------------------------------------------------------------ vervangers
+
+    def set_vervanger(self, procesregisseur_id: str, vervanger_id: str, named: bool, *,
+                      now: float, audit: AuditRecord) -> bool:
+        """Name (or no longer name) a colleague who may act for a procesregisseur; True if
+        it changed."""
+        with self._transaction(audit, now) as db:
+            if named:
+                return db.execute("INSERT OR IGNORE INTO vervangers VALUES (?, ?)",
+                                  (procesregisseur_id, vervanger_id)).rowcount > 0
+            return db.execute("DELETE FROM vervangers WHERE procesregisseur_id = ? AND"
+                              " vervanger_id = ?", (procesregisseur_id, vervanger_id)
+                              ).rowcount > 0
+
+    def vervangers(self) -> list[tuple[str, str]]:
+        """(procesregisseur, vervanger) pairs."""
+        with self._lock:
+            return [(r[0], r[1]) for r in self._db.execute(
+                "SELECT procesregisseur_id, vervanger_id FROM vervangers ORDER BY 1, 2")]
+
+    def acts_for(self, procesregisseur_id: str) -> set[str]:
+        """The procesregisseurs whose cases this one may work on: self and those who named
+        this one as vervanger."""
+        with self._lock:
+            return {procesregisseur_id} | {r[0] for r in self._db.execute(
+                "SELECT procesregisseur_id FROM vervangers WHERE vervanger_id = ?",
+                (procesregisseur_id,))}
+
     # ------------------------------------------------------------ lookup
 
-    def find_tagged(self, tags: list[bytes], epoch: int,
-                    active_since: float) -> list[tuple[bytes, StoredHit]]:
+    def find_tagged(self, tags: list[bytes], epoch: int, active_since: float, *,
+                    local: bool = False) -> list[tuple[bytes, StoredHit]]:
         """(tag, hit) for every stored tag among `tags` of a case refreshed since
-        `active_since`: one query for all subjects of a lookup."""
+        `active_since`: one query for all subjects of a lookup. A case at aanmelding is
+        found only by the own node's checks (`local`)."""
         if not tags:
             return []
         marks = ",".join("?" * len(tags))
         with self._lock:
             rows = self._db.execute(
-                f"SELECT t.tag, c.case_ref, t.strength, p.id, p.name, p.phone, p.email"  # noqa: S608
+                f"SELECT t.tag, c.case_ref, t.strength, p.id, p.name, p.phone, p.email,"  # noqa: S608
+                f" c.contact_release"
                 f" FROM tags t JOIN cases c ON c.case_ref = t.case_ref"
                 f" JOIN procesregisseurs p ON p.id = c.procesregisseur_id"
-                f" WHERE t.epoch = ? AND t.tag IN ({marks}) AND c.refreshed_at >= ?",
-                (epoch, *tags, active_since),
+                f" WHERE t.epoch = ? AND t.tag IN ({marks}) AND c.refreshed_at >= ?"
+                f" AND (? OR c.phase != 'aanmelding')",
+                (epoch, *tags, active_since, local),
             ).fetchall()
-        return [(bytes(r[0]), StoredHit(r[1], Procesregisseur(*r[3:7]), r[2])) for r in rows]
+        return [(bytes(r[0]), StoredHit(r[1], Procesregisseur(*r[3:7]), r[2], r[7]))
+                for r in rows]
 
     # ------------------------------------------------------------ meldingen
 
-    def add_notifications(self, rows: list[tuple[StoredHit, str, str, Procesregisseur]],
-                          *, now: float, query_id: str) -> None:
+    def record_meldingen(self, meldingen: list[NewMelding], *, now: float,
+                         audit: list[AuditRecord]) -> None:
+        """File meldingen for own procesregisseurs, with their audit records, in one
+        commit. A melding about the same case from the same procesregisseur of the same ZVH
+        within 30 days is the same melding: its count and last time go up, and it opens
+        again if it was handled."""
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO notifications (at, case_ref, procesregisseur_id, from_node,"
-                " from_zvh, requester_name, requester_phone, requester_email, strength,"
-                " query_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(now, hit.case_ref, hit.procesregisseur.id, from_node, from_zvh, req.name,
-                  req.phone, req.email, hit.strength, query_id)
-                 for hit, from_node, from_zvh, req in rows])
+            for m in meldingen:
+                row = db.execute(
+                    "SELECT id, handled_at FROM notifications WHERE case_ref = ? AND"
+                    " from_node = ? AND requester_name = ? AND requester_email = ? AND at >= ?"
+                    " ORDER BY id DESC LIMIT 1",
+                    (m.case_ref, m.from_node, m.requester.name, m.requester.email,
+                     now - MELDING_GROUP_SECONDS)).fetchone()
+                if row:
+                    db.execute(
+                        "UPDATE notifications SET times = times + 1, last_at = ?,"
+                        " strength = max(strength, ?), purpose = ?, assess = ?,"
+                        " requester_phone = ?, handled_at = NULL, handled_action = NULL,"
+                        " mailed_at = CASE WHEN handled_at IS NULL THEN mailed_at END"
+                        " WHERE id = ?",
+                        (now, m.strength, m.purpose, int(m.assess), m.requester.phone, row[0]))
+                else:
+                    db.execute(
+                        "INSERT INTO notifications (at, last_at, case_ref, procesregisseur_id,"
+                        " from_node, from_zvh, requester_name, requester_phone,"
+                        " requester_email, strength, query_id, purpose, assess)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (now, now, m.case_ref, m.procesregisseur_id, m.from_node, m.from_zvh,
+                         m.requester.name, m.requester.phone, m.requester.email, m.strength,
+                         m.query_id, m.purpose, int(m.assess)))
+            for record in audit:
+                self._append_audit(db, record, now)
 
-    def notifications(self, procesregisseur_id: str | None = None) -> list[Notification]:
-        sql = ("SELECT id, at, case_ref, procesregisseur_id, from_node, from_zvh,"
-               " requester_name, requester_phone, requester_email, strength, handled_at"
-               " FROM notifications")
-        args: tuple[str, ...] = ()
-        if procesregisseur_id is not None:
-            sql += " WHERE procesregisseur_id = ?"
-            args = (procesregisseur_id,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY id DESC", args).fetchall()
-        return [Notification(r[0], r[1], r[2], r[3], r[4], r[5],
-                             Procesregisseur("", r[6], r[7], r[8]), r[9], r[10]) for r in rows]
+    _NOTIFICATION_COLUMNS = (
+        "id, at, case_ref, procesregisseur_id, from_node, from_zvh, requester_name,"
+        " requester_phone, requester_email, strength, handled_at, last_at, times, purpose,"
+        " assess, handled_action")
+
+    def notifications(self, procesregisseur_ids: Iterable[str] | None = None
+                      ) -> list[Notification]:
+        """Meldingen, newest first; only those for `procesregisseur_ids` when given."""
+        if procesregisseur_ids is None:
+            return self._notification_rows("", ())
+        ids = tuple(procesregisseur_ids)
+        marks = ",".join("?" * len(ids)) or "NULL"
+        return self._notification_rows(f"WHERE procesregisseur_id IN ({marks})", ids)
 
     def notification(self, id: int) -> Notification | None:
         return next((n for n in self._notification_rows("WHERE id = ?", (id,))), None)
@@ -396,18 +648,26 @@ class NodeStore:
     def _notification_rows(self, where: str, args: tuple[Any, ...]) -> list[Notification]:
         with self._lock:
             rows = self._db.execute(  # `where` is one of this class's constants
-                "SELECT id, at, case_ref, procesregisseur_id, from_node, from_zvh,"  # noqa: S608
-                " requester_name, requester_phone, requester_email, strength, handled_at"
-                f" FROM notifications {where} ORDER BY id DESC", args).fetchall()
+                f"SELECT {self._NOTIFICATION_COLUMNS} FROM notifications {where}"  # noqa: S608
+                " ORDER BY coalesce(last_at, at) DESC, id DESC", args).fetchall()
         return [Notification(r[0], r[1], r[2], r[3], r[4], r[5],
-                             Procesregisseur("", r[6], r[7], r[8]), r[9], r[10]) for r in rows]
+                             Procesregisseur("", r[6], r[7], r[8]), r[9], r[10],
+                             r[11] or r[1], r[12], r[13], bool(r[14]), r[15]) for r in rows]
 
-    def mark_notification_handled(self, id: int, procesregisseur_id: str, now: float) -> bool:
-        """Only the procesregisseur the melding is for can handle it; True if it changed."""
+    def mark_notification_handled(self, id: int, procesregisseur_ids: Iterable[str],
+                                  action: str, now: float, audit: AuditRecord) -> bool:
+        """Only the procesregisseur the melding is for (or a vervanger) can handle it; True
+        if it changed. The action is one of a fixed list, never free text."""
+        ids = tuple(procesregisseur_ids)
+        marks = ",".join("?" * len(ids)) or "NULL"
         with self._transaction() as db:
-            return db.execute(
-                "UPDATE notifications SET handled_at = ? WHERE id = ? AND procesregisseur_id = ?"
-                " AND handled_at IS NULL", (now, id, procesregisseur_id)).rowcount > 0
+            changed = db.execute(
+                f"UPDATE notifications SET handled_at = ?, handled_action = ? WHERE id = ?"  # noqa: S608
+                f" AND procesregisseur_id IN ({marks}) AND handled_at IS NULL",
+                (now, action, id, *ids)).rowcount > 0
+            if changed:
+                self._append_audit(db, audit, now)
+        return changed
 
     def unmailed_notifications(self) -> list[Notification]:
         """Unhandled meldingen nobody was e-mailed about yet."""
@@ -525,21 +785,52 @@ class NodeStore:
     # ------------------------------------------------------------ audit trail
 
     def append_audit(self, action: str, actor: str, details: dict[str, Any], now: float) -> None:
-        """Append a hash-chained record; details must hold no identifiers."""
-        text = json.dumps(details, sort_keys=True, ensure_ascii=False)
-        with self._transaction() as db:
-            row = db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            prev = row[0] if row else GENESIS
-            hash_ = _audit_hash(prev, now, action, actor, text)
-            record_id = db.execute(
-                "INSERT INTO audit (at, action, actor, details, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (now, action, actor, text, prev, hash_)).lastrowid
-            self._write_audit_head(int(record_id or 0), hash_)
+        """Append a hash-chained record on its own; details must hold no identifiers. An
+        action that changes the registry passes its record to the method doing it instead,
+        so both commit together."""
+        with self._transaction(AuditRecord(action, actor, details), now):
+            pass
+
+    def _append_audit(self, db: sqlite3.Connection, record: AuditRecord, now: float) -> None:
+        """Inside an open transaction. The anchor moves on only while it still names a
+        record of the chain: after the newest records were cut off it keeps naming the
+        missing one, so appending does not heal a truncation."""
+        text = json.dumps(record.details, sort_keys=True, ensure_ascii=False)
+        row = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        if row:
+            prev = row[1]
+        else:
+            checkpoint = db.execute("SELECT prev_hash FROM audit_checkpoint").fetchone()
+            prev = checkpoint[0] if checkpoint else GENESIS
+        hash_ = _audit_hash(prev, now, record.action, record.actor, text)
+        record_id = db.execute(
+            "INSERT INTO audit (at, action, actor, details, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (now, record.action, record.actor, text, prev, hash_)).lastrowid
+        if self._anchor_in_chain(db, has_records=row is not None):
+            self._new_head = (int(record_id or 0), hash_)
+
+    def _anchor_in_chain(self, db: sqlite3.Connection, *, has_records: bool) -> bool:
+        anchor = self._read_audit_head()
+        if anchor is None:  # a new trail has no anchor yet; an old one lost it
+            return not has_records and self._db.execute(
+                "SELECT 1 FROM audit_checkpoint").fetchone() is None
+        head_id, head_hash = anchor
+        found = db.execute("SELECT hash FROM audit WHERE id = ?", (head_id,)).fetchone()
+        return found is not None and found[0] == head_hash
 
     @property
     def audit_head_path(self) -> Path:
         return self.path.with_name(self.path.name + ".audit-head")
+
+    def _read_audit_head(self) -> tuple[int, str] | None:
+        try:
+            head_id, head_hash = self.audit_head_path.read_text(encoding="ascii").split()
+            return int(head_id), head_hash
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return (0, "")
 
     def _write_audit_head(self, record_id: int, hash_: str) -> None:
         """The newest record's id and hash, outside the database: a chain alone cannot show
@@ -547,6 +838,28 @@ class NodeStore:
         tmp = self.audit_head_path.with_suffix(".tmp")
         tmp.write_text(f"{record_id} {hash_}\n", encoding="ascii")
         tmp.replace(self.audit_head_path)
+
+    def prune_audit(self, before: float, *, now: float, signing_key: bytes) -> int:
+        """Delete records older than `before` (never the newest) and start the chain at a
+        checkpoint signed with the node's audit key; the pruning is itself audited."""
+        with self._transaction() as db:
+            row = db.execute("SELECT MAX(id) FROM audit WHERE at < ? AND id < (SELECT MAX(id)"
+                             " FROM audit)", (before,)).fetchone()
+            last = row[0] if row else None
+            if last is None:
+                return 0
+            last_hash = db.execute("SELECT hash FROM audit WHERE id = ?", (last,)).fetchone()[0]
+            removed = db.execute("DELETE FROM audit WHERE id <= ?", (last,)).rowcount
+            first_id = int(last) + 1
+            db.execute("INSERT OR REPLACE INTO audit_checkpoint (id, first_id, prev_hash, at,"
+                       " signature) VALUES (1, ?, ?, ?, ?)",
+                       (first_id, last_hash, now,
+                        signature.sign_checkpoint(_checkpoint_message(first_id, last_hash),
+                                                  signing_key)))
+            self._append_audit(db, AuditRecord("audit_pruned", "sweeper", {
+                "removed": removed, "before": time.strftime("%Y-%m-%d",
+                                                            time.gmtime(before))}), now)
+        return removed
 
     def audit_entries(self, action: str | None = None) -> list[AuditEntry]:
         sql = "SELECT id, at, action, actor, details, prev_hash, hash FROM audit"
@@ -583,26 +896,33 @@ class NodeStore:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
-    def verify_audit(self) -> int | None:
+    def verify_audit(self, signing_key: bytes | None = None) -> int | None:
         """None if the trail is intact, else the id of the first record that is altered or
-        missing: a broken link in the chain, or the anchored head no longer present."""
-        prev = GENESIS
+        missing: a broken link in the chain, a pruned start without a valid signed
+        checkpoint (`signing_key` is the node's audit key), or the anchored head gone."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, at, action, actor, details, prev_hash, hash FROM audit ORDER BY id"
             ).fetchall()
+            checkpoint = self._db.execute(
+                "SELECT first_id, prev_hash, signature FROM audit_checkpoint").fetchone()
+        prev = GENESIS
+        if checkpoint is not None:
+            first_id, prev, signed = checkpoint
+            if (signing_key is None or not rows or rows[0][0] != first_id
+                    or not signature.checkpoint_signature_ok(
+                        _checkpoint_message(first_id, prev), bytes(signed), signing_key)):
+                return int(first_id)
         hashes: dict[int, str] = {}
         for id_, at, action, actor, details, prev_hash, hash_ in rows:
             if prev_hash != prev or _audit_hash(prev, at, action, actor, details) != hash_:
                 return int(id_)
             prev = hashes[int(id_)] = hash_
-        try:
-            head_id, head_hash = self.audit_head_path.read_text(encoding="ascii").split()
-        except FileNotFoundError:
+        head = self._read_audit_head()
+        if head is None:
             return int(rows[0][0]) if rows else None  # records, but their anchor is gone
-        except ValueError:
-            return 1
-        # The head may lag one record behind after a crash between commit and anchor.
-        if hashes.get(int(head_id)) != head_hash:
-            return int(head_id)
+        # The head may lag behind after a crash between commit and anchor; it must still
+        # name a record of the chain.
+        if hashes.get(head[0]) != head[1]:
+            return max(head[0], 1)
         return None

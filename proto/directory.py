@@ -44,6 +44,8 @@ class NodeDirectory:
     oprf_keys: dict[int, bytes]
     current_epoch: int
     signed: pb.SignedDirectory = field(repr=False, compare=False)
+    # BSN as a match key is the network's decision (off by default), never one node's.
+    bsn_enabled: bool = False
     match_key_versions: tuple[int, ...] = DEFAULT_MATCH_KEY_VERSIONS
 
     def node(self, node_id: str) -> DirectoryNode | None:
@@ -87,11 +89,13 @@ def build(
     oprf_keys: dict[int, bytes],
     current_epoch: int,
     signing_key: bytes,
+    bsn_enabled: bool = False,
     match_key_versions: Iterable[int] = DEFAULT_MATCH_KEY_VERSIONS,
 ) -> pb.SignedDirectory:
     """Validate and sign a directory edition."""
     message = pb.Directory(
         network=network, serial=serial, issued_at=issued_at, current_epoch=current_epoch,
+        bsn_enabled=bsn_enabled,
         match_key_versions=validate_match_key_versions(match_key_versions),
         nodes=[
             pb.DirectoryNode(node_id=n.node_id, display_name=n.display_name,
@@ -128,6 +132,7 @@ def verify(signed: pb.SignedDirectory, verify_key: bytes) -> NodeDirectory:
         oprf_keys={k.epoch: bytes(k.public_key) for k in message.oprf_keys},
         current_epoch=message.current_epoch,
         signed=signed,
+        bsn_enabled=message.bsn_enabled,
         match_key_versions=tuple(message.match_key_versions) or DEFAULT_MATCH_KEY_VERSIONS,
     )
 

@@ -104,7 +104,7 @@ def test_operator_flow_and_no_identifier_in_any_file(deployed: Path) -> None:
     run("node", "import", "a-cases.csv", "--config", "zvh-a.toml", cwd=root)
 
     check = ["check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose",
-             "triage: gezin in beeld", "--subjects-json", "-"]
+             "triage: samenloop met ander ZVH", "--subjects-json", "-"]
     result = run(*check, cwd=root, stdin=json.dumps(QUERY))
     lines = result.stdout.splitlines()
     assert any(line.startswith("persoon 1: SAMENLOOP") and "ZVH B" in line
@@ -189,7 +189,7 @@ def test_server_logs_are_json_lines_with_query_ids(deployed: Path) -> None:
     root = deployed
     (root / "a-cases.csv").write_text(A_CASES, encoding="utf-8")
     run("node", "import", "a-cases.csv", "--config", "zvh-a.toml", cwd=root)
-    run("check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose", "triage: test",
+    run("check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose", "triage: samenloop met ander ZVH",
         "--subjects-json", "-", cwd=root, stdin=json.dumps(QUERY[:1]))
     time.sleep(0.3)
     lines = (root / "logs" / "coordinator.log").read_text().splitlines()

@@ -32,7 +32,7 @@ def materialise(name: str, tmp: Path) -> Path:
 
 def test_node_example_loads_with_every_section(tmp_path: Path) -> None:
     config = NodeConfig.load(materialise("node.toml", tmp_path))
-    assert config.node_id == "zvh-fryslan" and not config.bsn_enabled
+    assert config.node_id == "zvh-fryslan" and config.phase_names["afgesloten"] == "afschaling"
     assert config.max_inactive_days == 183 and config.check_registration_grace_days == 14
     assert config.web is not None and config.web.secure_cookies
     assert config.web.smtp is not None and config.web.smtp.starttls

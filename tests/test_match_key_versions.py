@@ -84,9 +84,9 @@ def test_a_node_without_an_accepted_version_refuses_to_check_and_import(
         tmp_path: Path, v2_known: None) -> None:
     harness = _network(tmp_path / "net", (2,), {LIMBURG: [1]}, import_demo_cases=False)
     try:
+        harness.intake(LIMBURG, "NL-2026-099")
         with pytest.raises(CheckRefused, match="versie van de matchsleutels") as refused:
-            harness.check(LIMBURG, "NL-2026-099", PIETER_VAN_DEN_BERG, phase="triage",
-                          procesregisseur_id="pr-1")
+            harness.check(LIMBURG, "NL-2026-099", PIETER_VAN_DEN_BERG)
         assert refused.value.field == "netwerk"
         with pytest.raises(NetworkError, match=r"match key versions \(1\) is accepted by "
                                                r"the network \(2\)"):

@@ -20,7 +20,16 @@ import grpc
 
 from samenloop.crypto.identity import InvalidSubject, Subject, parse_subject
 from samenloop.crypto.pki import certificate_not_after
-from samenloop.node.check import CheckRequest, run_check
+from samenloop.node import cases
+from samenloop.node.check import (
+    CheckRefused,
+    CheckRequest,
+    NetworkUnavailable,
+    NoAccess,
+    RateLimited,
+    UnknownCase,
+    run_check,
+)
 from samenloop.node.config import NodeConfig, WebConfig
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.model import CheckResult
@@ -107,11 +116,16 @@ class PendingStore:
 
 def parse_subjects(raw: list[Mapping[str, str | None]], *, bsn_enabled: bool,
                    today: date | None = None) -> tuple[Subject, ...]:
-    """Every person of the form or API body, or Refused naming each bad field (no values)."""
+    """Every person of the form or API body, or Refused naming each bad field (no values).
+    A BSN is refused unless the network's directory enables BSN matching."""
     subjects: list[Subject] = []
     errors: list[FieldError] = []
     for number, item in enumerate(raw, start=1):
-        bsn = (item.get("bsn") or "").strip() if bsn_enabled else ""
+        bsn = (item.get("bsn") or "").strip()
+        if bsn and not bsn_enabled:
+            errors.append(FieldError("bsn", "in dit netwerk wordt niet op BSN gezocht; laat "
+                                            "het BSN leeg", number))
+            continue
         try:
             subjects.append(parse_subject(
                 surname=item.get("achternaam") or "", prefix=item.get("tussenvoegsel") or "",
@@ -127,20 +141,44 @@ def parse_subjects(raw: list[Mapping[str, str | None]], *, bsn_enabled: bool,
     return tuple(subjects)
 
 
-def samenloopcheck(ctx: NodeContext, *, actor: str, procesregisseur_id: str | None,
-                   case_ref: str, phase: str, purpose: str,
-                   subjects: tuple[Subject, ...]) -> CheckResult:
-    """A check for an own case at intake: run_check enforces case, phase, purpose and limits."""
-    from samenloop.node.check import CheckRefused
+def bsn_enabled(ctx: NodeContext) -> bool:
+    """The network's decision, from the signed directory this node last verified."""
+    directory = ctx.network.cached_directory()
+    return bool(directory and directory.bsn_enabled)
 
+
+# What each kind of refusal is at the HTTP edge.
+CHECK_STATUS: dict[type[CheckRefused], int] = {
+    UnknownCase: 404, NoAccess: 403, RateLimited: 429, NetworkUnavailable: 503,
+    CheckRefused: 422,
+}
+CASE_STATUS: dict[type[cases.CaseActionRefused], int] = {
+    cases.CaseNotFound: 404, cases.NotPermitted: 403, cases.AlreadyExists: 409,
+    cases.CaseActionRefused: 422,
+}
+
+
+def samenloopcheck(ctx: NodeContext, *, actor: str, procesregisseur_id: str | None,
+                   case_ref: str, purpose: str, note: str,
+                   subjects: tuple[Subject, ...]) -> CheckResult:
+    """A check for an own case at aanmelding or triage: run_check enforces case, access,
+    purpose, note and limits."""
     try:
         return run_check(ctx.config, ctx.store, ctx.network, CheckRequest(
             case_ref=case_ref.strip(), purpose=purpose.strip(), subjects=subjects,
-            actor=actor, procesregisseur_id=procesregisseur_id, phase=phase or None),
+            actor=actor, procesregisseur_id=procesregisseur_id, note=note.strip()),
             now=ctx.clock, metrics=ctx.metrics)
     except CheckRefused as exc:
-        status = 429 if exc.field == "limiet" else 503 if exc.field == "netwerk" else 422
-        raise Refused([FieldError(exc.field, exc.message)], status) from None
+        raise Refused([FieldError(exc.field, exc.message)],
+                      CHECK_STATUS[type(exc)]) from None
+
+
+def case_action(action: Callable[[], Any]) -> Any:
+    """Run a case use case, mapping its refusal to the web's."""
+    try:
+        return action()
+    except cases.CaseActionRefused as exc:
+        raise Refused([FieldError(exc.field, exc.message)], CASE_STATUS[type(exc)]) from None
 
 
 # ------------------------------------------------------------------ meldingen
@@ -150,12 +188,10 @@ MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER range
 
 
 def handle_melding(ctx: NodeContext, *, actor: str, procesregisseur_id: str,
-                   melding_id: int) -> None:
-    if not 0 < melding_id <= MAX_ROW_ID or not ctx.store.mark_notification_handled(
-            melding_id, procesregisseur_id, ctx.clock()):
-        raise Refused([FieldError("melding", "deze melding bestaat niet, is niet voor u of is "
-                                             "al afgehandeld")], 404)
-    ctx.store.append_audit("melding_handled", actor, {"melding": melding_id}, ctx.clock())
+                   melding_id: int, action: str) -> None:
+    case_action(lambda: cases.handle_melding(ctx.store, melding_id, action,
+                                             procesregisseur_id=procesregisseur_id,
+                                             actor=actor, now=ctx.clock()))
 
 
 # ------------------------------------------------------------------ imports
@@ -173,7 +209,7 @@ def check_import(ctx: NodeContext, text: str) -> tuple[int, int, list[RowError]]
     """(rows, cases, problems) without changing anything: the report before applying."""
     try:
         rows = validate(parse_rows(text), ctx.store.procesregisseur_ids(),
-                        date.fromtimestamp(ctx.clock()))
+                        date.fromtimestamp(ctx.clock()), ctx.config.phase_names)
     except ImportRefused as exc:
         return 0, 0, exc.errors
     return len(rows), len({r.case_ref for r in rows}), []
@@ -201,11 +237,10 @@ def apply_import(ctx: NodeContext, text: str, *, sync: bool, actor: str) -> Impo
 # ------------------------------------------------------------------ cases and status
 
 
-def close_case(ctx: NodeContext, case_ref: str, *, actor: str) -> None:
-    case_ref = case_ref.strip()
-    if not ctx.store.close_case(case_ref):
-        raise Refused([FieldError("casus", "geen lopende casus met dit casusnummer")], 404)
-    ctx.store.append_audit("close", actor, {"case_ref": case_ref}, ctx.clock())
+def close_case(ctx: NodeContext, case_ref: str, *, actor: str, not_accepted: bool = False,
+               acting_for: str | None = None) -> None:
+    case_action(lambda: cases.end_case(ctx.store, case_ref, not_accepted=not_accepted,
+                                       actor=actor, now=ctx.clock(), acting_for=acting_for))
 
 
 @dataclass(frozen=True)
@@ -293,4 +328,5 @@ def audit_report(ctx: NodeContext) -> AuditReport:
             quiet.append(QuietClose(case_ref, entry.at, entry.actor, len(done),
                                     tuple(sorted(set(done)))))
     return AuditReport(per_month, [r for r in per_month if r[2] > threshold], threshold,
-                       quiet, store.verify_audit(), len(store.audit_entries()))
+                       quiet, store.verify_audit(ctx.config.audit_key),
+                       len(store.audit_entries()))

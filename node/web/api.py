@@ -10,7 +10,9 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from samenloop.node.config import MAX_SUBJECTS
+from samenloop.node import cases
+from samenloop.node.check import NOTE_CHARS
+from samenloop.node.config import MAX_SUBJECTS, PURPOSE_CHARS
 from samenloop.node.model import STRENGTH_LABELS, STRENGTHS
 from samenloop.node.store import User
 from samenloop.node.web import accounts, actions
@@ -40,9 +42,11 @@ class PersoonIn(Strict):
 
 
 class CheckIn(Strict):
-    casus: str = Field(max_length=64, description="casusnummer van de eigen casus")
-    fase: Literal["aanmelding", "triage"]
-    doel: str = Field(max_length=500)
+    casus: str = Field(max_length=64, description="casusnummer van een eigen casus in "
+                                                  "aanmelding (alleen eigen ZVH) of triage")
+    doel: str = Field(max_length=PURPOSE_CHARS, description="een doel uit de lijst van de node")
+    toelichting: str = Field("", max_length=NOTE_CHARS,
+                             description="optioneel; zonder persoonsgegevens")
     personen: list[PersoonIn] = Field(min_length=1, max_length=MAX_SUBJECTS)
 
 
@@ -56,7 +60,9 @@ class Treffer(BaseModel):
     zvh: str
     sterkte: Literal["zeker", "sterk", "waarschijnlijk", "mogelijk"]
     omschrijving: str
-    procesregisseur: Contact
+    procesregisseur: Contact | None = Field(description="leeg bij beoordeling vooraf: de "
+                                                        "procesregisseur daar neemt contact op")
+    beoordeling_vooraf: bool = False
 
 
 class PersoonUit(BaseModel):
@@ -66,6 +72,7 @@ class PersoonUit(BaseModel):
 
 
 class Dekking(BaseModel):
+    alleen_eigen_zvh: bool = Field(description="aanmelding: alleen het eigen ZVH is bevraagd")
     volledig: bool
     gecontroleerd: int
     totaal: int
@@ -83,11 +90,31 @@ class CheckUit(BaseModel):
 class MeldingUit(BaseModel):
     id: int
     ontvangen: float
+    laatst: float
+    aantal: int
     casus: str
     van_zvh: str
+    doel: str
     sterkte: str
     contact: Contact
+    beoordelen: bool
     afgehandeld: float | None
+    actie: str | None
+
+
+class AfhandelingIn(Strict):
+    actie: Literal["contact_opgenomen", "al_in_contact", "geen_actie_nodig",
+                   "geen_antwoord_mogelijk"]
+
+
+class AanmeldingIn(Strict):
+    casus: str = Field(max_length=64, description="casusnummer van de nieuwe aanmelding")
+
+
+class CasusUit(BaseModel):
+    casus: str
+    fase: str
+    procesregisseur: str
 
 
 class ImportIn(Strict):
@@ -168,11 +195,11 @@ def api_check(request: Request, body: CheckIn,
     ctx = context(request)
     try:
         subjects = actions.parse_subjects([p.model_dump() for p in body.personen],
-                                          bsn_enabled=ctx.config.bsn_enabled)
+                                          bsn_enabled=actions.bsn_enabled(ctx))
         result = actions.samenloopcheck(ctx, actor=user.username,
                                         procesregisseur_id=user.procesregisseur_id,
-                                        case_ref=body.casus, phase=body.fase,
-                                        purpose=body.doel, subjects=subjects)
+                                        case_ref=body.casus, purpose=body.doel,
+                                        note=body.toelichting, subjects=subjects)
     except Refused as exc:
         raise _refusal(exc) from None
     coverage = result.coverage
@@ -181,11 +208,14 @@ def api_check(request: Request, body: CheckIn,
         personen=[PersoonUit(persoon=i + 1, samenloop=bool(result.hits_for(i)), treffers=[
             Treffer(zvh=h.zvh, sterkte=h.strength,  # type: ignore[arg-type]
                     omschrijving=STRENGTH_LABELS[h.strength],
+                    beoordeling_vooraf=h.assess_first,
                     procesregisseur=Contact(naam=h.procesregisseur.name,
                                             telefoon=h.procesregisseur.phone,
-                                            email=h.procesregisseur.email))
+                                            email=h.procesregisseur.email)
+                    if h.procesregisseur.name else None)
             for h in result.hits_for(i)]) for i in range(result.subjects)],
-        dekking=Dekking(volledig=coverage.complete, gecontroleerd=len(coverage.answered),
+        dekking=Dekking(alleen_eigen_zvh=coverage.own_only, volledig=coverage.complete,
+                        gecontroleerd=len(coverage.answered),
                         totaal=coverage.total, niet_bereikbaar=[m.zvh for m in coverage.missing],
                         tekst=coverage.dutch()),
         waarschuwing=None if coverage.complete else (
@@ -199,22 +229,53 @@ def api_meldingen(request: Request,
                   user: User = Depends(api_user("procesregisseur"))  # noqa: B008
                   ) -> list[MeldingUit]:
     names = {v: k for k, v in STRENGTHS.items()}
-    return [MeldingUit(id=n.id, ontvangen=n.at, casus=n.case_ref, van_zvh=n.from_zvh,
+    return [MeldingUit(id=n.id, ontvangen=n.at, laatst=n.last_at, aantal=n.times,
+                       casus=n.case_ref, van_zvh=n.from_zvh, doel=n.purpose,
                        sterkte=names.get(n.strength, "onbekend"),
                        contact=Contact(naam=n.requester.name, telefoon=n.requester.phone,
-                                       email=n.requester.email), afgehandeld=n.handled_at)
-            for n in context(request).store.notifications(user.procesregisseur_id or "")]
+                                       email=n.requester.email), beoordelen=n.assess,
+                       afgehandeld=n.handled_at, actie=n.handled_action)
+            for n in cases.meldingen_for(context(request).store,
+                                         user.procesregisseur_id or "")]
 
 
 @router.post("/meldingen/{melding_id}/afgehandeld", status_code=204, responses=ERRORS,
-             summary="melding afhandelen")
-def api_melding_handled(request: Request, melding_id: int,
+             summary="melding afhandelen, met wat er is gedaan")
+def api_melding_handled(request: Request, melding_id: int, body: AfhandelingIn,
                         user: User = Depends(api_user("procesregisseur"))  # noqa: B008
                         ) -> None:
     try:
         actions.handle_melding(context(request), actor=user.username,
                                procesregisseur_id=user.procesregisseur_id or "",
-                               melding_id=melding_id)
+                               melding_id=melding_id, action=body.actie)
+    except Refused as exc:
+        raise _refusal(exc) from None
+
+
+@router.post("/casussen", response_model=CasusUit, status_code=201, responses=ERRORS,
+             summary="nieuwe aanmelding registreren (de gebruiker wordt procesregisseur)")
+def api_intake(request: Request, body: AanmeldingIn,
+               user: User = Depends(api_user("procesregisseur"))) -> CasusUit:  # noqa: B008
+    ctx = context(request)
+    try:
+        case = actions.case_action(lambda: cases.register_intake(
+            ctx.store, body.casus, user.procesregisseur_id or "", actor=user.username,
+            now=ctx.clock()))
+    except Refused as exc:
+        raise _refusal(exc) from None
+    return CasusUit(casus=case.case_ref, fase=case.phase, procesregisseur=case.procesregisseur_id)
+
+
+@router.post("/casussen/niet-in-behandeling", status_code=204, responses=ERRORS,
+             summary="aanmelding niet in behandeling genomen: registratie en meldingen weg")
+def api_not_accepted(request: Request, body: CasusIn,
+                     user: User = Depends(api_user("procesregisseur", "beheerder")  # noqa: B008
+                                          )) -> None:
+    try:
+        actions.close_case(context(request), body.casus, actor=user.username,
+                           not_accepted=True,
+                           acting_for=user.procesregisseur_id or ""
+                           if user.role == "procesregisseur" else None)
     except Refused as exc:
         raise _refusal(exc) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 import time
 from typing import Any
 
@@ -13,7 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
-from samenloop.node.model import CHECK_PHASES, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
+from samenloop.node import cases
+from samenloop.node.model import PHASE_LABELS, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
 from samenloop.node.web.security import (
@@ -140,8 +142,7 @@ def _check_form(request: Request, viewer: Viewer, *, persons: int = 1,
     errors = errors or []
     return render(request, "check.html", viewer, status, values=values or {},
                   persons=persons, max_persons=ctx.config.max_subjects_per_check,
-                  phases=CHECK_PHASES,
-                  purposes=ctx.web.purposes, bsn_enabled=ctx.config.bsn_enabled,
+                  purposes=ctx.config.purposes, bsn_enabled=actions.bsn_enabled(ctx),
                   errors=errors, field_errors={(e.person or 0, e.field): e.message
                                                for e in errors})
 
@@ -153,29 +154,26 @@ def check_form(request: Request,
     return _check_form(request, viewer)
 
 
-def _purpose(form: FormData) -> str:
-    choice, own = _text(form, "doel_keuze").strip(), _text(form, "doel").strip()
-    return f"{choice}: {own}" if choice and own else choice or own
-
-
 @router.post("/check")
 async def check(request: Request,
                 viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
-                ) -> HTMLResponse:
-    """Run a check; "gezinslid toevoegen" re-renders with one more person block, and
-    "opnieuw" re-runs the last check of this session from memory (no identifiers in the
-    browser's history or in hidden fields)."""
+                ) -> Response:
+    """Run a check and send the browser to its result (post/redirect/get: reloading or
+    going back never runs it again); "gezinslid toevoegen" re-renders with one more person
+    block, and "opnieuw" re-runs a check whose coverage was incomplete, from memory (no
+    identifiers in the browser's history or in hidden fields)."""
     ctx = context(request)
     form = await request.form()
     action = _text(form, "actie")
     key = viewer.session.token_hash
     if action == "opnieuw":
-        last = ctx.pending.get(key, "check", ctx.clock())
+        last = ctx.pending.get(key, f"uitkomst:{_text(form, 'uitkomst')}", ctx.clock())
         if last is None:
             return _check_form(request, viewer, errors=[FieldError(
                 "check", "de vorige check is niet meer bewaard; vul het formulier opnieuw in")],
                 status=410)
-        return _run_check(request, viewer, {"casus": last["case_ref"]}, **last)
+        return _run_check(request, viewer, {"casus": last["request"]["case_ref"]},
+                          **last["request"])
     try:
         persons = max(1, min(int(_text(form, "aantal") or "1"),
                              ctx.config.max_subjects_per_check))
@@ -191,28 +189,25 @@ async def check(request: Request,
     # A household block left empty is not a person.
     raw = [r for i, r in enumerate(raw) if i == 0 or any(v.strip() for v in r.values())]
     errors: list[FieldError] = []
-    phase = _text(form, "fase")
-    if phase not in CHECK_PHASES:
-        errors.append(FieldError("fase", "kies de fase: aanmelding of triage"))
     if not _text(form, "casus").strip():
         errors.append(FieldError("casus", "vul het casusnummer van uw eigen casus in"))
-    if len(_purpose(form)) < 5:
-        errors.append(FieldError("doel", "geef het doel van de check op"))
+    if _text(form, "doel") not in ctx.config.purposes:
+        errors.append(FieldError("doel", "kies het doel van de check"))
     try:
-        subjects = actions.parse_subjects(raw, bsn_enabled=ctx.config.bsn_enabled)
+        subjects = actions.parse_subjects(raw, bsn_enabled=actions.bsn_enabled(ctx))
     except Refused as exc:
         errors += exc.errors
         subjects = ()
     if errors:
         return _check_form(request, viewer, persons=persons, values=values, errors=errors,
                            status=422)
-    request_args = dict(case_ref=_text(form, "casus"), phase=phase, purpose=_purpose(form),
-                        subjects=subjects)
+    request_args = dict(case_ref=_text(form, "casus"), purpose=_text(form, "doel"),
+                        note=_text(form, "toelichting"), subjects=subjects)
     return _run_check(request, viewer, values, persons, **request_args)
 
 
 def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons: int = 1,
-               **request_args: Any) -> HTMLResponse:
+               **request_args: Any) -> Response:
     ctx = context(request)
     try:
         result = actions.samenloopcheck(ctx, actor=viewer.username,
@@ -222,10 +217,100 @@ def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons
         # What the user typed comes back only in this no-store POST response.
         return _check_form(request, viewer, persons=persons, values=values,
                            errors=exc.errors, status=exc.status)
-    ctx.pending.put(viewer.session.token_hash, "check", request_args, ctx.clock())
-    subjects = request_args["subjects"]
-    return render(request, "result.html", viewer, result=result, subjects=subjects,
-                  case_ref=request_args["case_ref"])
+    result_id = secrets.token_urlsafe(16)
+    ctx.pending.put(viewer.session.token_hash, f"uitkomst:{result_id}",
+                    {"request": request_args, "result": result, "at": ctx.clock()},
+                    ctx.clock())
+    return RedirectResponse(f"/check/uitkomst/{result_id}", 303)
+
+
+@router.get("/check/uitkomst/{result_id}")
+def check_result(request: Request, result_id: str,
+                 viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
+                 ) -> HTMLResponse:
+    """A result, shown from the server's memory for this session only (never run again)."""
+    ctx = context(request)
+    shown = ctx.pending.get(viewer.session.token_hash, f"uitkomst:{result_id[:64]}",
+                            ctx.clock())
+    if shown is None:
+        return render(request, "fout.html", viewer, 404, message=(
+            "Deze uitkomst is niet meer beschikbaar. Uitkomsten worden niet bewaard; doe zo "
+            "nodig een nieuwe check."))
+    return render(request, "result.html", viewer, result=shown["result"],
+                  subjects=shown["request"]["subjects"], case_ref=shown["request"]["case_ref"],
+                  checked_at=shown["at"], result_id=result_id)
+
+
+# ------------------------------------------------------------------ aanmelding and cases
+
+
+@router.get("/aanmelding")
+def intake_form(request: Request,
+                viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
+                ) -> HTMLResponse:
+    return render(request, "aanmelding.html", viewer, values={}, errors=[], message=None)
+
+
+@router.post("/aanmelding")
+async def intake(request: Request,
+                 viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
+                 ) -> HTMLResponse:
+    """Register a new aanmelding: the case number typed twice, so a typo cannot create a
+    phantom case that other ZVHs would later find."""
+    ctx = context(request)
+    form = await request.form()
+    case_ref, repeated = _text(form, "casus").strip(), _text(form, "casus_herhaald").strip()
+    values = {"casus": case_ref}
+    if case_ref != repeated:
+        return render(request, "aanmelding.html", viewer, 422, values=values, message=None,
+                      errors=[FieldError("casus_herhaald", "de twee casusnummers zijn niet "
+                                                           "gelijk")])
+    try:
+        actions.case_action(lambda: cases.register_intake(
+            ctx.store, case_ref, viewer.user.procesregisseur_id or "",
+            actor=viewer.username, now=ctx.clock()))
+    except Refused as exc:
+        return render(request, "aanmelding.html", viewer, exc.status, values=values,
+                      message=None, errors=exc.errors)
+    return render(request, "aanmelding.html", viewer, values={}, errors=[], message=(
+        f"Aanmelding {case_ref} is geregistreerd. U kunt nu een samenloopcheck doen; die "
+        f"zoekt alleen in het eigen Zorg- en Veiligheidshuis tot de casus in triage is."))
+
+
+def _own_cases(request: Request, viewer: Viewer, *, message: str | None = None,
+               errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
+    ctx = context(request)
+    mine = ctx.store.acts_for(viewer.user.procesregisseur_id or "")
+    return render(request, "casussen.html", viewer, status, message=message,
+                  errors=errors or [], PHASE_LABELS=PHASE_LABELS,
+                  cases=[c for c in ctx.store.cases() if c.procesregisseur_id in mine])
+
+
+@router.get("/casussen")
+def own_cases(request: Request,
+              viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
+              ) -> HTMLResponse:
+    return _own_cases(request, viewer)
+
+
+@router.post("/casussen/niet-in-behandeling")
+async def not_accepted(request: Request,
+                       viewer: Viewer = Depends(page_user("procesregisseur",  # noqa: B008
+                                                          form=True))) -> HTMLResponse:
+    ctx = context(request)
+    form = await request.form()
+    case_ref = _text(form, "casus").strip()
+    if _text(form, "bevestigd") != "ja":
+        return _own_cases(request, viewer, status=422, errors=[FieldError(
+            "bevestigd", "bevestig dat de aanmelding niet in behandeling is genomen")])
+    try:
+        actions.close_case(ctx, case_ref, actor=viewer.username, not_accepted=True,
+                           acting_for=viewer.user.procesregisseur_id or "")
+    except Refused as exc:
+        return _own_cases(request, viewer, errors=exc.errors, status=exc.status)
+    return _own_cases(request, viewer, message=(
+        f"Casus {case_ref} is niet in behandeling genomen: de registratie en de meldingen "
+        f"zijn verwijderd."))
 
 
 # ------------------------------------------------------------------ meldingen
@@ -235,23 +320,32 @@ def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons
 def meldingen(request: Request,
               viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
               ) -> HTMLResponse:
+    return _meldingen(request, viewer)
+
+
+def _meldingen(request: Request, viewer: Viewer, *, errors: list[FieldError] | None = None,
+               status: int = 200) -> HTMLResponse:
     ctx = context(request)
-    items = ctx.store.notifications(viewer.user.procesregisseur_id or "")
-    return render(request, "meldingen.html", viewer, meldingen=items,
-                  open=sum(1 for m in items if m.handled_at is None))
+    items = cases.meldingen_for(ctx.store, viewer.user.procesregisseur_id or "")
+    now = ctx.clock()
+    return render(request, "meldingen.html", viewer, status, meldingen=items,
+                  open=sum(1 for m in items if m.handled_at is None), errors=errors or [],
+                  choices=cases.handling_choices,
+                  overdue={m.id for m in items if cases.assessment_overdue(m, now)})
 
 
 @router.post("/meldingen/{melding_id}/afgehandeld")
-def melding_handled(request: Request, melding_id: int,
-                    viewer: Viewer = Depends(page_user("procesregisseur",  # noqa: B008
-                                                       form=True))) -> Response:
+async def melding_handled(request: Request, melding_id: int,
+                          viewer: Viewer = Depends(page_user("procesregisseur",  # noqa: B008
+                                                             form=True))) -> Response:
     ctx = context(request)
+    form = await request.form()
     try:
         actions.handle_melding(ctx, actor=viewer.username,
                                procesregisseur_id=viewer.user.procesregisseur_id or "",
-                               melding_id=melding_id)
+                               melding_id=melding_id, action=_text(form, "actie"))
     except Refused as exc:
-        return render(request, "fout.html", viewer, exc.status, message=exc.errors[0].message)
+        return _meldingen(request, viewer, errors=exc.errors, status=exc.status)
     return RedirectResponse("/meldingen", 303)
 
 
@@ -267,8 +361,14 @@ def beheer(request: Request, viewer: Viewer = Depends(page_user("beheerder")),  
 def _beheer(request: Request, viewer: Viewer, *, message: str | None = None,
             errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
     ctx = context(request)
+    names = {}
+    for regisseur_id in sorted(ctx.store.procesregisseur_ids()):
+        person = ctx.store.procesregisseur(regisseur_id)
+        names[regisseur_id] = f"{person.name} ({regisseur_id})" if person else regisseur_id
     return render(request, "beheer.html", viewer, status, status_info=actions.node_status(ctx),
-                  phases=PHASES, message=message, errors=errors or [])
+                  phases=PHASES, message=message, errors=errors or [],
+                  vervangers=ctx.store.vervangers(),
+                  regisseur_names=names)
 
 
 @router.post("/beheer/casus-sluiten")
@@ -276,13 +376,35 @@ async def close_case(request: Request,
                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                      ) -> HTMLResponse:
     ctx = context(request)
-    case_ref = _text(await request.form(), "casus").strip()
+    form = await request.form()
+    case_ref = _text(form, "casus").strip()
+    if _text(form, "bevestigd") != "ja":
+        return _beheer(request, viewer, status=422, errors=[FieldError(
+            "bevestigd", "bevestig dat u de casus wilt afsluiten")])
+    not_accepted = _text(form, "reden") == "niet_in_behandeling"
     try:
-        actions.close_case(ctx, case_ref, actor=viewer.username)
+        actions.close_case(ctx, case_ref, actor=viewer.username, not_accepted=not_accepted)
     except Refused as exc:
         return _beheer(request, viewer, errors=exc.errors, status=exc.status)
     return _beheer(request, viewer, message=f"Casus {case_ref} is afgesloten en telt niet "
                                             f"meer mee bij checks.")
+
+
+@router.post("/beheer/vervangers")
+async def vervangers(request: Request,
+                     viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
+                     ) -> HTMLResponse:
+    ctx = context(request)
+    form = await request.form()
+    named = _text(form, "actie") != "verwijderen"
+    try:
+        actions.case_action(lambda: cases.set_vervanger(
+            ctx.store, _text(form, "procesregisseur"), _text(form, "vervanger"), named=named,
+            actor=viewer.username, now=ctx.clock()))
+    except Refused as exc:
+        return _beheer(request, viewer, errors=exc.errors, status=exc.status)
+    return _beheer(request, viewer, message="De vervanger is aangewezen." if named
+                   else "De vervanger is verwijderd.")
 
 
 @router.get("/beheer/import")

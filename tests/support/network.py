@@ -12,8 +12,9 @@ import grpc
 from samenloop.coordinator.config import CoordinatorConfig
 from samenloop.coordinator.server import CoordinatorServer
 from samenloop.crypto.identity import Subject, parse_subject
+from samenloop.node.cases import register_intake
 from samenloop.node.check import CheckRequest, run_check
-from samenloop.node.config import NodeConfig
+from samenloop.node.config import STANDARD_PURPOSES, NodeConfig
 from samenloop.node.demo import NetworkLayout, build_network
 from samenloop.node.model import CheckResult
 from samenloop.node.registration import import_cases
@@ -80,14 +81,19 @@ class Harness:
                             path or self.layout.case_files[node_id], sync=sync, now=now)
 
     def check(self, node_id: str, case_ref: str, *subjects: dict[str, str] | Subject,
-              purpose: str = "triage: is er samenloop?", phase: str | None = None,
+              purpose: str = STANDARD_PURPOSES[0], note: str = "",
               actor: str = "test", procesregisseur_id: str | None = None) -> CheckResult:
         node = self.nodes[node_id]
         parsed = tuple(s if isinstance(s, Subject) else person(**s) for s in subjects)
         return run_check(node.config, node.store, node.network,
-                         CheckRequest(case_ref, purpose, parsed, actor=actor, phase=phase,
+                         CheckRequest(case_ref, purpose, parsed, actor=actor, note=note,
                                       procesregisseur_id=procesregisseur_id),
                          metrics=node.metrics)
+
+    def intake(self, node_id: str, case_ref: str, procesregisseur_id: str = "pr-1") -> None:
+        """A new aanmelding, registered as a procesregisseur would."""
+        register_intake(self.nodes[node_id].store, case_ref, procesregisseur_id, actor="test",
+                        now=time.time())
 
     def close(self) -> None:
         for node_id in list(self.nodes):

@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,samenloop/proto/samenloop/v1/samenloop.proto\x12\x0csamenloop.v1\"\x80\x01\n\x0f\x45valuateRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12\x18\n\x10\x62linded_elements\x18\x02 \x03(\x0c\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x30\n\x07purpose\x18\x04 \x01(\x0e\x32\x1f.samenloop.v1.EvaluationPurpose\"L\n\x10\x45valuateResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12\x1a\n\x12\x65valuated_elements\x18\x02 \x03(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\".\n\x0bSealedQuery\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06sealed\x18\x02 \x01(\x0c\"L\n\x0c\x43heckRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12*\n\x07queries\x18\x02 \x03(\x0b\x32\x19.samenloop.v1.SealedQuery\"n\n\nNodeResult\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.samenloop.v1.NodeStatus\x12\x15\n\rsealed_answer\x18\x03 \x01(\x0c\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"L\n\rCheckResponse\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.samenloop.v1.NodeResult\"D\n\rLookupRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x11\n\tfrom_node\x18\x02 \x01(\t\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"\'\n\x0eLookupResponse\x12\x15\n\rsealed_answer\x18\x01 \x01(\x0c\"\x15\n\x13GetDirectoryRequest\"7\n\x0fSignedDirectory\x12\x11\n\tdirectory\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\xc8\x01\n\tDirectory\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0e\n\x06serial\x18\x02 \x01(\x04\x12\x11\n\tissued_at\x18\x03 \x01(\x03\x12*\n\x05nodes\x18\x04 \x03(\x0b\x32\x1b.samenloop.v1.DirectoryNode\x12(\n\toprf_keys\x18\x05 \x03(\x0b\x32\x15.samenloop.v1.OprfKey\x12\x15\n\rcurrent_epoch\x18\x06 \x01(\r\x12\x1a\n\x12match_key_versions\x18\x08 \x03(\r\"`\n\rDirectoryNode\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x16\n\x0e\x62ox_public_key\x18\x04 \x01(\x0c\",\n\x07OprfKey\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"5\n\x07\x43ontact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\",\n\x0bSubjectTags\x12\x0f\n\x07subject\x18\x01 \x01(\r\x12\x0c\n\x04tags\x18\x02 \x03(\x0c\"G\n\tEpochTags\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12+\n\x08subjects\x18\x02 \x03(\x0b\x32\x19.samenloop.v1.SubjectTags\"\xdf\x01\n\x0cQueryPayload\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x14\n\x0ctimestamp_ms\x18\x02 \x01(\x03\x12\x11\n\tfrom_node\x18\x03 \x01(\t\x12\x10\n\x08\x66rom_zvh\x18\x04 \x01(\t\x12(\n\trequester\x18\x05 \x01(\x0b\x32\x15.samenloop.v1.Contact\x12\'\n\x06\x65pochs\x18\x06 \x03(\x0b\x32\x17.samenloop.v1.EpochTags\x12\x15\n\ranswer_bucket\x18\x07 \x01(\r\x12\x18\n\x10\x65xclude_case_ref\x18\x08 \x01(\t\"]\n\x03Hit\x12\x0f\n\x07subject\x18\x01 \x01(\r\x12(\n\x08strength\x18\x02 \x01(\x0e\x32\x16.samenloop.v1.Strength\x12\x0f\n\x07\x63ontact\x18\x05 \x01(\rJ\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05\"\x8f\x01\n\rAnswerPayload\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x1f\n\x04hits\x18\x03 \x03(\x0b\x32\x11.samenloop.v1.Hit\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12\'\n\x08\x63ontacts\x18\x05 \x03(\x0b\x32\x15.samenloop.v1.Contact*l\n\x11\x45valuationPurpose\x12\"\n\x1e\x45VALUATION_PURPOSE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VALUATION_FOR_CHECK\x10\x01\x12\x19\n\x15\x45VALUATION_FOR_IMPORT\x10\x02*`\n\nNodeStatus\x12\x1b\n\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41NSWERED\x10\x01\x12\x0f\n\x0bUNREACHABLE\x10\x02\x12\x0b\n\x07TIMEOUT\x10\x03\x12\t\n\x05\x45RROR\x10\x04*\\\n\x08Strength\x12\x18\n\x14STRENGTH_UNSPECIFIED\x10\x00\x12\x0c\n\x08MOGELIJK\x10\x01\x12\x12\n\x0eWAARSCHIJNLIJK\x10\x02\x12\t\n\x05STERK\x10\x03\x12\t\n\x05ZEKER\x10\x04\x32\xec\x01\n\x0b\x43oordinator\x12I\n\x08\x45valuate\x12\x1d.samenloop.v1.EvaluateRequest\x1a\x1e.samenloop.v1.EvaluateResponse\x12@\n\x05\x43heck\x12\x1a.samenloop.v1.CheckRequest\x1a\x1b.samenloop.v1.CheckResponse\x12P\n\x0cGetDirectory\x12!.samenloop.v1.GetDirectoryRequest\x1a\x1d.samenloop.v1.SignedDirectory2K\n\x04Node\x12\x43\n\x06Lookup\x12\x1b.samenloop.v1.LookupRequest\x1a\x1c.samenloop.v1.LookupResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,samenloop/proto/samenloop/v1/samenloop.proto\x12\x0csamenloop.v1\"\x80\x01\n\x0f\x45valuateRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12\x18\n\x10\x62linded_elements\x18\x02 \x03(\x0c\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x30\n\x07purpose\x18\x04 \x01(\x0e\x32\x1f.samenloop.v1.EvaluationPurpose\"L\n\x10\x45valuateResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12\x1a\n\x12\x65valuated_elements\x18\x02 \x03(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\".\n\x0bSealedQuery\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06sealed\x18\x02 \x01(\x0c\"L\n\x0c\x43heckRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12*\n\x07queries\x18\x02 \x03(\x0b\x32\x19.samenloop.v1.SealedQuery\"n\n\nNodeResult\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0e\x32\x18.samenloop.v1.NodeStatus\x12\x15\n\rsealed_answer\x18\x03 \x01(\x0c\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"L\n\rCheckResponse\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.samenloop.v1.NodeResult\"D\n\rLookupRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x11\n\tfrom_node\x18\x02 \x01(\t\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"\'\n\x0eLookupResponse\x12\x15\n\rsealed_answer\x18\x01 \x01(\x0c\"\x15\n\x13GetDirectoryRequest\"7\n\x0fSignedDirectory\x12\x11\n\tdirectory\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\xdd\x01\n\tDirectory\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0e\n\x06serial\x18\x02 \x01(\x04\x12\x11\n\tissued_at\x18\x03 \x01(\x03\x12*\n\x05nodes\x18\x04 \x03(\x0b\x32\x1b.samenloop.v1.DirectoryNode\x12(\n\toprf_keys\x18\x05 \x03(\x0b\x32\x15.samenloop.v1.OprfKey\x12\x15\n\rcurrent_epoch\x18\x06 \x01(\r\x12\x13\n\x0b\x62sn_enabled\x18\x07 \x01(\x08\x12\x1a\n\x12match_key_versions\x18\x08 \x03(\r\"`\n\rDirectoryNode\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x16\n\x0e\x62ox_public_key\x18\x04 \x01(\x0c\",\n\x07OprfKey\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"5\n\x07\x43ontact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\",\n\x0bSubjectTags\x12\x0f\n\x07subject\x18\x01 \x01(\r\x12\x0c\n\x04tags\x18\x02 \x03(\x0c\"G\n\tEpochTags\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12+\n\x08subjects\x18\x02 \x03(\x0b\x32\x19.samenloop.v1.SubjectTags\"\xf0\x01\n\x0cQueryPayload\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x14\n\x0ctimestamp_ms\x18\x02 \x01(\x03\x12\x11\n\tfrom_node\x18\x03 \x01(\t\x12\x10\n\x08\x66rom_zvh\x18\x04 \x01(\t\x12(\n\trequester\x18\x05 \x01(\x0b\x32\x15.samenloop.v1.Contact\x12\'\n\x06\x65pochs\x18\x06 \x03(\x0b\x32\x17.samenloop.v1.EpochTags\x12\x15\n\ranswer_bucket\x18\x07 \x01(\r\x12\x18\n\x10\x65xclude_case_ref\x18\x08 \x01(\t\x12\x0f\n\x07purpose\x18\t \x01(\t\"s\n\x03Hit\x12\x0f\n\x07subject\x18\x01 \x01(\r\x12(\n\x08strength\x18\x02 \x01(\x0e\x32\x16.samenloop.v1.Strength\x12\x0f\n\x07\x63ontact\x18\x05 \x01(\r\x12\x14\n\x0c\x61ssess_first\x18\x06 \x01(\x08J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05\"\x8f\x01\n\rAnswerPayload\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x1f\n\x04hits\x18\x03 \x03(\x0b\x32\x11.samenloop.v1.Hit\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12\'\n\x08\x63ontacts\x18\x05 \x03(\x0b\x32\x15.samenloop.v1.Contact*l\n\x11\x45valuationPurpose\x12\"\n\x1e\x45VALUATION_PURPOSE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45VALUATION_FOR_CHECK\x10\x01\x12\x19\n\x15\x45VALUATION_FOR_IMPORT\x10\x02*`\n\nNodeStatus\x12\x1b\n\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41NSWERED\x10\x01\x12\x0f\n\x0bUNREACHABLE\x10\x02\x12\x0b\n\x07TIMEOUT\x10\x03\x12\t\n\x05\x45RROR\x10\x04*\\\n\x08Strength\x12\x18\n\x14STRENGTH_UNSPECIFIED\x10\x00\x12\x0c\n\x08MOGELIJK\x10\x01\x12\x12\n\x0eWAARSCHIJNLIJK\x10\x02\x12\t\n\x05STERK\x10\x03\x12\t\n\x05ZEKER\x10\x04\x32\xec\x01\n\x0b\x43oordinator\x12I\n\x08\x45valuate\x12\x1d.samenloop.v1.EvaluateRequest\x1a\x1e.samenloop.v1.EvaluateResponse\x12@\n\x05\x43heck\x12\x1a.samenloop.v1.CheckRequest\x1a\x1b.samenloop.v1.CheckResponse\x12P\n\x0cGetDirectory\x12!.samenloop.v1.GetDirectoryRequest\x1a\x1d.samenloop.v1.SignedDirectory2K\n\x04Node\x12\x43\n\x06Lookup\x12\x1b.samenloop.v1.LookupRequest\x1a\x1c.samenloop.v1.LookupResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'samenloop.proto.samenloop.v1.samenloop_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVALUATIONPURPOSE']._serialized_start=1766
-  _globals['_EVALUATIONPURPOSE']._serialized_end=1874
-  _globals['_NODESTATUS']._serialized_start=1876
-  _globals['_NODESTATUS']._serialized_end=1972
-  _globals['_STRENGTH']._serialized_start=1974
-  _globals['_STRENGTH']._serialized_end=2066
+  _globals['_EVALUATIONPURPOSE']._serialized_start=1826
+  _globals['_EVALUATIONPURPOSE']._serialized_end=1934
+  _globals['_NODESTATUS']._serialized_start=1936
+  _globals['_NODESTATUS']._serialized_end=2032
+  _globals['_STRENGTH']._serialized_start=2034
+  _globals['_STRENGTH']._serialized_end=2126
   _globals['_EVALUATEREQUEST']._serialized_start=63
   _globals['_EVALUATEREQUEST']._serialized_end=191
   _globals['_EVALUATERESPONSE']._serialized_start=193
@@ -58,25 +58,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNEDDIRECTORY']._serialized_start=721
   _globals['_SIGNEDDIRECTORY']._serialized_end=776
   _globals['_DIRECTORY']._serialized_start=779
-  _globals['_DIRECTORY']._serialized_end=979
-  _globals['_DIRECTORYNODE']._serialized_start=981
-  _globals['_DIRECTORYNODE']._serialized_end=1077
-  _globals['_OPRFKEY']._serialized_start=1079
-  _globals['_OPRFKEY']._serialized_end=1123
-  _globals['_CONTACT']._serialized_start=1125
-  _globals['_CONTACT']._serialized_end=1178
-  _globals['_SUBJECTTAGS']._serialized_start=1180
-  _globals['_SUBJECTTAGS']._serialized_end=1224
-  _globals['_EPOCHTAGS']._serialized_start=1226
-  _globals['_EPOCHTAGS']._serialized_end=1297
-  _globals['_QUERYPAYLOAD']._serialized_start=1300
-  _globals['_QUERYPAYLOAD']._serialized_end=1523
-  _globals['_HIT']._serialized_start=1525
-  _globals['_HIT']._serialized_end=1618
-  _globals['_ANSWERPAYLOAD']._serialized_start=1621
-  _globals['_ANSWERPAYLOAD']._serialized_end=1764
-  _globals['_COORDINATOR']._serialized_start=2069
-  _globals['_COORDINATOR']._serialized_end=2305
-  _globals['_NODE']._serialized_start=2307
-  _globals['_NODE']._serialized_end=2382
+  _globals['_DIRECTORY']._serialized_end=1000
+  _globals['_DIRECTORYNODE']._serialized_start=1002
+  _globals['_DIRECTORYNODE']._serialized_end=1098
+  _globals['_OPRFKEY']._serialized_start=1100
+  _globals['_OPRFKEY']._serialized_end=1144
+  _globals['_CONTACT']._serialized_start=1146
+  _globals['_CONTACT']._serialized_end=1199
+  _globals['_SUBJECTTAGS']._serialized_start=1201
+  _globals['_SUBJECTTAGS']._serialized_end=1245
+  _globals['_EPOCHTAGS']._serialized_start=1247
+  _globals['_EPOCHTAGS']._serialized_end=1318
+  _globals['_QUERYPAYLOAD']._serialized_start=1321
+  _globals['_QUERYPAYLOAD']._serialized_end=1561
+  _globals['_HIT']._serialized_start=1563
+  _globals['_HIT']._serialized_end=1678
+  _globals['_ANSWERPAYLOAD']._serialized_start=1681
+  _globals['_ANSWERPAYLOAD']._serialized_end=1824
+  _globals['_COORDINATOR']._serialized_start=2129
+  _globals['_COORDINATOR']._serialized_end=2365
+  _globals['_NODE']._serialized_start=2367
+  _globals['_NODE']._serialized_end=2442
 # @@protoc_insertion_point(module_scope)

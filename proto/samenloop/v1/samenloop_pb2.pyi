@@ -129,13 +129,14 @@ class SignedDirectory(_message.Message):
     def __init__(self, directory: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Directory(_message.Message):
-    __slots__ = ("network", "serial", "issued_at", "nodes", "oprf_keys", "current_epoch", "match_key_versions")
+    __slots__ = ("network", "serial", "issued_at", "nodes", "oprf_keys", "current_epoch", "bsn_enabled", "match_key_versions")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     OPRF_KEYS_FIELD_NUMBER: _ClassVar[int]
     CURRENT_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    BSN_ENABLED_FIELD_NUMBER: _ClassVar[int]
     MATCH_KEY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     network: str
     serial: int
@@ -143,8 +144,9 @@ class Directory(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[DirectoryNode]
     oprf_keys: _containers.RepeatedCompositeFieldContainer[OprfKey]
     current_epoch: int
+    bsn_enabled: bool
     match_key_versions: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, network: _Optional[str] = ..., serial: _Optional[int] = ..., issued_at: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[DirectoryNode, _Mapping]]] = ..., oprf_keys: _Optional[_Iterable[_Union[OprfKey, _Mapping]]] = ..., current_epoch: _Optional[int] = ..., match_key_versions: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(self, network: _Optional[str] = ..., serial: _Optional[int] = ..., issued_at: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[DirectoryNode, _Mapping]]] = ..., oprf_keys: _Optional[_Iterable[_Union[OprfKey, _Mapping]]] = ..., current_epoch: _Optional[int] = ..., bsn_enabled: _Optional[bool] = ..., match_key_versions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DirectoryNode(_message.Message):
     __slots__ = ("node_id", "display_name", "endpoint", "box_public_key")
@@ -193,7 +195,7 @@ class EpochTags(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., subjects: _Optional[_Iterable[_Union[SubjectTags, _Mapping]]] = ...) -> None: ...
 
 class QueryPayload(_message.Message):
-    __slots__ = ("query_id", "timestamp_ms", "from_node", "from_zvh", "requester", "epochs", "answer_bucket", "exclude_case_ref")
+    __slots__ = ("query_id", "timestamp_ms", "from_node", "from_zvh", "requester", "epochs", "answer_bucket", "exclude_case_ref", "purpose")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     FROM_NODE_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +204,7 @@ class QueryPayload(_message.Message):
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     ANSWER_BUCKET_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_CASE_REF_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     timestamp_ms: int
     from_node: str
@@ -210,17 +213,20 @@ class QueryPayload(_message.Message):
     epochs: _containers.RepeatedCompositeFieldContainer[EpochTags]
     answer_bucket: int
     exclude_case_ref: str
-    def __init__(self, query_id: _Optional[str] = ..., timestamp_ms: _Optional[int] = ..., from_node: _Optional[str] = ..., from_zvh: _Optional[str] = ..., requester: _Optional[_Union[Contact, _Mapping]] = ..., epochs: _Optional[_Iterable[_Union[EpochTags, _Mapping]]] = ..., answer_bucket: _Optional[int] = ..., exclude_case_ref: _Optional[str] = ...) -> None: ...
+    purpose: str
+    def __init__(self, query_id: _Optional[str] = ..., timestamp_ms: _Optional[int] = ..., from_node: _Optional[str] = ..., from_zvh: _Optional[str] = ..., requester: _Optional[_Union[Contact, _Mapping]] = ..., epochs: _Optional[_Iterable[_Union[EpochTags, _Mapping]]] = ..., answer_bucket: _Optional[int] = ..., exclude_case_ref: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("subject", "strength", "contact")
+    __slots__ = ("subject", "strength", "contact", "assess_first")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     CONTACT_FIELD_NUMBER: _ClassVar[int]
+    ASSESS_FIRST_FIELD_NUMBER: _ClassVar[int]
     subject: int
     strength: Strength
     contact: int
-    def __init__(self, subject: _Optional[int] = ..., strength: _Optional[_Union[Strength, str]] = ..., contact: _Optional[int] = ...) -> None: ...
+    assess_first: bool
+    def __init__(self, subject: _Optional[int] = ..., strength: _Optional[_Union[Strength, str]] = ..., contact: _Optional[int] = ..., assess_first: _Optional[bool] = ...) -> None: ...
 
 class AnswerPayload(_message.Message):
     __slots__ = ("query_id", "node_id", "hits", "truncated", "contacts")
