@@ -299,8 +299,9 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
     except KeyError:  # the case was closed while the check ran: nothing to register
         store.append_audit(outcome.action, outcome.actor, outcome.details, now())
     if metrics is not None:
-        metrics.checks.labels("incomplete" if not coverage.complete
-                              else "hit" if hits else "no_hit").inc()
+        metrics.checks.labels("complete" if coverage.complete else "incomplete").inc()
+        if coverage.complete:
+            metrics.check_outcomes.labels("hit" if hits else "no_hit").inc()
         metrics.check_seconds.observe(time.monotonic() - started)
     log.info("check %s: subjects=%d hits=%d answered=%d/%d reach=%s", query_id,
              len(request.subjects), len(hits), len(coverage.answered), coverage.total,

@@ -1,8 +1,10 @@
 """Answering a sealed query from another node (the holding side of a check).
 
-The node opens the payload, refuses replays, looks its own tags up, files a melding for
-its procesregisseur on a hit, and seals an answer padded to the size the query fixed.
-Incoming tags are compared in memory and dropped.
+The node opens the payload, refuses replays, looks its own tags up and seals an answer
+padded to the size the query fixed. Incoming tags are compared in memory and dropped.
+A hit's meldingen and audit records are described here (`PendingMeldingen`) and written
+after the answer has left (node/server.py `MeldingWriter`): hit and no-hit do the same
+work before answering, so the coordinator cannot tell them apart by timing.
 """
 
 from __future__ import annotations
@@ -150,9 +152,29 @@ class LookupRefused(Exception):
 
 
 @dataclass(frozen=True)
+class PendingMeldingen:
+    """What a hit leaves at this node, written after the answer: a melding per matching
+    case for its procesregisseur, with its audit record. Case references and contacts
+    only, no identifiers."""
+
+    query_id: str
+    from_node: str
+    from_zvh: str
+    requester: Procesregisseur
+    purpose: str
+    hits: dict[tuple[int, str], StoredHit]
+    at: float
+
+    def record(self, store: NodeStore) -> None:
+        record_meldingen(store, self.from_node, self.from_zvh, self.requester, self.purpose,
+                         self.query_id, self.hits, self.at)
+
+
+@dataclass(frozen=True)
 class LookupOutcome:
     sealed_answer: bytes
     hits: int
+    pending: PendingMeldingen | None  # None for a no-hit: nothing to write
 
 
 def _contact(contact: pb.Contact) -> Procesregisseur:
@@ -211,9 +233,13 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
     except (seal.SealError, DecodeError):
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT,
                             f"payload from {from_node} does not open or parse") from None
-    if query.query_id != query_id or query.from_node != from_node:
+    if query.query_id != query_id:
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT,
-                            "payload does not belong to this request")
+                            "payload does not belong to this request (query_id)")
+    if query.from_node != from_node:
+        raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT,
+                            "payload does not belong to this request (sealed from_node "
+                            "is not the authenticated sender)")
     at = now()
     subjects = {s.subject for e in query.epochs for s in e.subjects}
     if not subjects or len(subjects) > MAX_SUBJECTS or max(subjects) >= MAX_SUBJECTS:
@@ -237,14 +263,11 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
                      exclude_case_ref=query.exclude_case_ref)
     answer = answer_payload(query_id, config.node_id, best, max(subjects) + 1)
     # The asking ZVH is named by the signed directory entry whose key opened the payload,
-    # never by what the payload says.
-    record_meldingen(store, from_node, sender.display_name, requester,
-                     query.purpose[:PURPOSE_CHARS], query_id, best, at)
-    # A no-hit answer is in the coordinator's log and audit under the same query id; the
-    # node's own line for it costs a quarter of a lookup's CPU, so it is DEBUG.
-    log.log(logging.INFO if best else logging.DEBUG,
-            "lookup: from=%s query=%s subjects=%d hit=%s", from_node, query_id, len(subjects),
-            bool(best))
+    # never by what the payload says (from_zvh is not used).
+    pending = PendingMeldingen(query_id, from_node, sender.display_name, requester,
+                               query.purpose[:PURPOSE_CHARS], best, at) if best else None
+    # Both outcomes log the same way before the answer leaves; the writer logs a melding.
+    log.debug("lookup: from=%s query=%s subjects=%d", from_node, query_id, len(subjects))
     sealed_answer = sealer.seal(answer.SerializeToString(), sender.box_public_key,
                                 bucket=bucket)
-    return LookupOutcome(sealed_answer, len(answer.hits))
+    return LookupOutcome(sealed_answer, len(answer.hits), pending)

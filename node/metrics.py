@@ -1,5 +1,9 @@
 """The node's Prometheus metrics (labels: outcomes and phases only; never case references,
-users, identifiers or tags)."""
+users, identifiers or tags).
+
+Hit and no-hit counts (`*_outcomes_total`) are for the node's own monitoring only: the
+central scrape (deploy/prometheus/prometheus.yml) drops them, because counts that move
+with every lookup or check would tell whoever runs it which ones hit."""
 
 from __future__ import annotations
 
@@ -46,14 +50,20 @@ class NodeMetrics(ProcessMetrics):
     def __init__(self, tls: TlsFiles, store: NodeStore) -> None:
         super().__init__("samenloop_node", tls)
         r = self.registry
-        self.lookups = Counter("samenloop_node_lookups", "Sealed queries answered for other "
-                               "nodes, by outcome", ["outcome"], registry=r)
+        self.lookups = Counter("samenloop_node_lookups", "Sealed queries from other nodes, "
+                               "answered or refused", ["outcome"], registry=r)
+        self.lookup_outcomes = Counter("samenloop_node_lookup_outcomes", "Answered lookups by "
+                                       "hit or no hit: for the node's own monitoring only",
+                                       ["outcome"], registry=r)
         self.lookup_seconds = Histogram("samenloop_node_lookup_duration_seconds",
                                         "Time to answer one Lookup", buckets=LATENCY_BUCKETS,
                                         registry=r)
-        self.checks = Counter("samenloop_node_checks", "Checks run from this process, by "
-                              "outcome (incomplete: a node did not answer)", ["outcome"],
+        self.checks = Counter("samenloop_node_checks", "Checks run from this process, "
+                              "complete or incomplete (a node did not answer)", ["outcome"],
                               registry=r)
+        self.check_outcomes = Counter("samenloop_node_check_outcomes", "Complete checks by "
+                                      "hit or no hit: for the node's own monitoring only",
+                                      ["outcome"], registry=r)
         self.check_seconds = Histogram("samenloop_node_check_duration_seconds",
                                        "Time for one check, end to end",
                                        buckets=LATENCY_BUCKETS, registry=r)
@@ -65,10 +75,13 @@ class NodeMetrics(ProcessMetrics):
                                 "When the retention sweeper last ran", registry=r)
         self.rate_limited = Counter("samenloop_node_rate_limit_refusals",
                                     "Checks refused by a user's limit", registry=r)
-        for outcome in ("hit", "no_hit", "refused"):
+        for outcome in ("answered", "refused"):
             self.lookups.labels(outcome)
-        for outcome in ("hit", "no_hit", "incomplete"):
+        for outcome in ("complete", "incomplete"):
             self.checks.labels(outcome)
+        for outcome in ("hit", "no_hit"):
+            self.lookup_outcomes.labels(outcome)
+            self.check_outcomes.labels(outcome)
         r.register(RegistryCollector(store))
 
     def swept(self, removed: int) -> None:

@@ -1,12 +1,14 @@
-"""The node process: the Lookup service for the coordinator, plus the retention sweeper
-and directory refresh running beside it."""
+"""The node process: the Lookup service for the coordinator, plus the retention sweeper,
+directory refresh and melding writer running beside it."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -14,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node.config import NodeConfig
-from samenloop.node.lookup import LookupRefused, ReplayGuard, answer_query
+from samenloop.node.lookup import LookupRefused, PendingMeldingen, ReplayGuard, answer_query
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.network import Network, NetworkError
 from samenloop.node.store import NodeStore
@@ -26,6 +28,20 @@ from samenloop.proto.transport import SERVER_OPTIONS, peer_identity, server_cred
 log = logging.getLogger("samenloop.node")
 
 DIRECTORY_REFRESH_SECONDS = 60
+# A Lookup's answer leaves on a time grid: at 2 ms, or in steps of 25% above it. The
+# meldingen of a hit are written after the answer; what a hit still computes more than a
+# no-hit before answering (a row, a contact: tens of microseconds) then shows only when it
+# pushes a lookup across a grid line, which the coordinator cannot tell from noise.
+ANSWER_GRID_FIRST_SECONDS = 0.002
+ANSWER_GRID_STEP = 1.25
+
+
+def answer_time(elapsed: float) -> float:
+    """The first grid point at or after `elapsed` seconds."""
+    at = ANSWER_GRID_FIRST_SECONDS
+    while at < elapsed:
+        at *= ANSWER_GRID_STEP
+    return at
 
 
 def sweep(config: NodeConfig, store: NodeStore, now: float,
@@ -44,6 +60,55 @@ def sweep(config: NodeConfig, store: NodeStore, now: float,
         log.info("retention: removed %d expired case(s), %d handled melding(en), %d audit "
                  "record(s)", removed, meldingen, pruned)
     return removed
+
+
+class MeldingWriter:
+    """Writes the meldingen of hits, and their audit records, after the answers have left:
+    one thread, one queue, its own connection to the store (WAL: a Lookup's read never
+    waits for a write). On a clean stop it drains its queue first."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.store = NodeStore(store_path)
+        self._queue: queue.Queue[PendingMeldingen | None] = queue.Queue()
+        self._unwritten = 0  # answered but not yet written: handed over or on its way
+        self._idle = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="meldingen", daemon=True)
+        self._thread.start()
+
+    def expect(self) -> None:
+        """A hit's answer is about to leave; its meldingen follow with `submit`."""
+        with self._idle:
+            self._unwritten += 1
+
+    def submit(self, pending: PendingMeldingen) -> None:
+        self._queue.put(pending)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every answered hit is written (tests, and a clean stop)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._unwritten == 0, timeout)
+
+    def _run(self) -> None:
+        while (pending := self._queue.get()) is not None:
+            try:
+                self.write(pending)
+            except Exception:
+                log.exception("meldingen of query %s could not be written", pending.query_id)
+            finally:
+                with self._idle:
+                    self._unwritten -= 1
+                    self._idle.notify_all()
+
+    def write(self, pending: PendingMeldingen) -> None:
+        pending.record(self.store)
+        log.info("lookup: from=%s query=%s hit: %d melding(en) filed", pending.from_node,
+                 pending.query_id, len(pending.hits))
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self.store.close()
 
 
 class NodeServicer(pb_grpc.NodeServicer):
@@ -69,9 +134,22 @@ class NodeServicer(pb_grpc.NodeServicer):
             context.abort(exc.code, exc.message)
         except NetworkError as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        elapsed = time.monotonic() - started
+        time.sleep(answer_time(elapsed) - elapsed)
         metrics.lookup_seconds.observe(time.monotonic() - started)
-        metrics.lookups.labels("hit" if outcome.hits else "no_hit").inc()
+        metrics.lookups.labels("answered").inc()
+        metrics.lookup_outcomes.labels("hit" if outcome.hits else "no_hit").inc()
+        if outcome.pending is not None:
+            self._after_answer(context, outcome.pending)
         return pb.LookupResponse(sealed_answer=outcome.sealed_answer)
+
+    def _after_answer(self, context: grpc.ServicerContext, pending: PendingMeldingen) -> None:
+        """Hand the meldingen to the writer once the answer has left (the RPC's end, also
+        when the coordinator gave up waiting: the holder still learns it was asked)."""
+        writer = self.node.meldingen
+        writer.expect()
+        if not context.add_callback(lambda: writer.submit(pending)):
+            writer.submit(pending)
 
 
 class NodeServer:
@@ -79,6 +157,7 @@ class NodeServer:
         self.config = config
         self.store = NodeStore(config.store_path)
         self.store.upsert_procesregisseurs(config.procesregisseurs)
+        self.meldingen = MeldingWriter(config.store_path)
         self.network = Network(config)
         self.metrics = NodeMetrics(config.tls, self.store)
         self.replay_guard = ReplayGuard(config.replay_window_seconds, time.time())
@@ -165,6 +244,7 @@ class NodeServer:
         self.server.stop(grace).wait()
         if self._worker:
             self._worker.join(timeout=5)
+        self.meldingen.close()  # after the server: no new answers, every hit written
         self.metrics.stop()
         self.network.close()
         self.store.close()

@@ -189,8 +189,9 @@ def test_server_logs_are_json_lines_with_query_ids(deployed: Path) -> None:
     root = deployed
     (root / "a-cases.csv").write_text(A_CASES, encoding="utf-8")
     run("node", "import", "a-cases.csv", "--config", "zvh-a.toml", cwd=root)
-    run("check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose", "triage: samenloop met ander ZVH",
-        "--subjects-json", "-", cwd=root, stdin=json.dumps(QUERY[:1]))
+    run("check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose",
+        "triage: samenloop met ander ZVH", "--subjects-json", "-", cwd=root,
+        stdin=json.dumps(QUERY[:1]))
     time.sleep(0.3)
     lines = (root / "logs" / "coordinator.log").read_text().splitlines()
     records = [json.loads(line) for line in lines if line.startswith("{")]

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -341,6 +342,21 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
             prometheus.wait_until(all_up, 30, f"every target to be scraped: {targets}")
             assert {r["metric"]["instance"]: r["value"][1] for r in prometheus.query("up")} == {
                 target: "1" for target in (coordinator, *nodes.values())}
+
+            # Lookups reach the central scrape without hit or no-hit: the nodes serve their
+            # *_outcomes counts (for their own monitoring), the shipped config drops them.
+            def lookups_scraped() -> bool:
+                answered = prometheus.query(
+                    'sum(samenloop_node_lookups_total{outcome="answered"})')
+                return bool(answered) and float(answered[0]["value"][1]) >= 9
+
+            prometheus.wait_until(lookups_scraped, 30, "Prometheus to scrape the lookups")
+            assert prometheus.query('{__name__=~"samenloop_node_.*_outcomes_.*"}') == []
+            assert prometheus.query('{__name__=~"samenloop_node_.*", outcome=~"hit|no_hit"}'
+                                    ) == []
+            served = urllib.request.urlopen(f"http://{nodes['zvh-noord-limburg']}/metrics",
+                                            timeout=5).read().decode()
+            assert 'samenloop_node_lookup_outcomes_total{outcome="no_hit"}' in served
 
             # Every samenloop_* metric the alerts and the dashboard use is exposed: as
             # series, or (a labelled counter before its first event) as a metric family.

@@ -134,7 +134,8 @@ def test_cut_link_is_reported_unreachable_and_recovers(hosts: Hosts, tmp_path: P
                            "--config", str(layout.node_configs[node]))
             assert imported.returncode == 0, imported.stderr
         check = ["check", "--node-config", str(layout.node_configs["zvh-fryslan"]), "--case",
-                 "F-2026-001", "--purpose", "triage: samenloop met ander ZVH", "--subjects-json", "-"]
+                 "F-2026-001", "--purpose", "triage: samenloop met ander ZVH",
+                 "--subjects-json", "-"]
         query = json.dumps([{"achternaam": "Van den Berg", "voornamen": "Pieter",
                              "geboortedatum": "12-3-1985"}])
 

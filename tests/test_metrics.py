@@ -76,15 +76,24 @@ def test_metrics_count_checks_and_carry_no_identifying_labels(tmp_path: Path) ->
             node="zvh-fryslan")
 
         fryslan = scrape(ports["zvh-fryslan"])
-        assert value(fryslan, "samenloop_node_checks_total", outcome="hit") == 1
-        assert value(fryslan, "samenloop_node_checks_total", outcome="no_hit") == 1
+        assert value(fryslan, "samenloop_node_checks_total", outcome="complete") == 2
         assert value(fryslan, "samenloop_node_checks_total", outcome="incomplete") == 1
+        assert value(fryslan, "samenloop_node_check_outcomes_total", outcome="hit") == 1
+        assert value(fryslan, "samenloop_node_check_outcomes_total", outcome="no_hit") == 1
         assert value(fryslan, "samenloop_node_registrations", phase="triage") == 1
         assert value(fryslan, "samenloop_node_directory_epoch") == 1
         assert value(fryslan, "samenloop_node_last_sweep_timestamp_seconds") > 0
         limburg = scrape(ports["zvh-noord-limburg"])
-        assert value(limburg, "samenloop_node_lookups_total", outcome="hit") == 1
-        assert value(limburg, "samenloop_node_lookups_total", outcome="no_hit") == 2
+        assert value(limburg, "samenloop_node_lookups_total", outcome="answered") == 3
+        assert value(limburg, "samenloop_node_lookup_outcomes_total", outcome="hit") == 1
+        assert value(limburg, "samenloop_node_lookup_outcomes_total", outcome="no_hit") == 2
+        # Only the *_outcomes families say hit or no hit: the ones the central scrape
+        # drops (deploy/prometheus/prometheus.yml; tests/test_deploy.py).
+        for samples in (fryslan, limburg):
+            for name, entries in samples.items():
+                if "_outcomes_" not in name:
+                    assert all(labels.get("outcome") not in ("hit", "no_hit")
+                               for labels, _ in entries), name
         assert value(limburg, "samenloop_node_imports_total", outcome="applied") == 1
 
         for samples in (coordinator, fryslan, limburg):

@@ -3,11 +3,15 @@ on loopback with mutual TLS, built by the same code as `samenloop demo`."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from samenloop.coordinator.config import CoordinatorConfig
 from samenloop.coordinator.server import CoordinatorServer
@@ -20,6 +24,7 @@ from samenloop.node.model import CheckResult
 from samenloop.node.registration import import_cases
 from samenloop.node.server import NodeServer
 from samenloop.node.store import ImportSummary
+from samenloop.proto.transport import TlsFiles, secure_channel
 
 
 def person(surname: str, given_names: str, date_of_birth: str, place_of_birth: str = "",
@@ -85,10 +90,17 @@ class Harness:
               actor: str = "test", procesregisseur_id: str | None = None) -> CheckResult:
         node = self.nodes[node_id]
         parsed = tuple(s if isinstance(s, Subject) else person(**s) for s in subjects)
-        return run_check(node.config, node.store, node.network,
-                         CheckRequest(case_ref, purpose, parsed, actor=actor, note=note,
-                                      procesregisseur_id=procesregisseur_id),
-                         metrics=node.metrics)
+        result = run_check(node.config, node.store, node.network,
+                           CheckRequest(case_ref, purpose, parsed, actor=actor, note=note,
+                                        procesregisseur_id=procesregisseur_id),
+                           metrics=node.metrics)
+        self.flush_meldingen()
+        return result
+
+    def flush_meldingen(self) -> None:
+        """Holders write meldingen just after answering: wait for them to be written."""
+        for node in self.nodes.values():
+            assert node.meldingen.flush(), "a node's melding writer is stuck"
 
     def intake(self, node_id: str, case_ref: str, procesregisseur_id: str = "pr-1") -> None:
         """A new aanmelding, registered as a procesregisseur would."""
@@ -99,3 +111,58 @@ class Harness:
         for node_id in list(self.nodes):
             self.stop_node(node_id)
         self.stop_coordinator()
+
+
+class NodeProcess:
+    """One node of a Harness as its own `samenloop node serve` process (optionally with a
+    fault at a kill point, see tests/support/killpoint.py), ready when its health service
+    says SERVING to a client with the coordinator's certificate."""
+
+    def __init__(self, harness: Harness, node_id: str, point: str = "none") -> None:
+        if node_id in harness.nodes:
+            harness.stop_node(node_id)
+        self.node_id = node_id
+        self.config = harness.layout.node_configs[node_id]
+        self.endpoint = harness.layout.node_endpoints[node_id]
+        self.log = harness.layout.root / f"{node_id}.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.killpoint", point, "node", "serve",
+                 "--config", str(self.config)],
+                cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=subprocess.STDOUT)
+        pki_dir = harness.layout.root / "pki"
+        self.coordinator_tls = TlsFiles(pki_dir / "ca.crt", pki_dir / "coordinator.crt",
+                                        pki_dir / "coordinator.key")
+        self.channel = secure_channel(self.endpoint, self.coordinator_tls,
+                                      expected_peer=node_id)
+        self._wait_serving()
+
+    def _wait_serving(self, seconds: float = 30.0) -> None:
+        health = health_pb2_grpc.HealthStub(self.channel)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.node_id} exited: {self.output()}")
+            try:
+                status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+                if status.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.node_id} not serving after {seconds} s")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Signal the process (if it still runs) and wait for its exit code."""
+        self.channel.close()
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise

@@ -56,15 +56,22 @@ def test_web_checks_and_imports_leave_no_identifier_on_disk_or_in_logs(
                                             "gebruikersnaam": "regisseur",
                                             "wachtwoord": "correct-horse-battery"})
             csrf = csrf_of(browser.get("/check").text)
-            form = {"csrf_token": csrf, "casus": "F-2026-777", "fase": "aanmelding",
-                    "doel": "aanmelding: samenloop nagaan", "aantal": "2",
+            browser.post("/aanmelding", data={"csrf_token": csrf, "casus": "F-2026-777",
+                                              "casus_herhaald": "F-2026-777"})
+            form = {"csrf_token": csrf, "casus": "F-2026-777",
+                    "doel": "aanmelding: al bekend bij eigen ZVH", "aantal": "2",
                     "actie": "controleren", **SECRET_PERSON}
-            result = browser.post("/check", data=form)
+            ran = browser.post("/check", data=form)
+            assert ran.status_code == 303
+            result = browser.get(ran.headers["location"])
             assert result.status_code == 200 and "Geen samenloop gevonden" in result.text
             refused = browser.post("/check", data={**form, "p0_geboortedatum": "13-07-2966"})
             assert refused.status_code == 422
-            again = browser.post("/check", data={"csrf_token": csrf, "actie": "opnieuw"})
-            assert again.status_code == 200 and "Evertje" in again.text
+            again = browser.post("/check", data={"csrf_token": csrf, "actie": "opnieuw",
+                                                 "uitkomst": ran.headers["location"]
+                                                 .rsplit("/", 1)[1]})
+            assert again.status_code == 303
+            assert "Evertje" in browser.get(again.headers["location"]).text
             browser.post("/uitloggen", data={"csrf_token": csrf})
             page = browser.get("/inloggen")
             browser.post("/inloggen", data={"csrf_token": csrf_of(page.text),
@@ -100,8 +107,8 @@ def test_melding_reaches_the_inbox_and_is_handled(net: Harness, fryslan: NodeCon
     add_users(limburg)
     csrf = login(client, "regisseur")
     client.post("/check", data={
-        "csrf_token": csrf, "casus": TRIAGE_CASE, "fase": "triage", "aantal": "1",
-        "doel_keuze": fryslan.web.purposes[0], "actie": "controleren",
+        "csrf_token": csrf, "casus": TRIAGE_CASE, "aantal": "1",
+        "doel": fryslan.config.purposes[0], "actie": "controleren",
         "p0_achternaam": "Berg", "p0_tussenvoegsel": "van den", "p0_voornamen": "Pieter",
         "p0_geboortedatum": "1985-03-12", "p0_geboorteplaats": "Venlo"})
     inbox = TestClient(create_app(limburg), follow_redirects=False)
@@ -109,12 +116,14 @@ def test_melding_reaches_the_inbox_and_is_handled(net: Harness, fryslan: NodeCon
     page = inbox.get("/meldingen").text
     assert "NL-2026-014" in page and "Zorg- en Veiligheidshuis Fryslân" in page
     assert "Anne de Vries" in page  # Fryslân's pr-1 is the requester
-    melding = limburg.store.notifications("pr-1")[0]
-    done = inbox.post(f"/meldingen/{melding.id}/afgehandeld", data={"csrf_token": csrf})
+    melding = limburg.store.notifications(["pr-1"])[0]
+    assert "triage: samenloop met ander ZVH" in page  # the purpose category, never a note
+    done = inbox.post(f"/meldingen/{melding.id}/afgehandeld",
+                      data={"csrf_token": csrf, "actie": "contact_opgenomen"})
     assert done.status_code == 303
     assert "Afgehandeld op" in inbox.get("/meldingen").text
     assert [e.details for e in limburg.store.audit_entries("melding_handled")] == [
-        {"melding": melding.id}]
+        {"melding": melding.id, "actie": "contact_opgenomen"}]
     # Nobody else's meldingen: pr-2 cannot handle pr-1's.
     accounts.add_user(limburg.store, "collega", "procesregisseur", "pr-2",
                       "correct-horse-battery", by="test", now=time.time())
@@ -122,11 +131,12 @@ def test_melding_reaches_the_inbox_and_is_handled(net: Harness, fryslan: NodeCon
     csrf = login(other, "collega")
     assert "NL-2026-014" not in other.get("/meldingen").text
     assert other.post(f"/meldingen/{melding.id}/afgehandeld",
-                      data={"csrf_token": csrf}).status_code == 404
+                      data={"csrf_token": csrf, "actie": "geen_actie_nodig"}).status_code == 404
     # An id beyond what the store can hold is "not found", not a server error.
     for huge in (2**63, 10**30, 0, -1):
         assert other.post(f"/meldingen/{huge}/afgehandeld",
-                          data={"csrf_token": csrf}).status_code == 404
+                          data={"csrf_token": csrf, "actie": "geen_actie_nodig"}
+                          ).status_code == 404
 
 
 def test_rate_limit_refusal_is_shown_in_dutch(net: Harness, fryslan: NodeContext) -> None:
@@ -136,10 +146,10 @@ def test_rate_limit_refusal_is_shown_in_dutch(net: Harness, fryslan: NodeContext
                       "correct-horse-battery", by="test", now=time.time())
     client = TestClient(create_app(ctx), follow_redirects=False)
     csrf = login(client, "ijverig")
-    form = {"csrf_token": csrf, "casus": TRIAGE_CASE, "fase": "triage", "aantal": "1",
-            "doel": "triage: samenloop nagaan", "actie": "controleren",
+    form = {"csrf_token": csrf, "casus": TRIAGE_CASE, "aantal": "1",
+            "doel": "triage: samenloop met ander ZVH", "actie": "controleren",
             "p0_achternaam": "Visser", "p0_voornamen": "Karin", "p0_geboortedatum": "1975-05-05"}
-    assert client.post("/check", data=form).status_code == 200
+    assert client.post("/check", data=form).status_code == 303
     refused = client.post("/check", data=form)
     assert refused.status_code == 429
     assert "u heeft het maximum van 1 checks per uur bereikt" in refused.text
@@ -151,8 +161,25 @@ def test_api_check_import_close_and_audit(net: Harness, fryslan: NodeContext,
     auth = {r: {"Authorization": "Bearer " + accounts.create_api_token(store, r, by="test",
                                                                         now=now)}
             for r in ("regisseur", "beheerder", "auditor")}
+    unknown = client.post("/api/v1/checks", headers=auth["regisseur"], json={
+        "casus": "F-2026-555", "doel": "triage: samenloop met ander ZVH",
+        "personen": [{"achternaam": "Van den Berg", "voornamen": "Pieter",
+                      "geboortedatum": "12-3-1985", "geboorteplaats": "Venlo"}]})
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"][0]["message"] == ("onbekende casus; registreer eerst de "
+                                                      "aanmelding")
+    assert client.post("/api/v1/casussen", headers=auth["regisseur"],
+                       json={"casus": "F-2026-555"}).status_code == 201
+    local = client.post("/api/v1/checks", headers=auth["regisseur"], json={
+        "casus": "F-2026-555", "doel": "aanmelding: al bekend bij eigen ZVH",
+        "personen": [{"achternaam": "Van den Berg", "voornamen": "Pieter",
+                      "geboortedatum": "12-3-1985", "geboorteplaats": "Venlo"}]})
+    assert local.status_code == 200 and local.json()["dekking"]["alleen_eigen_zvh"]
+    # Noord-Limburg is not asked; the own ZVH's other case (checked before) is found.
+    assert {h["zvh"] for h in local.json()["personen"][0]["treffers"]} <= {
+        "Zorg- en Veiligheidshuis Fryslân"}
     checked = client.post("/api/v1/checks", headers=auth["regisseur"], json={
-        "casus": "F-2026-555", "fase": "aanmelding", "doel": "aanmelding: samenloop nagaan",
+        "casus": TRIAGE_CASE, "doel": "triage: samenloop met ander ZVH",
         "personen": [{"achternaam": "Van den Berg", "voornamen": "Pieter",
                       "geboortedatum": "12-3-1985", "geboorteplaats": "Venlo"}]})
     assert checked.status_code == 200, checked.text

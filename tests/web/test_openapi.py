@@ -26,7 +26,7 @@ def test_api_never_answers_with_a_server_error(fryslan: NodeContext) -> None:
               for name, (role, _) in USERS.items()}
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 9  # every /api/v1 operation
+    assert len(operations) == 11  # every /api/v1 operation
 
     for operation in operations:
         @given(case=operation.as_strategy())

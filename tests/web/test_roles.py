@@ -29,6 +29,12 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("POST", "/uitloggen"): LOGGED_IN,
     ("GET", "/check"): (PR,),
     ("POST", "/check"): (PR,),
+    ("GET", "/check/uitkomst/{result_id}"): (PR,),
+    ("GET", "/aanmelding"): (PR,),
+    ("POST", "/aanmelding"): (PR,),
+    ("GET", "/casussen"): (PR,),
+    ("POST", "/casussen/niet-in-behandeling"): (PR,),
+    ("POST", "/beheer/vervangers"): (BEHEER,),
     ("GET", "/meldingen"): (PR,),
     ("POST", "/meldingen/{melding_id}/afgehandeld"): (PR,),
     ("GET", "/beheer"): (BEHEER,),
@@ -46,13 +52,16 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("POST", "/api/v1/meldingen/{melding_id}/afgehandeld"): (PR,),
     ("POST", "/api/v1/import"): (BEHEER,),
     ("POST", "/api/v1/casussen/sluiten"): (BEHEER,),
+    ("POST", "/api/v1/casussen"): (PR,),
+    ("POST", "/api/v1/casussen/niet-in-behandeling"): (PR, BEHEER),
     ("GET", "/api/v1/status"): (BEHEER,),
     ("GET", "/api/v1/gebruikers"): (BEHEER,),
     ("POST", "/api/v1/gebruikers"): (BEHEER,),
     ("GET", "/api/v1/audit"): (AUDIT,),
     ("GET", "/api/v1/openapi.json"): ANYONE,
 }
-EXAMPLES = {"{melding_id}": "999999", "{username}": "niemand", "{change}": "token"}
+EXAMPLES = {"{melding_id}": "999999", "{username}": "niemand", "{change}": "token",
+            "{result_id}": "onbekend"}
 
 
 def _concrete(path: str) -> str:

@@ -13,7 +13,7 @@ from samenloop.node.web.app import create_app
 from tests.support.network import Harness
 from tests.web.conftest import FRYSLAN, PASSWORD, TRIAGE_CASE, csrf_of, login, web_context
 
-CHECK_FORM = {"casus": TRIAGE_CASE, "fase": "triage", "doel": "triage: samenloop nagaan",
+CHECK_FORM = {"casus": TRIAGE_CASE, "doel": "triage: samenloop met ander ZVH",
               "aantal": "1", "actie": "controleren", "p0_achternaam": "Visser",
               "p0_voornamen": "Karin", "p0_geboortedatum": "1975-05-05"}
 
@@ -110,7 +110,9 @@ def test_disabled_user_is_logged_out_and_cannot_log_in(client: TestClient,
 
 def test_result_page_is_not_stored_and_security_headers_are_set(client: TestClient) -> None:
     csrf = login(client, "regisseur")
-    result = client.post("/check", data={**CHECK_FORM, "csrf_token": csrf})
+    ran = client.post("/check", data={**CHECK_FORM, "csrf_token": csrf})
+    assert ran.status_code == 303
+    result = client.get(ran.headers["location"])
     assert result.status_code == 200 and "Geen samenloop gevonden" in result.text
     assert result.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in result.headers["content-security-policy"]
@@ -128,7 +130,7 @@ def test_form_errors_name_the_field_without_echoing_values(client: TestClient) -
 
 def test_api_needs_a_token_and_answers_in_dutch(client: TestClient,
                                                 fryslan: NodeContext) -> None:
-    body = {"casus": TRIAGE_CASE, "fase": "triage", "doel": "triage: samenloop nagaan",
+    body = {"casus": TRIAGE_CASE, "doel": "triage: samenloop met ander ZVH",
             "personen": [{"achternaam": "Visser", "voornamen": "Karin",
                           "geboortedatum": "2999-01-01"}]}
     response = client.post("/api/v1/checks", json=body)
@@ -144,7 +146,7 @@ def test_api_needs_a_token_and_answers_in_dutch(client: TestClient,
                                                    "personen": []}, headers=auth)
     assert response.status_code == 422
     assert {"field": "doel", "message": "doel ontbreekt"} in response.json()["detail"]
-    assert {"field": "fase", "message": "fase heeft geen toegestane waarde"} in \
+    assert {"field": "fase", "message": "fase is geen bekend veld"} in \
         response.json()["detail"]
     assert "uitvoering" not in response.text  # FastAPI's default would echo the input
     response = client.post("/api/v1/checks", content=b"{niet json", headers={
