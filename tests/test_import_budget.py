@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -129,6 +131,15 @@ def test_exhausted_import_budget_is_named_and_changes_nothing(tmp_path: Path) ->
         message = str(refused.value)
         assert "the coordinator's import evaluation budget is exhausted" in message
         assert "per day" in message and refused.value.for_import
+        assert store.tag_count() == before
+        # The operator's CLI names the cause (English) and changes nothing.
+        cli = subprocess.run(
+            [sys.executable, "-m", "samenloop.node", "node", "import", str(export),
+             "--config", str(harness.layout.node_configs[FRYSLAN])],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert cli.returncode != 0
+        assert "the coordinator's import evaluation budget is exhausted" in cli.stderr
+        assert "not reachable" not in cli.stderr and "nothing changed" in cli.stderr
         assert store.tag_count() == before
         # The web and API say the same in Dutch, not "niet bereikbaar".
         with pytest.raises(Refused) as web:
