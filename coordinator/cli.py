@@ -17,7 +17,8 @@ from samenloop.proto.configfile import ConfigError, Section, write_secret
 
 coordinator_app = typer.Typer(help="Run the coordinator and manage its OPRF key.",
                               no_args_is_help=True)
-pki_app = typer.Typer(help="Development PKI: a network CA and certificates.",
+pki_app = typer.Typer(help="The network CA: node CSRs signed, demo and coordinator "
+                           "certificates issued.",
                       no_args_is_help=True)
 directory_app = typer.Typer(help="The signed node directory.", no_args_is_help=True)
 
@@ -167,6 +168,36 @@ def pki_issue(
     typer.echo(f"issued {dir / f'{identity}.crt'} for {identity}")
 
 
+@pki_app.command("sign")
+def pki_sign(
+    csr: Annotated[Path, typer.Option(help="the node's CSR from `samenloop node csr`")],
+    out: Annotated[Path, typer.Option(help="certificate to write for the node")],
+    dir: Annotated[Path, typer.Option(help="folder with ca.key and ca.crt")] = Path("pki"),
+    host: Annotated[list[str] | None, typer.Option(help="extra DNS name or IP (repeatable)")
+                    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=825)] = 365,
+) -> None:
+    """Sign a node's certificate signing request with the network CA: its key stays at the
+    node. Refuses a CSR that is not for a valid node id or asks for anything else."""
+    try:
+        request = csr.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {csr}: {exc.strerror}") from None
+    try:
+        identity = directory_mod.validate_node_id(pki.csr_identity(request))
+    except (pki.PkiError, directory_mod.DirectoryError) as exc:
+        raise fail(f"{csr}: {exc}") from None
+    try:
+        ca_key, ca_cert = (dir / "ca.key").read_bytes(), (dir / "ca.crt").read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read the CA in {dir}: {exc.strerror}") from None
+    cert = pki.sign_csr(ca_key, ca_cert, request, identity, now=dt.datetime.now(dt.UTC),
+                        hosts=tuple(host or ()), days=days)
+    out.write_bytes(cert)
+    typer.echo(f"signed {out} for node {identity}, valid for {days} days; send it to the "
+               "node with ca.crt")
+
+
 # ---------------------------------------------------------------- directory
 
 
@@ -195,15 +226,17 @@ def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory
     keys = {k.int("epoch", 0, minimum=1): k.hex_bytes("public_key", 32)
             for k in root.sections("oprf_keys")}
     signing_key = read_key_file(key_file, 32, "--key")
-    versions = (root.data["match_key_versions"] if root.has("match_key_versions")
-                else directory_mod.DEFAULT_MATCH_KEY_VERSIONS)
-    if not isinstance(versions, list | tuple):
+    network, serial = root.str("network"), root.int("serial", 1, minimum=1)
+    current_epoch = root.int("current_epoch", 1, minimum=1)
+    bsn_enabled = root.bool("bsn_enabled", False)
+    versions = root.value("match_key_versions", list(directory_mod.DEFAULT_MATCH_KEY_VERSIONS))
+    if not isinstance(versions, list):
         raise ConfigError("match_key_versions", "must be a list such as [1] or [1, 2]")
+    root.refuse_unknown()
     signed = directory_mod.build(
-        network=root.str("network"), serial=root.int("serial", 1, minimum=1), issued_at=now,
-        nodes=nodes, oprf_keys=keys, current_epoch=root.int("current_epoch", 1, minimum=1),
-        signing_key=signing_key, bsn_enabled=root.bool("bsn_enabled", False),
-        match_key_versions=versions)
+        network=network, serial=serial, issued_at=now,
+        nodes=nodes, oprf_keys=keys, current_epoch=current_epoch, signing_key=signing_key,
+        bsn_enabled=bsn_enabled, match_key_versions=versions)
     out.write_bytes(signed.SerializeToString())
     return directory_mod.verify(signed, signature.verify_key_of(signing_key))
 

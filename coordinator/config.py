@@ -52,7 +52,7 @@ class CoordinatorConfig:
         limits = root.section("rate_limits", required=False)
         default = RateLimits()
         data_dir = root.path("data_dir", must_exist=False, default="data")
-        return cls(
+        config = cls(
             listen=root.endpoint("listen", "127.0.0.1:7000"),
             data_dir=data_dir,
             directory_file=root.path("directory"),
@@ -78,3 +78,5 @@ class CoordinatorConfig:
             audit_retention_days=root.int("audit_retention_days", 1461, minimum=1),
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
         )
+        root.refuse_unknown()
+        return config

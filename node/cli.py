@@ -100,6 +100,30 @@ def node_keygen(out: Annotated[Path, typer.Option(help="box secret key file (mod
     typer.echo(public.hex())
 
 
+@node_app.command("csr")
+def node_csr(
+    node_id: Annotated[str, typer.Option(help="this node's id, as in the directory")],
+    key_out: Annotated[Path, typer.Option(help="TLS private key to create (mode 0600)")],
+    csr_out: Annotated[Path, typer.Option(help="certificate signing request to send")],
+) -> None:
+    """Create the node's TLS key and a certificate signing request for the network
+    operator (`samenloop pki sign`); the key never leaves this machine."""
+    from samenloop.crypto import pki
+    from samenloop.proto.directory import DirectoryError, validate_node_id
+
+    try:
+        validate_node_id(node_id)
+    except DirectoryError as exc:
+        raise fail(str(exc)) from None
+    if key_out.exists():
+        raise fail(f"{key_out} exists; refusing to overwrite a key")
+    key, request = pki.node_key_and_csr(node_id)
+    write_secret(key_out, key)
+    csr_out.write_bytes(request)
+    typer.echo(f"created {key_out} (keep it here) and {csr_out}: send {csr_out} to the "
+               "network operator, who signs it with `samenloop pki sign`")
+
+
 @node_app.command("serve")
 def node_serve(config: ConfigOption) -> None:
     """Run the node's Lookup service and retention sweeper until SIGINT or SIGTERM; with a
@@ -387,7 +411,8 @@ def user_enable(username: Annotated[str, typer.Argument()], config: ConfigOption
 @user_app.command("reset")
 def user_reset(username: Annotated[str, typer.Argument()], config: ConfigOption,
                password_stdin: PasswordStdin = False) -> None:
-    """Set a new password; the account's sessions end and its lock-out is lifted."""
+    """Set a new password; the account's sessions end, its API tokens are revoked and its
+    lock-out is lifted."""
     _user_change(config, username, "reset", _password(password_stdin))
 
 
@@ -539,11 +564,18 @@ def demo(
     dir: Annotated[Path, typer.Option(help="folder for the demo network's files")
                    ] = Path("demo-data"),
     fresh: Annotated[bool, typer.Option(help="start from a new network")] = True,
+    base_port: Annotated[int, typer.Option(
+        envvar="SAMENLOOP_DEMO_BASE_PORT",
+        help="coordinator port; nodes use +101.., web apps +1101..; 0: any free ports")
+    ] = 7000,
 ) -> None:
     """Start a coordinator and three nodes on loopback with synthetic cases."""
-    from samenloop.node.demo import run_demo
+    from samenloop.node.demo import DemoError, run_demo
 
-    run_demo(dir, fresh=fresh)
+    try:
+        run_demo(dir, fresh=fresh, base_port=base_port)
+    except DemoError as exc:
+        raise fail(str(exc)) from None
 
 
 def main() -> None:

@@ -83,6 +83,9 @@ class WebConfig:
     login_lockout_minutes: int = 15
     audit_monthly_threshold: int = 200
     smtp: SmtpConfig | None = None
+    # Request bodies above these are refused (413) before they are read.
+    max_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 20 * 1024 * 1024  # the import routes
 
     @property
     def secure_cookies(self) -> bool:
@@ -115,7 +118,11 @@ class WebConfig:
             login_max_failures=web.int("login_max_failures", 5, minimum=1),
             login_lockout_minutes=web.int("login_lockout_minutes", 15, minimum=1),
             audit_monthly_threshold=web.int("audit_monthly_threshold", 200, minimum=1),
-            smtp=smtp)
+            smtp=smtp,
+            max_body_bytes=web.int("max_body_bytes", 64 * 1024, minimum=4096,
+                                   maximum=64 * 1024 * 1024),
+            max_upload_bytes=web.int("max_upload_bytes", 20 * 1024 * 1024, minimum=64 * 1024,
+                                     maximum=1024 * 1024 * 1024))
 
 
 # A check holds the persons of one case ("gestandaardiseerde verrijking is niet
@@ -125,7 +132,7 @@ MAX_SUBJECTS = 20
 
 
 def _purposes(policy: Section) -> tuple[str, ...]:
-    purposes = policy.data.get("purposes", list(STANDARD_PURPOSES))
+    purposes = policy.value("purposes", list(STANDARD_PURPOSES))
     if (not isinstance(purposes, list) or not purposes
             or not all(isinstance(p, str) and 5 <= len(p.strip()) <= PURPOSE_CHARS
                        for p in purposes)):
@@ -138,7 +145,7 @@ def _phase_names(section: Section) -> dict[str, str]:
     """The case system's own phase names onto ours (or "afschaling", which closes)."""
     from samenloop.node.model import AFSCHALING, PHASES
 
-    table = section.data.get("phases", {})
+    table = section.value("phases", {})
     if not isinstance(table, dict):
         raise ConfigError(section._field("phases"), "must be a table of name = phase")
     names: dict[str, str] = {}
@@ -220,7 +227,7 @@ class NodeConfig:
         if contact_release not in CONTACT_RELEASES:
             raise ConfigError("policy.contact_release",
                               f"must be one of {', '.join(CONTACT_RELEASES)}")
-        return cls(
+        config = cls(
             node_id=node_id,
             listen=root.endpoint("listen"),
             coordinator=root.endpoint("coordinator"),
@@ -249,13 +256,15 @@ class NodeConfig:
             web=WebConfig.from_section(root.section("web")) if root.has("web") else None,
             match_key_versions=_match_key_versions(root),
         )
+        root.refuse_unknown()
+        return config
 
 
 def _match_key_versions(root: Section) -> tuple[int, ...]:
     """Defaults to every version this code can derive; a pinned list must be a subset."""
     if not root.has("match_key_versions"):
         return identity.SUPPORTED_INPUT_VERSIONS
-    value = root.data["match_key_versions"]
+    value = root.value("match_key_versions")
     try:
         versions = validate_match_key_versions(value if isinstance(value, list) else [value])
     except DirectoryError as exc:

@@ -218,7 +218,79 @@ def wait_for_port(endpoint: str, seconds: float = 15.0) -> None:
     raise RuntimeError(f"nothing listens on {endpoint} after {seconds} s")
 
 
-WEB_PORTS = {n: 8101 + i for i, (n, _) in enumerate(DEMO_NODES)}
+@dataclass(frozen=True)
+class DemoPorts:
+    """The loopback ports of one demo network: coordinator, Lookup services, web apps."""
+
+    coordinator: int
+    nodes: dict[str, int]
+    web: dict[str, int]
+
+    @classmethod
+    def from_base(cls, base: int) -> DemoPorts:
+        """7000 gives coordinator 7000, nodes 7101-7103, web apps 8101-8103; 0 gives free
+        ports chosen by the system (several demos, tests)."""
+        if base == 0:
+            chosen: set[int] = set()
+            while len(chosen) < 1 + 2 * len(DEMO_NODES):
+                chosen.add(free_port())
+            free = iter(sorted(chosen))
+            return cls(next(free), {n: next(free) for n, _ in DEMO_NODES},
+                       {n: next(free) for n, _ in DEMO_NODES})
+        if not 1024 <= base <= 65535 - 1101 - len(DEMO_NODES):
+            raise DemoError(f"--base-port must be 0 or 1024-{65535 - 1101 - len(DEMO_NODES)}")
+        return cls(base, {n: base + 101 + i for i, (n, _) in enumerate(DEMO_NODES)},
+                   {n: base + 1101 + i for i, (n, _) in enumerate(DEMO_NODES)})
+
+    @classmethod
+    def of_network(cls, root: Path) -> DemoPorts:
+        """The ports an existing demo network (`--no-fresh`) was built with."""
+        import tomllib
+
+        def port(endpoint: str) -> int:
+            return int(endpoint.rpartition(":")[2])
+
+        coordinator = tomllib.loads((root / "coordinator.toml").read_text("utf-8"))
+        nodes = {n: tomllib.loads((root / "nodes" / n / "node.toml").read_text("utf-8"))
+                 for n, _ in DEMO_NODES}
+        return cls(port(coordinator["listen"]), {n: port(c["listen"]) for n, c in nodes.items()},
+                   {n: port(c["web"]["listen"]) for n, c in nodes.items()})
+
+    def all(self) -> list[int]:
+        return [self.coordinator, *self.nodes.values(), *self.web.values()]
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message tells the operator what to do."""
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Something listens on the port (on this address or any), or it cannot be bound.
+    Servers would otherwise share it (gRPC sets SO_REUSEPORT) or the demo would talk to
+    whatever holds it and fail later with a TLS error."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        pass
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no use
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def refuse_ports_in_use(ports: DemoPorts) -> None:
+    for port in ports.all():
+        if port_in_use(port):
+            raise DemoError(
+                f"port {port} is in use (another demo, or on macOS the AirPlay receiver on "
+                "7000); stop it, or start the demo on other ports with --base-port N "
+                "(0: any free ports)")
+
+
 # Demo accounts of every node: username -> (role, procesregisseur id).
 DEMO_ACCOUNTS = {"regisseur": ("procesregisseur", "pr-1"), "beheerder": ("beheerder", None),
                  "auditor": ("auditor", None)}
@@ -238,15 +310,18 @@ def _add_demo_accounts(configs: dict[str, Path], password: str) -> None:
                 raise RuntimeError(f"demo account {username}: {out.stderr.strip()}")
 
 
-def run_demo(root: Path, *, fresh: bool = True) -> None:
-    """Start the embedded network, import the synthetic cases, print what to try."""
+def run_demo(root: Path, *, fresh: bool = True, base_port: int = 7000) -> None:
+    """Start the embedded network, import the synthetic cases, print what to try. Refuses
+    (DemoError) before writing anything when one of its ports is taken."""
     root = root.resolve()
+    reuse = not fresh and (root / "coordinator.toml").exists()
+    ports = DemoPorts.of_network(root) if reuse else DemoPorts.from_base(base_port)
+    refuse_ports_in_use(ports)
     if fresh and root.exists():
         shutil.rmtree(root)
-    if not (root / "coordinator.toml").exists():
-        build_network(root, coordinator_port=7000,
-                      node_ports={n: 7101 + i for i, (n, _) in enumerate(DEMO_NODES)},
-                      web_ports=WEB_PORTS)
+    if not reuse:
+        build_network(root, coordinator_port=ports.coordinator, node_ports=ports.nodes,
+                      web_ports=ports.web)
     layout_nodes = {n: root / "nodes" / n / "node.toml" for n, _ in DEMO_NODES}
     password_file = root / "demo-password.txt"
     if not password_file.exists():
@@ -264,12 +339,10 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
 
     try:
         start("coordinator", "coordinator", "serve", "--config", str(root / "coordinator.toml"))
-        wait_for_port("127.0.0.1:7000")
+        wait_for_port(f"127.0.0.1:{ports.coordinator}")
         for node_id, config in layout_nodes.items():
             start(node_id, "node", "serve", "--config", str(config))
-        for i in range(len(layout_nodes)):
-            wait_for_port(f"127.0.0.1:{7101 + i}")
-        for port in WEB_PORTS.values():
+        for port in (*ports.nodes.values(), *ports.web.values()):
             wait_for_port(f"127.0.0.1:{port}")
         for node_id, config in layout_nodes.items():
             cases = config.parent / "cases.csv"
@@ -277,7 +350,7 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
                                           str(config)), capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"demo import at {node_id} failed: {out.stderr.strip()}")
-        _print_instructions(root, layout_nodes, password)
+        _print_instructions(root, layout_nodes, password, ports)
         done = {"stop": False}
         signal.signal(signal.SIGINT, lambda *_: done.update(stop=True))
         signal.signal(signal.SIGTERM, lambda *_: done.update(stop=True))
@@ -292,29 +365,28 @@ def run_demo(root: Path, *, fresh: bool = True) -> None:
         print("stopped.")
 
 
-def _print_instructions(root: Path, configs: dict[str, Path], password: str) -> None:
+def _print_instructions(root: Path, configs: dict[str, Path], password: str,
+                        ports: DemoPorts) -> None:
     samenloop = Path(sys.executable).parent / "samenloop"
     exe = str(samenloop) if samenloop.exists() else "samenloop"
     fryslan = configs["zvh-fryslan"]
     rel = os.path.relpath(fryslan, Path.cwd())
+    nodes = "\n".join(f"  {n:22}  127.0.0.1:{p}" for n, p in ports.nodes.items())
+    web = "\n".join(f"  {n:22}  http://127.0.0.1:{p}/" for n, p in ports.web.items())
     print(f"""
 Samenloop demo network is running (files in {root}):
-  coordinator             127.0.0.1:7000
-  zvh-fryslan             127.0.0.1:7101
-  zvh-noord-limburg       127.0.0.1:7102
-  zvh-rotterdam-rijnmond  127.0.0.1:7103
+  coordinator             127.0.0.1:{ports.coordinator}
+{nodes}
 
 Web app (Dutch), one per ZVH:
-  zvh-fryslan             http://127.0.0.1:8101/
-  zvh-noord-limburg       http://127.0.0.1:8102/
-  zvh-rotterdam-rijnmond  http://127.0.0.1:8103/
+{web}
 Accounts at every node, all with password {password}
   regisseur   procesregisseur (pr-1): samenloopcheck and samenloopmeldingen
   beheerder   import, status, cases, users
   auditor     audit pages and exports
 In the web app of Fryslân, log in as regisseur, run a check for case F-2026-001 (triage)
 for Pieter van den Berg, 12-03-1985, Venlo; then log in as regisseur at Noord-Limburg
-(8102) to see the samenloopmelding.
+({ports.web["zvh-noord-limburg"]}) to see the samenloopmelding.
 
 Or try, in another terminal, a check from Fryslân for its triage case F-2026-001.
 

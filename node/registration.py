@@ -61,6 +61,10 @@ COLUMNS = {
 }
 YES = ("ja", "j", "yes", "y", "true", "1")
 NO = ("", "nee", "n", "no", "false", "0")
+# Exports are flat records; anything nested deeper than this is refused before it can
+# exhaust the parser's recursion (50,000 nested brackets once crashed the import).
+MAX_JSON_DEPTH = 32
+NOT_JSON = "not valid JSON"
 REQUIRED = ("case_ref", "phase", "procesregisseur_id", "surname", "given_names",
             "date_of_birth")
 
@@ -116,9 +120,42 @@ def parse_rows(text: str) -> list[tuple[int, dict[str, str]]]:
     return _csv_rows(text)
 
 
-def _json_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+def json_depth(text: str, limit: int = MAX_JSON_DEPTH) -> int:
+    """The nesting depth of a JSON text, counting brackets outside strings; the scan stops
+    as soon as it passes `limit`, and it never recurses, whatever the input."""
+    depth = deepest = 0
+    for match in _JSON_TOKENS.finditer(text):
+        found = match.group()
+        if found in ("[", "{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif found in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def loads_bounded(text: str, limit: int = MAX_JSON_DEPTH) -> object:
+    """json.loads, refusing (ValueError) texts nested deeper than `limit` before parsing."""
+    if json_depth(text, limit) > limit:
+        raise ValueError(f"nested deeper than {limit} levels")
     try:
-        data = json.loads(text)
+        return json.loads(text)
+    except RecursionError:  # unreachable after the scan; never let it become a crash
+        raise ValueError(f"nested deeper than {limit} levels") from None
+
+
+def _json_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ImportRefused([RowError(0, "file", f"{NOT_JSON} (nested deeper than "
+                                                 f"{MAX_JSON_DEPTH} levels)")])
+    try:
+        data = loads_bounded(text)
         items = list(enumerate(data if isinstance(data, list) else [data], start=1))
     except json.JSONDecodeError:
         items = []
@@ -126,9 +163,11 @@ def _json_rows(text: str) -> list[tuple[int, dict[str, str]]]:
             if not line.strip():
                 continue
             try:
-                items.append((number, json.loads(line)))
-            except json.JSONDecodeError:
-                raise ImportRefused([RowError(number, "file", "not valid JSON")]) from None
+                items.append((number, loads_bounded(line)))
+            except ValueError:  # JSONDecodeError is a ValueError
+                raise ImportRefused([RowError(number, "file", NOT_JSON)]) from None
+    except ValueError:
+        raise ImportRefused([RowError(0, "file", NOT_JSON)]) from None
     rows = []
     for number, item in items:
         if not isinstance(item, dict):

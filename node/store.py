@@ -717,11 +717,13 @@ class NodeStore:
         return changed
 
     def set_password_hash(self, username: str, password_hash: str) -> bool:
-        """A reset also ends the user's sessions and clears failed logins."""
+        """A reset also ends the user's sessions, revokes their API tokens and clears failed
+        logins: whoever held the old password may have made a token with it."""
         with self._transaction() as db:
             changed = db.execute("UPDATE users SET password_hash = ? WHERE username = ?",
                                  (password_hash, username)).rowcount > 0
             db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+            db.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
             db.execute("DELETE FROM login_failures WHERE username = ?", (username,))
         return changed
 
@@ -752,6 +754,12 @@ class NodeStore:
         with self._transaction() as db:
             db.execute("INSERT INTO api_tokens (token_hash, username, created_at)"
                        " VALUES (?, ?, ?)", (token_hash, username, now))
+
+    def revoke_api_tokens(self, username: str) -> int:
+        """Revoke every API token of `username`; how many there were."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM api_tokens WHERE username = ?",
+                              (username,)).rowcount
 
     def api_token_user(self, token_hash: str) -> User | None:
         with self._lock:

@@ -14,19 +14,25 @@ from samenloop.proto.transport import TlsFiles
 
 
 class ConfigError(ValueError):
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
+    def __init__(self, field: str, problem: str, *, file: str = "") -> None:
+        super().__init__(f"{file}: {field}: {problem}" if file else f"{field}: {problem}")
         self.field = field
         self.problem = problem
+        self.file = file
 
 
 class Section:
-    """A table of the TOML file, remembering its dotted name for error messages."""
+    """A table of the TOML file, remembering its dotted name for error messages and the keys
+    the loader read, so that every other key can be refused (`refuse_unknown`): a misspelt
+    or misplaced key would otherwise silently leave its setting at the default."""
 
-    def __init__(self, data: dict[str, Any], base: Path, name: str = "") -> None:
+    def __init__(self, data: dict[str, Any], base: Path, name: str = "", file: str = "") -> None:
         self.data = data
         self.base = base
         self.name = name
+        self.file = file
+        self.read: set[str] = set()
+        self.children: list[Section] = []
 
     @classmethod
     def load(cls, path: Path) -> Section:
@@ -38,7 +44,7 @@ class Section:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), f"not valid TOML ({exc})") from None
-        return cls(data, path.resolve().parent)
+        return cls(data, path.resolve().parent, file=str(path))
 
     def _field(self, key: str) -> str:
         return f"{self.name}.{key}" if self.name else key
@@ -46,24 +52,53 @@ class Section:
     def has(self, key: str) -> bool:
         return key in self.data
 
+    def value(self, key: str, default: Any = None) -> Any:
+        """The raw value, for types the typed readers below do not cover; marks it read."""
+        self.read.add(key)
+        return self.data.get(key, default)
+
+    def _child(self, data: dict[str, Any], name: str) -> Section:
+        """The same Section each time a table is asked for, so reads in two places add up."""
+        for child in self.children:
+            if child.name == name:
+                return child
+        child = Section(data, self.base, name, self.file)
+        self.children.append(child)
+        return child
+
     def section(self, key: str, *, required: bool = True) -> Section:
-        value = self.data.get(key)
+        value = self.value(key)
         if value is None:
             if required:
                 raise ConfigError(self._field(key), "missing section")
             value = {}
         if not isinstance(value, dict):
             raise ConfigError(self._field(key), "must be a table")
-        return Section(value, self.base, self._field(key))
+        return self._child(value, self._field(key))
 
     def sections(self, key: str) -> list[Section]:
-        value = self.data.get(key, [])
+        value = self.value(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ConfigError(self._field(key), "must be an array of tables")
-        return [Section(v, self.base, f"{self._field(key)}[{i}]") for i, v in enumerate(value)]
+        return [self._child(v, f"{self._field(key)}[{i}]") for i, v in enumerate(value)]
+
+    def unknown_keys(self) -> list[str]:
+        """Dotted names of the keys no reader asked for, in this table and the tables read."""
+        unknown = [self._field(key) for key in self.data if key not in self.read]
+        for child in self.children:
+            unknown += child.unknown_keys()
+        return unknown
+
+    def refuse_unknown(self) -> None:
+        """The final check after a loader built its config: every key left is a mistake."""
+        unknown = self.unknown_keys()
+        if unknown:
+            raise ConfigError(unknown[0], "unknown key" + (
+                f" (also unknown: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""),
+                file=self.file)
 
     def str(self, key: str, default: str | None = None) -> str:
-        value = self.data.get(key, default)
+        value = self.value(key, default)
         if value is None:
             raise ConfigError(self._field(key), "missing")
         if not isinstance(value, str) or not value.strip():
@@ -72,7 +107,7 @@ class Section:
 
     def int(self, key: str, default: int, *, minimum: int = 0,
             maximum: int | None = None) -> int:
-        value = self.data.get(key, default)
+        value = self.value(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(self._field(key), "must be a whole number")
         if value < minimum:
@@ -82,7 +117,7 @@ class Section:
         return value
 
     def float(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        value = self.data.get(key, default)
+        value = self.value(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(self._field(key), "must be a number")
         if value <= minimum:
@@ -90,7 +125,7 @@ class Section:
         return float(value)
 
     def bool(self, key: str, default: bool) -> bool:
-        value = self.data.get(key, default)
+        value = self.value(key, default)
         if not isinstance(value, bool):
             raise ConfigError(self._field(key), "must be true or false")
         return value

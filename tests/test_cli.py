@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from samenloop.node.demo import free_port, stop_processes, wait_for_port
 
@@ -47,7 +52,10 @@ def run(*args: str, cwd: Path, stdin: str | None = None, ok: bool = True
 
 
 @pytest.fixture
-def deployed(tmp_path: Path) -> Iterator[Path]:
+def deployed(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The network as operators build it. Parametrised indirectly with node ids, those nodes
+    make their own key and CSR, which the network operator signs."""
+    csr_nodes: tuple[str, ...] = getattr(request, "param", ())
     root = tmp_path / "network"
     root.mkdir()
     run("pki", "init", "--dir", "pki", "--network", "test", cwd=root)
@@ -58,7 +66,12 @@ def deployed(tmp_path: Path) -> Iterator[Path]:
     spec = [f'network = "test"\nserial = 1\ncurrent_epoch = 1\n[[oprf_keys]]\nepoch = 1\n'
             f'public_key = "{oprf_pub}"\n']
     for node in ("zvh-a", "zvh-b"):
-        run("pki", "issue", "--node", node, cwd=root)
+        if node in csr_nodes:
+            run("node", "csr", "--node-id", node, "--key-out", f"pki/{node}.key",
+                "--csr-out", f"{node}.csr", cwd=root)
+            run("pki", "sign", "--csr", f"{node}.csr", "--out", f"pki/{node}.crt", cwd=root)
+        else:
+            run("pki", "issue", "--node", node, cwd=root)
         box_pub = run("node", "keygen", "--out", f"keys/{node}.box", cwd=root).stdout.strip()
         spec.append(f'[[nodes]]\nnode_id = "{node}"\ndisplay_name = "ZVH {node[-1].upper()}"\n'
                     f'endpoint = "127.0.0.1:{ports[node]}"\nbox_public_key = "{box_pub}"\n')
@@ -140,6 +153,98 @@ def test_operator_flow_and_no_identifier_in_any_file(deployed: Path) -> None:
             assert identifier.encode() not in data, f"{path.name} holds an identifier"
 
 
+@pytest.mark.parametrize("deployed", [("zvh-a", "zvh-b")], indirect=True)
+def test_nodes_with_csr_signed_certificates_join_and_answer(deployed: Path) -> None:
+    """Both nodes made their own keys (the network operator never saw them): the holder
+    answers the coordinator and the querying node reaches it, both over mutual TLS."""
+    root = deployed
+    for node in ("zvh-a", "zvh-b"):
+        assert (root / "pki" / f"{node}.key").stat().st_mode & 0o777 == 0o600
+    (root / "b-cases.csv").write_text(CASES, encoding="utf-8")
+    (root / "a-cases.csv").write_text(A_CASES, encoding="utf-8")
+    run("node", "import", "b-cases.csv", "--config", "zvh-b.toml", cwd=root)
+    run("node", "import", "a-cases.csv", "--config", "zvh-a.toml", cwd=root)
+    result = run("check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose",
+                 "triage: gezin in beeld", "--subjects-json", "-", cwd=root,
+                 stdin=json.dumps(QUERY[:1]))
+    assert "persoon 1: SAMENLOOP" in result.stdout and "ZVH B" in result.stdout
+    assert "gecontroleerd bij 2 van 2 Zorg- en Veiligheidshuizen" in result.stdout
+
+
+def _csr(common_name: str, *, extensions: tuple[x509.ExtensionType, ...] = (),
+         organisation: str | None = None) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organisation:
+        subject.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def _tampered_csr() -> bytes:
+    der = bytearray(x509.load_pem_x509_csr(_csr("zvh-a")).public_bytes(
+        serialization.Encoding.DER))
+    der[-5] ^= 0x01  # inside the signature
+    return x509.load_der_x509_csr(bytes(der)).public_bytes(serialization.Encoding.PEM)
+
+
+def test_pki_sign_signs_only_a_node_and_only_for_tls(tmp_path: Path) -> None:
+    run("pki", "init", "--dir", "pki", cwd=tmp_path)
+    made = run("node", "csr", "--node-id", "zvh-a", "--key-out", "node.key", "--csr-out",
+               "node.csr", cwd=tmp_path)
+    assert "node.csr" in made.stdout
+    key = serialization.load_pem_private_key((tmp_path / "node.key").read_bytes(), None)
+    assert (tmp_path / "node.key").stat().st_mode & 0o777 == 0o600
+    again = run("node", "csr", "--node-id", "zvh-a", "--key-out", "node.key", "--csr-out",
+                "other.csr", cwd=tmp_path, ok=False)
+    assert again.returncode == 2 and "refusing to overwrite a key" in again.stderr
+    bad_id = run("node", "csr", "--node-id", "coordinator", "--key-out", "c.key", "--csr-out",
+                 "c.csr", cwd=tmp_path, ok=False)
+    assert bad_id.returncode == 2 and "node id 'coordinator'" in bad_id.stderr
+    assert not (tmp_path / "c.key").exists()
+
+    run("pki", "sign", "--csr", "node.csr", "--out", "node.crt", "--host", "zvh-a.example",
+        cwd=tmp_path)
+    cert = x509.load_pem_x509_certificate((tmp_path / "node.crt").read_bytes())
+    assert cert.public_key() == key.public_key(), "the certificate is for the node's own key"
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "zvh-a"
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_cert_sign and not usage.crl_sign
+    assert set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == {
+        ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    assert cert.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [
+        "zvh-a", "zvh-a.example"]
+    ca = x509.load_pem_x509_certificate((tmp_path / "pki" / "ca.crt").read_bytes())
+    cert.verify_directly_issued_by(ca)
+
+    refused = {
+        "coordinator": (_csr("coordinator"), "node id 'coordinator'"),
+        "bad id": (_csr("Zvh A"), "node id 'Zvh A'"),
+        "a CA": (_csr("zvh-a", extensions=(x509.BasicConstraints(ca=True, path_length=None),)),
+                 "BasicConstraints extension"),
+        "other names": (_csr("zvh-a", extensions=(x509.SubjectAlternativeName(
+            [x509.DNSName("zvh-a"), x509.DNSName("coordinator")]),)),
+            "subject alternative name must be only the node id"),
+        "key usages": (_csr("zvh-a", extensions=(x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.CODE_SIGNING]),)), "ExtendedKeyUsage extension"),
+        "more subject": (_csr("zvh-a", organisation="Other"), "must be only a common name"),
+        "tampered": (_tampered_csr(), "signature does not verify"),
+        "not a CSR": (b"hello", "not a PEM certificate signing request"),
+    }
+    for case, (request, reason) in refused.items():
+        (tmp_path / "bad.csr").write_bytes(request)
+        result = run("pki", "sign", "--csr", "bad.csr", "--out", "bad.crt", cwd=tmp_path,
+                     ok=False)
+        assert result.returncode == 2, case
+        assert result.stderr.startswith("error: bad.csr: ") and reason in result.stderr, (
+            case, result.stderr)
+        assert not (tmp_path / "bad.crt").exists(), case
+
+
 def test_bad_config_names_the_field(tmp_path: Path) -> None:
     (tmp_path / "node.toml").write_text('node_id = "Bad Id"\n')
     result = run("node", "status", "--config", "node.toml", cwd=tmp_path, ok=False)
@@ -149,9 +254,39 @@ def test_bad_config_names_the_field(tmp_path: Path) -> None:
     assert "not valid TOML" in result.stderr
 
 
-@pytest.mark.skipif(os.environ.get("SAMENLOOP_SKIP_DEMO") == "1", reason="demo ports in use")
+def test_demo_refuses_a_port_in_use_before_it_starts(tmp_path: Path) -> None:
+    """Another demo (or macOS's AirPlay receiver on 7000) holds a port: the demo says which,
+    instead of talking to it and failing later with a TLS error."""
+    for taken in ("coordinator", "web app"):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            base = port if taken == "coordinator" else port - 1101
+            if base < 1024:
+                continue
+            result = run("demo", "--dir", str(tmp_path / "demo"), "--base-port", str(base),
+                         cwd=tmp_path, ok=False)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"port {port} is in use" in result.stderr
+        assert not (tmp_path / "demo").exists(), "nothing is written before the ports are free"
+
+    # `make demo` passes no options: the environment chooses the ports there.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run([*SAMENLOOP, "demo", "--dir", str(tmp_path / "demo")],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                check=False, env={**os.environ,
+                                                  "SAMENLOOP_DEMO_BASE_PORT": str(port)})
+    assert result.returncode == 2 and f"port {port} is in use" in result.stderr
+
+
 def test_demo_starts_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    demo = subprocess.Popen([*SAMENLOOP, "demo", "--dir", str(tmp_path / "demo")],
+    """On ports the system chooses (--base-port 0), so it never depends on 7000 being free."""
+    demo = subprocess.Popen([*SAMENLOOP, "demo", "--dir", str(tmp_path / "demo"),
+                             "--base-port", "0"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
@@ -165,6 +300,7 @@ def test_demo_starts_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                 break
         text = "".join(printed)
         assert "Press Ctrl-C" in text, text
+        assert "127.0.0.1:7000" not in text, "the chosen ports are printed"
         commands = [c for c in text.split("\n\n") if "check --node-config" in c]
         assert len(commands) == 2
         outputs = []

@@ -28,7 +28,8 @@ yaml = pytest.importorskip("yaml", reason="PyYAML is needed to validate deploy/ 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"
-HEALTHCHECK = DEPLOY / "container" / "healthcheck.py"
+# The console script pyproject.toml installs beside the interpreter (and in the image).
+HEALTHCHECK = Path(sys.executable).parent / "samenloop-healthcheck"
 METRIC = re.compile(r"\bsamenloop_[a-z_]+\b")
 
 
@@ -296,8 +297,21 @@ def _prometheus_config(tmp_path: Path, coordinator: str, nodes: dict[str, str]) 
     return path
 
 
+def test_healthcheck_is_an_installed_command(tmp_path: Path) -> None:
+    """The README and the probes call `samenloop-healthcheck`: the package installs it, so
+    operators outside a container have it too, and the image gets it the same way."""
+    assert HEALTHCHECK.exists(), "pyproject.toml installs samenloop-healthcheck"
+    usage = subprocess.run([str(HEALTHCHECK), "--help"], capture_output=True, text=True,
+                           timeout=30)
+    assert usage.returncode == 0 and "--live" in usage.stdout
+    missing = _healthcheck(tmp_path / "absent.toml")
+    assert missing.returncode == 2 and "unhealthy: cannot use" in missing.stderr
+    containerfile = (DEPLOY / "container" / "Containerfile").read_text()
+    assert "command -v samenloop-healthcheck" in containerfile
+
+
 def _healthcheck(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(HEALTHCHECK), "--config", str(config), *args],
+    return subprocess.run([str(HEALTHCHECK), "--config", str(config), *args],
                           capture_output=True, text=True, timeout=30)
 
 

@@ -39,3 +39,19 @@ def test_missing_columns_are_named() -> None:
         validate(parse_rows("casusnummer;fase\nC-1;triage\n"), {"pr-1"}, date(2026, 1, 1))
     assert {e.field for e in info.value.errors} >= {"procesregisseur_id", "surname",
                                                     "given_names", "date_of_birth"}
+
+
+@pytest.mark.parametrize("text", ["[" * 50_000 + "]" * 50_000, "[" * 50_000,
+                                  '{"a": ' * 50_000 + "1" + "}" * 50_000,
+                                  '{"casusnummer": "C-1"}\n' + "[" * 50_000 + "\n",
+                                  "[" * 33 + "]" * 33])
+def test_deeply_nested_json_is_refused_not_crashed(text: str) -> None:
+    with pytest.raises(ImportRefused) as info:
+        parse_rows(text)
+    assert info.value.errors[0].field == "file"
+    assert info.value.errors[0].reason.startswith("not valid JSON")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    rows = parse_rows('[{"casusnummer": "C-1", "achternaam": "' + "[{" * 40 + '\\"]"}]')
+    assert rows[0][1]["casusnummer"] == "C-1"

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -26,6 +27,25 @@ MIN_PASSWORD = 12
 _hasher = PasswordHasher()
 # Verifying against this for unknown usernames makes their refusal take as long.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Failed logins for names without an account are counted under a keyed hash, so whatever
+# was typed as a username is not stored; the key lives only in this process.
+_UNKNOWN_KEY = secrets.token_bytes(32)
+# At most this many argon2 computations at once: a burst of logins queues here instead of
+# taking every worker thread and core (each takes ~50 ms and 64 MiB).
+_HASHING = threading.BoundedSemaphore(2)
+
+
+def _hash(password: str) -> str:
+    with _HASHING:
+        return _hasher.hash(password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    with _HASHING:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 class AccountError(ValueError):
@@ -77,7 +97,7 @@ def add_user(store: NodeStore, username: str, role: str, procesregisseur_id: str
     if len(password) < MIN_PASSWORD:
         raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
                                          f"tekens hebben")
-    if not store.add_user(username, role, procesregisseur_id, _hasher.hash(password), now):
+    if not store.add_user(username, role, procesregisseur_id, _hash(password), now):
         raise AccountError("gebruikersnaam", "deze gebruikersnaam bestaat al")
     store.append_audit("user_add", by, {"user": username, "role": role,
                                         "procesregisseur_id": procesregisseur_id}, now)
@@ -99,13 +119,17 @@ def reset_password(store: NodeStore, username: str, password: str, *, by: str,
     if len(password) < MIN_PASSWORD:
         raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
                                          f"tekens hebben")
-    if not store.set_password_hash(username, _hasher.hash(password)):
+    if not store.set_password_hash(username, _hash(password)):
         raise AccountError("gebruikersnaam", "onbekende gebruiker")
     store.append_audit("user_reset", by, {"user": username}, now)
 
 
 def create_api_token(store: NodeStore, username: str, *, by: str, now: float) -> str:
-    """A bearer token for the HTTP API, shown once; only its hash is kept."""
+    """A bearer token for the HTTP API, shown once; only its hash is kept.
+
+    Made only by its owner (the web page "Mijn API-tokens" makes one for the logged-in
+    user) or by the node operator (`samenloop node user token`, audited as "operator"):
+    a beheerder cannot make one for someone else and act as them."""
     user = store.user(username)
     if user is None or user.disabled:
         raise AccountError("gebruikersnaam", "onbekende of uitgeschakelde gebruiker")
@@ -115,31 +139,49 @@ def create_api_token(store: NodeStore, username: str, *, by: str, now: float) ->
     return token
 
 
+def revoke_api_tokens(store: NodeStore, username: str, *, by: str, now: float) -> int:
+    """Revoke every API token of `username` (its owner, or a beheerder); audited."""
+    if store.user(username) is None:
+        raise AccountError("gebruikersnaam", "onbekende gebruiker")
+    revoked = store.revoke_api_tokens(username)
+    store.append_audit("token_revoke", by, {"user": username, "tokens": revoked}, now)
+    return revoked
+
+
 def api_user(store: NodeStore, token: str) -> User | None:
     user = store.api_token_user(token_hash(token))
     return user if user is not None and not user.disabled else None
 
 
+def _failure_key(username: str, known: User | None) -> str:
+    if known is not None:
+        return known.username
+    return "?" + hmac.new(_UNKNOWN_KEY, username.encode("utf-8"), "sha256").hexdigest()[:32]
+
+
 def login(store: NodeStore, web: WebConfig, username: str, password: str, *,
           now: float) -> User:
-    """The user, or LoginRefused; failures and lock-outs are counted and audited."""
+    """The user, or LoginRefused; failures and lock-outs are counted and audited.
+
+    A name without an account gets the same answer in the same time as one with an
+    account: its failures are counted and lock it out alike, and every attempt, locked or
+    not, verifies a password hash (the account's or a dummy) before it is answered."""
     username = username.strip().lower()
     window = web.login_lockout_minutes * 60
     known = store.user(username) if USERNAME.match(username) else None
     actor = known.username if known else "-"
-    if known and store.login_failures(username, now - window) >= web.login_max_failures:
+    key = _failure_key(username, known)
+    locked = store.login_failures(key, now - window) >= web.login_max_failures
+    ok = _verify(known.password_hash if known else _DUMMY_HASH, password)
+    if locked:
         store.append_audit("login_locked", actor, {}, now)
         raise LoginRefused(f"Te veel mislukte pogingen. Het account is {web.login_lockout_minutes}"
                            f" minuten geblokkeerd; probeer het daarna opnieuw of vraag de "
                            f"beheerder om hulp.")
-    try:
-        ok = _hasher.verify(known.password_hash if known else _DUMMY_HASH, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        ok = False
     if not ok or known is None or known.disabled:
-        failures = store.add_login_failure(username if known else "-", now, now - window)
+        failures = store.add_login_failure(key, now, now - window)
         store.append_audit("login_failed", actor, {"known_user": known is not None}, now)
-        if known and failures >= web.login_max_failures:
+        if failures >= web.login_max_failures:
             store.append_audit("lockout", actor, {"failures": failures}, now)
         raise LoginRefused("Gebruikersnaam of wachtwoord klopt niet, of het account is "
                            "uitgeschakeld.")

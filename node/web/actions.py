@@ -34,7 +34,15 @@ from samenloop.node.config import NodeConfig, WebConfig
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.model import CheckResult
 from samenloop.node.network import EvaluationBudgetExhausted, Network, NetworkError
-from samenloop.node.registration import ImportRefused, RowError, import_cases, parse_rows, validate
+from samenloop.node.registration import (
+    MAX_JSON_DEPTH,
+    NOT_JSON,
+    ImportRefused,
+    RowError,
+    import_cases,
+    parse_rows,
+    validate,
+)
 from samenloop.node.store import CaseRow, ImportSummary, NodeStore
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
@@ -205,13 +213,22 @@ def decode_upload(data: bytes) -> str:
                       ) from None
 
 
+def _in_dutch(error: RowError) -> RowError:
+    """A file the parser could not read, in the beheerder's words."""
+    if error.field == "file" and error.reason.startswith(NOT_JSON):
+        deep = f" (dieper genest dan {MAX_JSON_DEPTH} niveaus)" \
+            if "nested" in error.reason else ""
+        return RowError(error.line, "bestand", f"geen geldige JSON{deep}")
+    return error
+
+
 def check_import(ctx: NodeContext, text: str) -> tuple[int, int, list[RowError]]:
     """(rows, cases, problems) without changing anything: the report before applying."""
     try:
         rows = validate(parse_rows(text), ctx.store.procesregisseur_ids(),
                         date.fromtimestamp(ctx.clock()), ctx.config.phase_names)
     except ImportRefused as exc:
-        return 0, 0, exc.errors
+        return 0, 0, [_in_dutch(e) for e in exc.errors]
     return len(rows), len({r.case_ref for r in rows}), []
 
 
@@ -221,7 +238,7 @@ def apply_import(ctx: NodeContext, text: str, *, sync: bool, actor: str) -> Impo
                                actor=actor, now=ctx.clock)
     except ImportRefused as exc:
         raise Refused([FieldError(f"regel {e.line}: {e.field}", e.reason)
-                       for e in exc.errors[:200]]) from None
+                       for e in map(_in_dutch, exc.errors[:200])]) from None
     except EvaluationBudgetExhausted:
         raise Refused([FieldError("netwerk", "het importbudget van dit Zorg- en "
                                              "Veiligheidshuis bij de coördinator is op "

@@ -17,7 +17,7 @@ from samenloop.node.model import STRENGTH_LABELS, STRENGTHS
 from samenloop.node.store import User
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import Refused
-from samenloop.node.web.security import ApiError, api_user, context
+from samenloop.node.web.security import ApiError, api_user, body_schema, context, json_body
 
 router = APIRouter(prefix="/api/v1")
 
@@ -118,7 +118,8 @@ class CasusUit(BaseModel):
 
 
 class ImportIn(Strict):
-    inhoud: str = Field(max_length=20 * 1024 * 1024, description="export, CSV of JSON")
+    inhoud: str = Field(description="export, CSV of JSON; het verzoek is ten hoogste "
+                                    "web.max_upload_bytes groot (standaard 20 MB)")
     toepassen: bool = False
     sync: bool = False
 
@@ -189,9 +190,11 @@ def _refusal(exc: Refused) -> ApiError:
 
 
 @router.post("/checks", response_model=CheckUit, responses=ERRORS,
-             summary="samenloopcheck voor personen van een eigen casus")
-def api_check(request: Request, body: CheckIn,
-              user: User = Depends(api_user("procesregisseur"))) -> CheckUit:  # noqa: B008
+             summary="samenloopcheck voor personen van een eigen casus",
+             openapi_extra=body_schema(CheckIn))
+def api_check(request: Request,
+              user: User = Depends(api_user("procesregisseur")),  # noqa: B008
+              body: CheckIn = Depends(json_body(CheckIn))) -> CheckUit:  # noqa: B008
     ctx = context(request)
     try:
         subjects = actions.parse_subjects([p.model_dump() for p in body.personen],
@@ -281,9 +284,11 @@ def api_not_accepted(request: Request, body: CasusIn,
 
 
 @router.post("/import", response_model=ImportUit, responses=ERRORS,
-             summary="export controleren en (met toepassen) importeren")
-def api_import(request: Request, body: ImportIn,
-               user: User = Depends(api_user("beheerder"))) -> ImportUit:  # noqa: B008
+             summary="export controleren en (met toepassen) importeren",
+             openapi_extra=body_schema(ImportIn))
+def api_import(request: Request,
+               user: User = Depends(api_user("beheerder")),  # noqa: B008
+               body: ImportIn = Depends(json_body(ImportIn))) -> ImportUit:  # noqa: B008
     ctx = context(request)
     rows, cases, problems = actions.check_import(ctx, body.inhoud)
     out = ImportUit(regels=rows, casussen=cases, toegepast=False, problemen=[
@@ -299,9 +304,10 @@ def api_import(request: Request, body: ImportIn,
 
 
 @router.post("/casussen/sluiten", status_code=204, responses=ERRORS,
-             summary="casus afsluiten (afschaling)")
-def api_close_case(request: Request, body: CasusIn,
-                   user: User = Depends(api_user("beheerder"))) -> None:  # noqa: B008
+             summary="casus afsluiten (afschaling)", openapi_extra=body_schema(CasusIn))
+def api_close_case(request: Request,
+                   user: User = Depends(api_user("beheerder")),  # noqa: B008
+                   body: CasusIn = Depends(json_body(CasusIn))) -> None:  # noqa: B008
     try:
         actions.close_case(context(request), body.casus, actor=user.username)
     except Refused as exc:
@@ -331,9 +337,11 @@ def api_users(request: Request,
 
 
 @router.post("/gebruikers", response_model=GebruikerUit, status_code=201, responses=ERRORS,
-             summary="gebruiker toevoegen")
-def api_user_add(request: Request, body: GebruikerIn,
-                 user: User = Depends(api_user("beheerder"))) -> GebruikerUit:  # noqa: B008
+             summary="gebruiker toevoegen", openapi_extra=body_schema(GebruikerIn))
+def api_user_add(request: Request,
+                 user: User = Depends(api_user("beheerder")),  # noqa: B008
+                 body: GebruikerIn = Depends(json_body(GebruikerIn))  # noqa: B008
+                 ) -> GebruikerUit:
     ctx = context(request)
     try:
         added = accounts.add_user(ctx.store, body.gebruikersnaam, body.rol, body.procesregisseur,

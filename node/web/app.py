@@ -17,9 +17,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from samenloop.node.web import api, pages
 from samenloop.node.web.actions import NodeContext
+from samenloop.node.web.limits import (
+    CHECK_PATHS,
+    SUBJECT_BYTES,
+    UPLOAD_PATHS,
+    BodyLimit,
+    size_text,
+)
 from samenloop.node.web.mailer import MeldingMailer
 from samenloop.node.web.security import NeedLogin
 
@@ -85,6 +93,27 @@ def create_app(ctx: NodeContext) -> FastAPI:
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")
+
+    def body_limit(path: str) -> int:
+        if path in UPLOAD_PATHS:
+            return ctx.web.max_upload_bytes
+        if path in CHECK_PATHS:
+            return max(ctx.web.max_body_bytes, ctx.config.max_subjects_per_check * SUBJECT_BYTES)
+        return ctx.web.max_body_bytes
+
+    def too_large(scope: Scope, limit: int) -> Response:
+        request = Request(scope)
+        upload = scope["path"] in UPLOAD_PATHS
+        what = "het bestand" if upload else "het verzoek"
+        if _is_api(request):
+            return JSONResponse({"detail": [{
+                "field": "inhoud", "message": f"{what} is groter dan {size_text(limit)}"}]},
+                status_code=413)
+        return _error_page(request, 413, f"{what.capitalize()} is groter dan "
+                                         f"{size_text(limit)}; er is niets gewijzigd.")
+
+    # Inside the header middleware below, so a refusal carries the security headers too.
+    app.add_middleware(BodyLimit, limit_for=body_limit, refuse=too_large)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:

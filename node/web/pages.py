@@ -1,5 +1,9 @@
 """The Dutch web pages. POST for everything that carries identifiers or changes state;
-every form carries the session's CSRF token; results are never cached."""
+every form carries the session's CSRF token; results are never cached.
+
+Handlers are synchronous `def`s: FastAPI runs them in worker threads, so a check, an
+import or a login's password hashing never holds up the event loop and other users'
+pages. Their forms are read (in memory) by the async `page_user` dependency."""
 
 from __future__ import annotations
 
@@ -16,17 +20,20 @@ from starlette.datastructures import FormData, UploadFile
 
 from samenloop.node import cases
 from samenloop.node.model import PHASE_LABELS, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
+from samenloop.node.store import Session
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
+from samenloop.node.web.limits import size_text
 from samenloop.node.web.security import (
     SESSION_COOKIE,
     Viewer,
     context,
     page_session,
     page_user,
+    posted_form,
+    read_form,
 )
 
-MAX_UPLOAD = 20 * 1024 * 1024
 HOME = {"procesregisseur": "/check", "beheerder": "/beheer", "auditor": "/audit"}
 
 router = APIRouter(include_in_schema=False)
@@ -91,14 +98,24 @@ def login_form(request: Request) -> Response:
     return response
 
 
-@router.post("/inloggen")
-async def login(request: Request) -> Response:
-    ctx = context(request)
+async def _login_attempt(request: Request) -> tuple[Session, FormData] | None:
+    """The login page's session and the posted form; without that session the body is
+    not even read."""
     session = page_session(request)
-    form = await request.form()
+    return None if session is None else (session, await read_form(request))
+
+
+@router.post("/inloggen")
+def login(request: Request,
+          attempt: tuple[Session, FormData] | None = Depends(_login_attempt),
+          ) -> Response:
+    """Synchronous, so FastAPI runs it (and its password hashing) in a worker thread."""
+    ctx = context(request)
+    if attempt is None:
+        return RedirectResponse("/inloggen", 303)
+    session, form = attempt
     if not accounts.csrf_ok(session, _text(form, "csrf_token")):
         return RedirectResponse("/inloggen", 303)
-    assert session is not None
     try:
         user = accounts.login(ctx.store, ctx.web, _text(form, "gebruikersnaam"),
                               _text(form, "wachtwoord"), now=ctx.clock())
@@ -115,7 +132,7 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/uitloggen")
-async def logout(request: Request,
+def logout(request: Request,
                  viewer: Viewer = Depends(page_user("procesregisseur", "beheerder",  # noqa: B008
                                                     "auditor", form=True))) -> Response:
     ctx = context(request)
@@ -155,7 +172,7 @@ def check_form(request: Request,
 
 
 @router.post("/check")
-async def check(request: Request,
+def check(request: Request,
                 viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
                 ) -> Response:
     """Run a check and send the browser to its result (post/redirect/get: reloading or
@@ -163,7 +180,7 @@ async def check(request: Request,
     block, and "opnieuw" re-runs a check whose coverage was incomplete, from memory (no
     identifiers in the browser's history or in hidden fields)."""
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     action = _text(form, "actie")
     key = viewer.session.token_hash
     if action == "opnieuw":
@@ -252,13 +269,13 @@ def intake_form(request: Request,
 
 
 @router.post("/aanmelding")
-async def intake(request: Request,
+def intake(request: Request,
                  viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
                  ) -> HTMLResponse:
     """Register a new aanmelding: the case number typed twice, so a typo cannot create a
     phantom case that other ZVHs would later find."""
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     case_ref, repeated = _text(form, "casus").strip(), _text(form, "casus_herhaald").strip()
     values = {"casus": case_ref}
     if case_ref != repeated:
@@ -294,11 +311,11 @@ def own_cases(request: Request,
 
 
 @router.post("/casussen/niet-in-behandeling")
-async def not_accepted(request: Request,
+def not_accepted(request: Request,
                        viewer: Viewer = Depends(page_user("procesregisseur",  # noqa: B008
                                                           form=True))) -> HTMLResponse:
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     case_ref = _text(form, "casus").strip()
     if _text(form, "bevestigd") != "ja":
         return _own_cases(request, viewer, status=422, errors=[FieldError(
@@ -335,11 +352,11 @@ def _meldingen(request: Request, viewer: Viewer, *, errors: list[FieldError] | N
 
 
 @router.post("/meldingen/{melding_id}/afgehandeld")
-async def melding_handled(request: Request, melding_id: int,
+def melding_handled(request: Request, melding_id: int,
                           viewer: Viewer = Depends(page_user("procesregisseur",  # noqa: B008
                                                              form=True))) -> Response:
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     try:
         actions.handle_melding(ctx, actor=viewer.username,
                                procesregisseur_id=viewer.user.procesregisseur_id or "",
@@ -372,11 +389,11 @@ def _beheer(request: Request, viewer: Viewer, *, message: str | None = None,
 
 
 @router.post("/beheer/casus-sluiten")
-async def close_case(request: Request,
+def close_case(request: Request,
                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                      ) -> HTMLResponse:
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     case_ref = _text(form, "casus").strip()
     if _text(form, "bevestigd") != "ja":
         return _beheer(request, viewer, status=422, errors=[FieldError(
@@ -391,11 +408,11 @@ async def close_case(request: Request,
 
 
 @router.post("/beheer/vervangers")
-async def vervangers(request: Request,
+def vervangers(request: Request,
                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                      ) -> HTMLResponse:
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     named = _text(form, "actie") != "verwijderen"
     try:
         actions.case_action(lambda: cases.set_vervanger(
@@ -415,12 +432,12 @@ def import_form(request: Request,
 
 
 @router.post("/beheer/import")
-async def import_upload(request: Request,
+def import_upload(request: Request,
                         viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                         ) -> HTMLResponse:
     """"Controleren" validates an upload and keeps it in memory; "toepassen" applies it."""
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     key = viewer.session.token_hash
     if _text(form, "actie") == "toepassen":
         text = ctx.pending.get(key, "import", ctx.clock())
@@ -441,10 +458,12 @@ async def import_upload(request: Request,
     if not isinstance(upload, UploadFile) or not upload.filename:
         return render(request, "import.html", viewer, 422, report=None, summary=None,
                       errors=[FieldError("bestand", "kies een exportbestand (CSV of JSON)")])
-    data = await upload.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
+    limit = ctx.web.max_upload_bytes
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
         return render(request, "import.html", viewer, 413, report=None, summary=None,
-                      errors=[FieldError("bestand", "het bestand is groter dan 20 MB")])
+                      errors=[FieldError("bestand", f"het bestand is groter dan "
+                                                    f"{size_text(limit)}")])
     try:
         text = actions.decode_upload(data)
     except Refused as exc:
@@ -475,11 +494,11 @@ def _users(request: Request, viewer: Viewer, *, message: str | None = None,
 
 
 @router.post("/beheer/gebruikers")
-async def user_add(request: Request,
+def user_add(request: Request,
                    viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                    ) -> HTMLResponse:
     ctx = context(request)
-    form = await request.form()
+    form = posted_form(request)
     password = accounts.new_password()
     try:
         user = accounts.add_user(ctx.store, _text(form, "gebruikersnaam"), _text(form, "rol"),
@@ -493,7 +512,7 @@ async def user_add(request: Request,
 
 
 @router.post("/beheer/gebruikers/{username}/{change}")
-async def user_change(request: Request, username: str, change: str,
+def user_change(request: Request, username: str, change: str,
                       viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
                       ) -> HTMLResponse:
     ctx = context(request)
@@ -515,17 +534,49 @@ async def user_change(request: Request, username: str, change: str,
                                     now=ctx.clock())
             message = f"Het wachtwoord van {username} is opnieuw ingesteld."
             secret = ("Tijdelijk wachtwoord", password)
-        elif change == "token":
-            token = accounts.create_api_token(ctx.store, username, by=viewer.username,
-                                              now=ctx.clock())
-            message = f"Er is een API-token voor {username} gemaakt."
-            secret = ("API-token", token)
+        elif change == "tokens-intrekken":
+            revoked = accounts.revoke_api_tokens(ctx.store, username, by=viewer.username,
+                                                 now=ctx.clock())
+            message = f"{revoked} API-token(s) van {username} ingetrokken."
         else:
             return render(request, "fout.html", viewer, 404, message="Deze pagina bestaat niet.")
     except accounts.AccountError as exc:
         return _users(request, viewer, errors=[FieldError(exc.field, exc.message)],
                       status=422)
     return _users(request, viewer, message=message, secret=secret)
+
+
+# ------------------------------------------------------------------ own API tokens
+
+ANY_ROLE = ("procesregisseur", "beheerder", "auditor")
+
+
+@router.get("/mijn-api-tokens")
+def my_tokens(request: Request, viewer: Viewer = Depends(page_user(*ANY_ROLE)),  # noqa: B008
+              ) -> HTMLResponse:
+    return _my_tokens(request, viewer)
+
+
+def _my_tokens(request: Request, viewer: Viewer, *, message: str | None = None,
+               secret: str | None = None) -> HTMLResponse:
+    count = context(request).store.api_token_counts().get(viewer.username, 0)
+    return render(request, "tokens.html", viewer, count=count, message=message, secret=secret)
+
+
+@router.post("/mijn-api-tokens")
+def my_tokens_change(request: Request,
+                           viewer: Viewer = Depends(page_user(*ANY_ROLE, form=True))  # noqa: B008
+                           ) -> HTMLResponse:
+    """Only the owner makes a token for an account: a token acts as its owner."""
+    ctx = context(request)
+    if _text(posted_form(request), "actie") == "intrekken":
+        revoked = accounts.revoke_api_tokens(ctx.store, viewer.username, by=viewer.username,
+                                             now=ctx.clock())
+        return _my_tokens(request, viewer, message=f"{revoked} API-token(s) ingetrokken.")
+    token = accounts.create_api_token(ctx.store, viewer.username, by=viewer.username,
+                                      now=ctx.clock())
+    return _my_tokens(request, viewer, message="Er is een API-token voor u gemaakt.",
+                      secret=token)
 
 
 # ------------------------------------------------------------------ audit

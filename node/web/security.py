@@ -6,12 +6,21 @@ one is visible in review, and tests/web/test_roles.py walks every route with eve
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import FormData
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
+from samenloop.node.registration import loads_bounded
 from samenloop.node.store import Session, User
 from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
@@ -70,14 +79,56 @@ def page_user(*roles: str, form: bool = False) -> Callable[[Request], Awaitable[
             raise NeedLogin
         if user.role not in roles:
             raise HTTPException(403, "U heeft geen toegang tot deze pagina.")
-        if form:
-            submitted = (await request.form()).get("csrf_token")
+        if form:  # only now, for a user of the route's role, is the body read
+            submitted = (await read_form(request)).get("csrf_token")
             if not accounts.csrf_ok(session, submitted if isinstance(submitted, str) else None):
                 raise HTTPException(403, "Het formulier is verlopen of ongeldig. Ga terug, "
                                          "laad de pagina opnieuw en probeer het nog eens.")
         return Viewer(user, session)
 
     return dependency
+
+
+class _InMemoryMultiPartParser(MultiPartParser):
+    """Starlette's multipart parser, but an uploaded file stays in memory: its spooled file
+    never rolls over to a temporary file on disk (Starlette's does above 1 MB), so an
+    export's names and dates of birth never touch the disk. The body limit bounds it."""
+
+    spool_max_size = sys.maxsize
+
+
+MAX_FORM_FIELDS = 20_000  # a check of 1,000 persons has 6,000; the body limit bounds them
+
+
+async def read_form(request: Request) -> FormData:
+    """The request's form, parsed in memory (uploads included) and kept for the handler.
+    Never call `request.form()`: it spools uploads to disk."""
+    form: FormData | None = getattr(request.state, "form", None)
+    if form is not None:
+        return form
+    content_type, _ = parse_options_header(request.headers.get("content-type", ""))
+    try:
+        if content_type == b"multipart/form-data":
+            form = await _InMemoryMultiPartParser(request.headers, request.stream(),
+                                                  max_files=1,
+                                                  max_fields=MAX_FORM_FIELDS).parse()
+        elif content_type == b"application/x-www-form-urlencoded":
+            form = await FormParser(request.headers, request.stream(),
+                                    max_fields=MAX_FORM_FIELDS).parse()
+        else:
+            form = FormData()
+    except MultiPartException:
+        raise HTTPException(400, "Het formulier kon niet worden gelezen.") from None
+    request.state.form = form
+    return form
+
+
+def posted_form(request: Request) -> FormData:
+    """The form that `page_user(..., form=True)` read for this request."""
+    form: FormData | None = getattr(request.state, "form", None)
+    if form is None:
+        raise RuntimeError(f"{request.url.path}: the route's page_user has no form=True")
+    return form
 
 
 def api_user(*roles: str) -> Callable[..., User]:
@@ -97,3 +148,47 @@ def api_user(*roles: str) -> Callable[..., User]:
         return user
 
     return dependency
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """The route's JSON body as `model`. A dependency, declared after the route's
+    `api_user`, so a request without a valid token and role is refused before its body is
+    read; the depth of the JSON is bounded before it is parsed (off the event loop)."""
+
+    def parse(raw: bytes) -> M:
+        try:
+            data = loads_bounded(raw.decode("utf-8"))
+        except ValueError:  # also UnicodeDecodeError and JSONDecodeError
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
+                                           "msg": "invalid JSON"}]) from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False, include_input=False,
+                                                    include_context=False)) from None
+
+    async def dependency(request: Request) -> M:
+        return await run_in_threadpool(parse, await request.body())
+
+    return dependency
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a `json_body` as the route's request body."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": inline(schema)}}}}

@@ -55,7 +55,7 @@ def test_main_pages_meet_wcag_21_aa(browser: object, servers: dict[str, WebServe
 
     page.get_by_role("button", name="Uitloggen").click()
     _login(page, url, "beheerder")
-    for path in ("/beheer", "/beheer/import", "/beheer/gebruikers"):
+    for path in ("/beheer", "/beheer/import", "/beheer/gebruikers", "/mijn-api-tokens"):
         page.goto(f"{url}{path}")
         audit(page, path, problems)
     page.get_by_role("button", name="Uitloggen").click()

@@ -44,6 +44,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/beheer/gebruikers"): (BEHEER,),
     ("POST", "/beheer/gebruikers"): (BEHEER,),
     ("POST", "/beheer/gebruikers/{username}/{change}"): (BEHEER,),
+    ("GET", "/mijn-api-tokens"): LOGGED_IN,
+    ("POST", "/mijn-api-tokens"): LOGGED_IN,
     ("GET", "/audit"): (AUDIT,),
     ("GET", "/audit/checks-per-maand.csv"): (AUDIT,),
     ("GET", "/audit/zonder-casusoverleg.csv"): (AUDIT,),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import statistics
+import time
 
 from fastapi.testclient import TestClient
 
@@ -152,3 +155,79 @@ def test_api_needs_a_token_and_answers_in_dutch(client: TestClient,
     response = client.post("/api/v1/checks", content=b"{niet json", headers={
         **auth, "content-type": "application/json"})
     assert response.status_code == 422 and "JSON" in response.json()["detail"][0]["message"]
+
+
+def test_lockout_does_not_tell_which_usernames_exist(net: Harness) -> None:
+    """Existing accounts once locked after 5 failures and then answered in 4 ms without
+    hashing; unknown names never locked and took 130 ms. Now both lock alike, with the
+    same words, and a locked attempt takes as long for either (a timing-difference test)."""
+    now = [1_900_000_000.0]
+    ctx = dataclasses.replace(web_context(net, FRYSLAN), clock=lambda: now[0])
+    accounts.add_user(ctx.store, "bestaand", "auditor", None, PASSWORD, by="test", now=now[0])
+    client = TestClient(create_app(ctx), follow_redirects=False)
+
+    def attempt(username: str) -> tuple[int, str, float]:
+        token = csrf_of(client.get("/inloggen").text)
+        started = time.perf_counter()
+        response = client.post("/inloggen", data={"csrf_token": token, "wachtwoord": "fout",
+                                                  "gebruikersnaam": username})
+        seconds = time.perf_counter() - started
+        message = re.search(r'id="login-fout">([^<]*)<', response.text)
+        return response.status_code, message.group(1) if message else "", seconds
+
+    for _ in range(5):
+        assert attempt("bestaand")[:2] == attempt("niet-bestaand")[:2]
+    known, unknown = [], []
+    for _ in range(7):  # interleaved, so load on the machine hits both alike
+        known.append(attempt("bestaand"))
+        unknown.append(attempt("niet-bestaand"))
+    assert {(status, text) for status, text, _ in known + unknown} == {
+        (401, "Te veel mislukte pogingen. Het account is 15 minuten geblokkeerd; probeer het "
+              "daarna opnieuw of vraag de beheerder om hulp.")}
+    known_time = statistics.median(t for *_, t in known)
+    unknown_time = statistics.median(t for *_, t in unknown)
+    assert 0.5 < known_time / unknown_time < 2, (known_time, unknown_time)
+    stored = " ".join(str(e.details) + e.actor for e in ctx.store.audit_entries())
+    assert "niet-bestaand" not in stored
+
+
+def test_api_tokens_are_made_by_their_owner_and_a_reset_revokes_them(
+        fryslan: NodeContext) -> None:
+    """A beheerder once made a token for a procesregisseur's account and checked as them,
+    and a token outlived `node user reset`."""
+    accounts.add_user(fryslan.store, "eigenaar", "procesregisseur", "pr-1", PASSWORD,
+                      by="test", now=fryslan.clock())
+    beheer = TestClient(create_app(fryslan), follow_redirects=False)
+    beheer_csrf = login(beheer, "beheerder")
+    refused = beheer.post("/beheer/gebruikers/eigenaar/token",
+                          data={"csrf_token": beheer_csrf})
+    assert refused.status_code == 404 and "sl_" not in refused.text
+    assert fryslan.store.api_token_counts().get("eigenaar", 0) == 0
+
+    owner = TestClient(create_app(fryslan), follow_redirects=False)
+    csrf = login(owner, "eigenaar")
+    page = owner.post("/mijn-api-tokens", data={"csrf_token": csrf, "actie": "maken"})
+    token = re.search(r'id="geheim">(sl_[^<]+)<', page.text)
+    assert page.status_code == 200 and token, page.text
+    auth = {"Authorization": f"Bearer {token.group(1)}"}
+    assert owner.get("/api/v1/meldingen", headers=auth).status_code == 200
+    made = fryslan.store.audit_entries("token_add")[-1]
+    assert (made.actor, made.details) == ("eigenaar", {"user": "eigenaar"})
+
+    # A reset ends the owner's sessions and revokes their tokens.
+    beheer.post("/beheer/gebruikers/eigenaar/wachtwoord", data={"csrf_token": beheer_csrf})
+    assert owner.get("/api/v1/meldingen", headers=auth).status_code == 401
+    assert owner.get("/mijn-api-tokens").headers["location"] == "/inloggen"
+    # So does disabling; the operator's CLI path still makes tokens, audited.
+    operator_token = accounts.create_api_token(fryslan.store, "eigenaar", by="operator",
+                                               now=fryslan.clock())
+    accounts.set_disabled(fryslan.store, "eigenaar", True, by="test", now=fryslan.clock())
+    accounts.set_disabled(fryslan.store, "eigenaar", False, by="test", now=fryslan.clock())
+    assert owner.get("/api/v1/meldingen", headers={
+        "Authorization": f"Bearer {operator_token}"}).status_code == 401
+    # A beheerder may revoke someone's tokens (not make them).
+    accounts.create_api_token(fryslan.store, "eigenaar", by="operator", now=fryslan.clock())
+    page = beheer.post("/beheer/gebruikers/eigenaar/tokens-intrekken",
+                       data={"csrf_token": beheer_csrf})
+    assert "1 API-token(s) van eigenaar ingetrokken" in page.text
+    assert fryslan.store.api_token_counts().get("eigenaar", 0) == 0

@@ -1,8 +1,9 @@
-#!/usr/bin/env python3
-"""Ask a running coordinator or node for its gRPC health, over its own mutual TLS.
+"""`samenloop-healthcheck`: ask a running coordinator or node for its gRPC health, over its
+own mutual TLS.
 
-Container healthchecks and Kubernetes exec probes use this: the kubelet's built-in `grpc:`
-probe cannot present a client certificate, and every Samenloop port demands one. The check
+Operators (systemd, scripts), container healthchecks and Kubernetes exec probes use this:
+the kubelet's built-in `grpc:` probe cannot present a client certificate, and every
+Samenloop port demands one. It is installed with the package as a console script. The check
 connects to the process's own `listen` port (0.0.0.0 becomes loopback) with the certificate
 and key named in its config, and pins the identity in that certificate.
 
