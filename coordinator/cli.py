@@ -229,11 +229,14 @@ def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory
     network, serial = root.str("network"), root.int("serial", 1, minimum=1)
     current_epoch = root.int("current_epoch", 1, minimum=1)
     bsn_enabled = root.bool("bsn_enabled", False)
+    versions = root.value("match_key_versions", list(directory_mod.DEFAULT_MATCH_KEY_VERSIONS))
+    if not isinstance(versions, list):
+        raise ConfigError("match_key_versions", "must be a list such as [1] or [1, 2]")
     root.refuse_unknown()
     signed = directory_mod.build(
         network=network, serial=serial, issued_at=now,
         nodes=nodes, oprf_keys=keys, current_epoch=current_epoch, signing_key=signing_key,
-        bsn_enabled=bsn_enabled)
+        bsn_enabled=bsn_enabled, match_key_versions=versions)
     out.write_bytes(signed.SerializeToString())
     return directory_mod.verify(signed, signature.verify_key_of(signing_key))
 
@@ -264,7 +267,8 @@ def directory_show(
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"network {d.network}, serial {d.serial}, current epoch {d.current_epoch}, "
-               f"BSN matching {'on' if d.bsn_enabled else 'off'}")
+               f"BSN matching {'on' if d.bsn_enabled else 'off'}, "
+               f"match key versions {', '.join(map(str, d.match_key_versions))}")
     for epoch, pk in sorted(d.oprf_keys.items()):
         typer.echo(f"  oprf epoch {epoch}: {pk.hex()}")
     for n in d.nodes:

@@ -12,12 +12,16 @@ from samenloop.proto.transport import TlsFiles
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Per node. Evaluations count blinded elements: an import of many cases needs many."""
+    """Per node. Evaluations count blinded elements. Imports (many cases at once) have their
+    own evaluation budget, so a large import cannot starve checks: `evaluations_*` are the
+    checks' evaluations, `import_evaluations_*` the imports'."""
 
     evaluations_per_minute: int = 100_000
     evaluations_per_day: int = 2_000_000
     checks_per_minute: int = 120
     checks_per_day: int = 20_000
+    import_evaluations_per_minute: int = 100_000
+    import_evaluations_per_day: int = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,12 @@ class CoordinatorConfig:
                 checks_per_minute=limits.int(
                     "checks_per_minute", default.checks_per_minute, minimum=1),
                 checks_per_day=limits.int("checks_per_day", default.checks_per_day, minimum=1),
+                import_evaluations_per_minute=limits.int(
+                    "import_evaluations_per_minute", default.import_evaluations_per_minute,
+                    minimum=1),
+                import_evaluations_per_day=limits.int(
+                    "import_evaluations_per_day", default.import_evaluations_per_day,
+                    minimum=1),
             ),
             audit_retention_days=root.int("audit_retention_days", 1461, minimum=1),
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,

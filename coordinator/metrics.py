@@ -38,7 +38,7 @@ class CoordinatorMetrics(ProcessMetrics):
                                     registry=r)
         self.audit_records = Gauge("samenloop_coordinator_audit_records",
                                    "Records in the audit log", registry=r)
-        for kind in ("evaluate", "check"):
+        for kind in ("evaluate", "evaluate_import", "check"):
             self.rate_limited.labels(kind)
         for family in (self.checks, self.evaluations):
             for outcome in (("complete", "incomplete") if family is self.checks

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from concurrent import futures
 from pathlib import Path
+from typing import NoReturn
 
 import grpc
 from google.protobuf.message import Message
@@ -14,13 +16,23 @@ from grpc_reflection.v1alpha import reflection
 
 from samenloop.coordinator.config import CoordinatorConfig
 from samenloop.coordinator.metrics import CoordinatorMetrics
-from samenloop.coordinator.service import CoordinatorError, CoordinatorService, Fanout
+from samenloop.coordinator.service import (
+    CoordinatorError,
+    CoordinatorService,
+    Fanout,
+    RateLimited,
+)
 from samenloop.coordinator.store import AuditStore
 from samenloop.proto import directory as directory_mod
 from samenloop.proto import limits
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
-from samenloop.proto.transport import SERVER_OPTIONS, peer_identity, server_credentials
+from samenloop.proto.transport import (
+    RETRY_AFTER_MS,
+    SERVER_OPTIONS,
+    peer_identity,
+    server_credentials,
+)
 
 log = logging.getLogger("samenloop.coordinator")
 
@@ -48,9 +60,9 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         try:
             epoch, evaluated, proof = self.service.evaluate(
                 peer_identity(context), request.request_id, request.epoch,
-                [bytes(b) for b in request.blinded_elements])
+                [bytes(b) for b in request.blinded_elements], request.purpose)
         except CoordinatorError as exc:
-            context.abort(exc.code, exc.message)
+            _abort(context, exc)
         return pb.EvaluateResponse(epoch=epoch, evaluated_elements=evaluated, proof=proof)
 
     def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext
@@ -65,7 +77,7 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         try:
             outcomes = self.service.check(peer_identity(context), request.query_id, payloads)
         except CoordinatorError as exc:
-            context.abort(exc.code, exc.message)
+            _abort(context, exc)
         return pb.CheckResponse(query_id=request.query_id, results=[
             pb.NodeResult(node_id=o.node_id, status=o.status, sealed_answer=o.sealed_answer,
                           detail=o.detail) for o in outcomes])
@@ -74,6 +86,14 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
                      ) -> pb.SignedDirectory:
         self.admit(request, context)
         return self.service.directory.signed
+
+
+def _abort(context: grpc.ServicerContext, exc: CoordinatorError) -> NoReturn:
+    """The refusal's status and message; an exhausted budget also says when to retry."""
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        context.set_trailing_metadata(
+            ((RETRY_AFTER_MS, str(math.ceil(exc.retry_after * 1000))),))
+    context.abort(exc.code, exc.message)
 
 
 class CoordinatorServer:

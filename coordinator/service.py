@@ -31,6 +31,13 @@ from samenloop.proto.transport import TlsFiles, secure_channel
 log = logging.getLogger("samenloop.coordinator")
 
 MAX_BATCH = limits.EVALUATE_MAX_ELEMENTS
+MINUTE = 60.0  # the short rate window, in seconds
+# Budget -> (audit kind, purpose) of its records.
+AUDIT_KINDS = {"check": ("check", ""), "evaluate": ("evaluate", "check"),
+               "evaluate_import": ("evaluate", "import")}
+# What each budget is called in refusals (operators read them, and nodes pass them on).
+BUDGET_NAMES = {"check": "check budget", "evaluate": "check evaluation budget",
+                "evaluate_import": "import evaluation budget"}
 
 
 class CoordinatorError(Exception):
@@ -56,7 +63,14 @@ class InvalidRequest(CoordinatorError):
 
 
 class RateLimited(CoordinatorError):
+    """A budget is exhausted; `retry_after` is the wait in seconds after which the same
+    request fits again, None when waiting cannot help (it exceeds the limit on its own)."""
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class EpochUnavailable(CoordinatorError):
@@ -103,6 +117,24 @@ class RateWindows:
                     return label
             self._add(key, now, amount)
         return None
+
+    def retry_after(self, node_id: str, kind: str, amount: int, now: float, window: float,
+                    limit: int) -> float | None:
+        """Seconds until `amount` fits into `window` again as the oldest uses leave it;
+        None if it never will."""
+        if amount > limit:
+            return None
+        with self._lock:
+            recent = [(at, spent) for at, spent in self._events.get((node_id, kind), ())
+                      if at >= now - window]
+        excess = sum(spent for _, spent in recent) + amount - limit
+        wait = 0.0
+        for at, spent in recent:  # oldest first: the first to leave the window
+            if excess <= 0:
+                break
+            excess -= spent
+            wait = max(0.0, at + window - now)
+        return wait
 
 
 @dataclass(frozen=True)
@@ -249,21 +281,37 @@ class CoordinatorService:
 
     def _limit(self, node_id: str, kind: str, count: int, request_id: str,
                per_minute: int, per_day: int) -> None:
+        """Take `count` from the node's `kind` budget, or refuse saying which budget and
+        when the request would fit again."""
         now = self.clock()
-        limits = ((60.0, per_minute, "minute"), (RateWindows.DAY, per_day, "day"))
+        limits = ((MINUTE, per_minute, "minute"), (RateWindows.DAY, per_day, "day"))
         exceeded = self.windows.reserve(node_id, kind, count, now, limits)
         if exceeded is not None:
-            limit = per_minute if exceeded == "minute" else per_day
-            self.audit.record(AuditRecord(now, kind, node_id, request_id, count, "refused",
-                                          0, {}))
+            window, limit = (MINUTE, per_minute) if exceeded == "minute" else \
+                (RateWindows.DAY, per_day)
+            audit_kind, purpose = AUDIT_KINDS[kind]
+            self.audit.record(AuditRecord(now, audit_kind, node_id, request_id, count,
+                                          "refused", 0, {}, purpose))
             self.metrics.rate_limited.labels(kind).inc()
+            wait = self.windows.retry_after(node_id, kind, count, now, window, limit)
             log.warning("rate limit: node=%s kind=%s request=%s per-%s limit %d reached",
                         node_id, kind, request_id, exceeded, limit)
-            raise RateLimited(f"rate limit for {kind} reached: at most {limit} per {exceeded} "
-                              f"for node {node_id}; try again later")
+            if kind == "check":
+                raise RateLimited(f"rate limit for check reached: at most {limit} per "
+                                  f"{exceeded} for node {node_id}; try again later", wait)
+            if wait is None:
+                raise RateLimited(f"the coordinator's {BUDGET_NAMES[kind]} is exhausted: one "
+                                  f"request of {count} elements exceeds the limit of {limit} "
+                                  f"per {exceeded} for node {node_id}")
+            raise RateLimited(f"the coordinator's {BUDGET_NAMES[kind]} is exhausted: at most "
+                              f"{limit} elements per {exceeded} for node {node_id}; try again "
+                              f"in {wait:.0f} s", wait)
 
     def evaluate(self, peer: str | None, request_id: str, epoch: int,
-                 blinded: list[bytes]) -> tuple[int, list[bytes], bytes]:
+                 blinded: list[bytes], purpose: int = pb.EVALUATION_FOR_CHECK
+                 ) -> tuple[int, list[bytes], bytes]:
+        """One batch evaluation with its proof, counted against the node's check or import
+        budget (an unspecified purpose counts as a check, as before purposes existed)."""
         node = self.authorize(peer)
         if not blinded:
             raise InvalidRequest("blinded_elements is empty")
@@ -275,9 +323,15 @@ class CoordinatorService:
             raise EpochUnavailable(f"epoch {epoch} is not live; the current epoch is "
                                    f"{self.directory.current_epoch}")
         limits = self.config.rate_limits
+        for_import = purpose == pb.EVALUATION_FOR_IMPORT
         try:
-            self._limit(node.node_id, "evaluate", len(blinded), request_id,
-                        limits.evaluations_per_minute, limits.evaluations_per_day)
+            if for_import:
+                self._limit(node.node_id, "evaluate_import", len(blinded), request_id,
+                            limits.import_evaluations_per_minute,
+                            limits.import_evaluations_per_day)
+            else:
+                self._limit(node.node_id, "evaluate", len(blinded), request_id,
+                            limits.evaluations_per_minute, limits.evaluations_per_day)
         except RateLimited:
             self.metrics.evaluations.labels("refused").inc()
             raise
@@ -289,10 +343,11 @@ class CoordinatorService:
             raise InvalidRequest(f"blinded_elements: {exc}") from None
         self.metrics.evaluations.labels("ok").inc()
         self.metrics.evaluated_elements.inc(len(blinded))
+        purpose_name = "import" if for_import else "check"
         self.audit.record(AuditRecord(self.clock(), "evaluate", node.node_id, request_id,
-                                      len(blinded), "ok", 0, {}))
-        log.info("evaluate: node=%s request=%s elements=%d epoch=%d", node.node_id, request_id,
-                 len(blinded), epoch)
+                                      len(blinded), "ok", 0, {}, purpose_name))
+        log.info("evaluate: node=%s request=%s elements=%d epoch=%d purpose=%s", node.node_id,
+                 request_id, len(blinded), epoch, purpose_name)
         return epoch, evaluated, proof
 
     def check(self, peer: str | None, query_id: str,

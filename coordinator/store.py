@@ -22,10 +22,13 @@ CREATE TABLE IF NOT EXISTS audit (
     count INTEGER NOT NULL,
     outcome TEXT NOT NULL,
     nodes_reached INTEGER NOT NULL DEFAULT 0,
-    node_statuses TEXT NOT NULL DEFAULT '{}'
+    node_statuses TEXT NOT NULL DEFAULT '{}',
+    purpose TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_node_time ON audit (node_id, kind, at);
 """
+# Logs written before evaluations had a purpose: theirs were all counted as checks.
+ADD_PURPOSE = "ALTER TABLE audit ADD COLUMN purpose TEXT NOT NULL DEFAULT ''"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class AuditRecord:
     outcome: str
     nodes_reached: int
     node_statuses: dict[str, str]
+    purpose: str = ""  # evaluations: "check" or "import", the budget they count against
 
 
 class AuditStore:
@@ -47,6 +51,9 @@ class AuditStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(audit)")}
+        if "purpose" not in columns:
+            self._db.execute(ADD_PURPOSE)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -57,18 +64,21 @@ class AuditStore:
         with self._lock:
             self._db.execute(
                 "INSERT INTO audit (at, kind, node_id, request_id, count, outcome, nodes_reached,"
-                " node_statuses) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " node_statuses, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.at, record.kind, record.node_id, record.request_id, record.count,
                  record.outcome, record.nodes_reached,
-                 json.dumps(record.node_statuses, sort_keys=True)),
+                 json.dumps(record.node_statuses, sort_keys=True), record.purpose),
             )
 
     def usage_since(self, since: float) -> list[tuple[str, str, float, int]]:
-        """(node, kind, at, amount) of every accepted request since `since`: seeds the
-        in-memory rate windows at start-up, so a restart does not reset the limits."""
+        """(node, budget, at, amount) of every accepted request since `since`: seeds the
+        in-memory rate windows at start-up, so a restart does not reset the limits. Import
+        evaluations have their own budget, "evaluate_import"."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT node_id, kind, at, CASE kind WHEN 'check' THEN 1 ELSE count END"
+                "SELECT node_id, CASE WHEN kind = 'evaluate' AND purpose = 'import'"
+                " THEN 'evaluate_import' ELSE kind END,"
+                " at, CASE kind WHEN 'check' THEN 1 ELSE count END"
                 " FROM audit WHERE at >= ? AND outcome != 'refused' ORDER BY at", (since,)
             ).fetchall()
         return [(str(r[0]), str(r[1]), float(r[2]), int(r[3])) for r in rows]
@@ -81,9 +91,9 @@ class AuditStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT at, kind, node_id, request_id, count, outcome, nodes_reached,"
-                " node_statuses FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+                " node_statuses, purpose FROM audit ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [AuditRecord(*row[:7], json.loads(row[7])) for row in rows]
+        return [AuditRecord(*row[:7], json.loads(row[7]), row[8]) for row in rows]
 
     def delete_older_than(self, days: int, now: float | None = None) -> int:
         cutoff = (now or time.time()) - days * 86400

@@ -20,7 +20,9 @@ from stdnum.nl import bsn as stdnum_bsn
 from samenloop.crypto import _identity_data as data
 
 __all__ = [
+    "INPUT_VERSION",
     "STRENGTHS",
+    "SUPPORTED_INPUT_VERSIONS",
     "InvalidSubject",
     "MatchKey",
     "Subject",
@@ -30,7 +32,14 @@ __all__ = [
     "strength_rank",
 ]
 
-ENCODING_PREFIX = "samenloop/v1"
+#: The match-key input encoding this code derives for new tags: `samenloop/v1|<kind>|...`.
+#: Any change in what `match_keys` returns for a person is a new version (the known-answer
+#: vectors in tests/vectors/ fail otherwise), because nodes on different versions cannot
+#: find each other; the network lists the versions it accepts in the signed directory, and
+#: during a rollout checks ask for every listed version, as they do for key epochs.
+INPUT_VERSION = 1
+#: The versions this code can derive. A real v2 adds its rules behind `version >= 2` below.
+SUPPORTED_INPUT_VERSIONS: tuple[int, ...] = (1,)
 MIN_DATE = date(1900, 1, 1)
 MAX_FIELD_LENGTH = 200
 
@@ -538,23 +547,27 @@ def mentions_identifiers(text: str, subjects: Iterable[Subject]) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _encode(kind: str, *fields: str) -> bytes:
+def _encode(version: int, kind: str, *fields: str) -> bytes:
     if not all(fields) or any("|" in f for f in fields):
         raise ValueError("match key field is empty or holds the separator")
-    return "|".join((ENCODING_PREFIX, kind, *fields)).encode("utf-8")
+    return "|".join((f"samenloop/v{version}", kind, *fields)).encode("utf-8")
 
 
-def match_keys(subject: Subject, *, bsn_enabled: bool = False) -> list[MatchKey]:
-    """All OPRF inputs for a subject, strongest first, without duplicates.
+def match_keys(subject: Subject, *, bsn_enabled: bool = False,
+               version: int = INPUT_VERSION) -> list[MatchKey]:
+    """All OPRF inputs for a subject in one input version, strongest first, no duplicates.
 
     Registering and checking call this same function, so every variant a rule produces on one
     side is also produced on the other. No key is derived from an empty field.
     """
+    if version not in SUPPORTED_INPUT_VERSIONS:
+        raise ValueError(f"match key input version {version} is not supported "
+                         f"(supported: {', '.join(map(str, SUPPORTED_INPUT_VERSIONS))})")
     keys: dict[bytes, MatchKey] = {}
 
     def add(kind: str, *fields: str) -> None:
         if all(fields):
-            encoded = _encode(kind, *fields)
+            encoded = _encode(version, kind, *fields)
             keys.setdefault(encoded, MatchKey(kind, KIND_STRENGTH[kind], encoded))
 
     if bsn_enabled and subject.bsn:

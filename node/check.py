@@ -38,7 +38,13 @@ from samenloop.node.model import (
     Hit,
     Missing,
 )
-from samenloop.node.network import Network, NetworkError, new_query_id
+from samenloop.node.network import (
+    EvaluationBudgetExhausted,
+    Network,
+    NetworkError,
+    match_key_versions,
+    new_query_id,
+)
 from samenloop.node.store import AuditRecord, CaseRow, NodeStore
 from samenloop.proto.directory import NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
@@ -161,8 +167,20 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
                     own_only: bool = False) -> PreparedQueries:
     """Identifiers in, sealed per-node payloads out: match keys, one proof-checked
     pseudonymisation per live epoch, per-node tags, one sealed payload per node (none with
-    `own_only`: then only the own tags are needed)."""
-    keys = [(i, match_keys(s, bsn_enabled=directory.bsn_enabled))
+    `own_only`: then only the own tags are needed).
+
+    Every (epoch, match-key version) pair the network lists is asked: each epoch's tags of
+    a subject hold its keys of every version, so a holder that registered with either
+    version during a rollout is found."""
+    try:
+        versions = match_key_versions(config, directory)
+    except NetworkError as exc:
+        log.error("check %s: %s", query_id, exc)
+        raise CheckRefused("netwerk", "deze node gebruikt geen versie van de matchsleutels die "
+                                      "het netwerk accepteert; de check is niet uitgevoerd. "
+                                      "Neem contact op met de beheerder.") from None
+    keys = [(i, [k for v in versions
+                 for k in match_keys(s, bsn_enabled=directory.bsn_enabled, version=v)])
             for i, s in enumerate(request.subjects)]
     elements = [k for _, ks in keys for k in ks]  # every subject's keys, in subject order
     inputs = [k.oprf_input for k in elements]
@@ -177,9 +195,15 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
     # One tag per node for every input; pseudonyms exist only inside a chunk's evaluation.
     # During a key rotation every live epoch is asked: a holder that has not yet
     # re-imported still has tags of the old epoch.
-    by_epoch = {epoch: network.pseudonymise(inputs, f"{query_id}/e{epoch}", epoch,
-                                            then=tags_of)[1]
-                for epoch in sorted(directory.oprf_keys)}
+    try:
+        by_epoch = {epoch: network.pseudonymise(inputs, f"{query_id}/e{epoch}", epoch,
+                                                then=tags_of)[1]
+                    for epoch in sorted(directory.oprf_keys)}
+    except EvaluationBudgetExhausted as exc:
+        log.error("check %s: %s", query_id, exc)
+        raise CheckRefused("netwerk", "het netwerk weigert tijdelijk meer checks van dit Zorg- "
+                                      "en Veiligheidshuis (evaluatielimiet van de coördinator "
+                                      "bereikt); probeer het later opnieuw") from None
     del inputs  # identifiers' derivatives: gone once the tags are built
     own_tags = [(tags[own_column], epoch, STRENGTHS[k.strength])
                 for epoch, element_tags in by_epoch.items()

@@ -6,8 +6,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from samenloop.crypto import identity
 from samenloop.proto.configfile import ConfigError, Section, read_key_file
-from samenloop.proto.directory import DirectoryError, validate_node_id
+from samenloop.proto.directory import (
+    DirectoryError,
+    validate_match_key_versions,
+    validate_node_id,
+)
 from samenloop.proto.transport import TlsFiles
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -179,6 +184,8 @@ class NodeConfig:
     phase_names: dict[str, str] = field(default_factory=dict)
     metrics_listen: str | None = None
     web: WebConfig | None = None  # None: this node serves no web app
+    # Match-key input versions this node may use; it uses those the directory also lists.
+    match_key_versions: tuple[int, ...] = identity.SUPPORTED_INPUT_VERSIONS
 
     @property
     def store_path(self) -> Path:
@@ -247,6 +254,24 @@ class NodeConfig:
             phase_names=_phase_names(importing),
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
             web=WebConfig.from_section(root.section("web")) if root.has("web") else None,
+            match_key_versions=_match_key_versions(root),
         )
         root.refuse_unknown()
         return config
+
+
+def _match_key_versions(root: Section) -> tuple[int, ...]:
+    """Defaults to every version this code can derive; a pinned list must be a subset."""
+    if not root.has("match_key_versions"):
+        return identity.SUPPORTED_INPUT_VERSIONS
+    value = root.value("match_key_versions")
+    try:
+        versions = validate_match_key_versions(value if isinstance(value, list) else [value])
+    except DirectoryError as exc:
+        raise ConfigError("match_key_versions", str(exc)) from None
+    unknown = [v for v in versions if v not in identity.SUPPORTED_INPUT_VERSIONS]
+    if unknown:
+        raise ConfigError("match_key_versions", f"version {unknown[0]} is not supported by "
+                          f"this software (supported: "
+                          f"{', '.join(map(str, identity.SUPPORTED_INPUT_VERSIONS))})")
+    return versions

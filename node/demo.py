@@ -80,7 +80,8 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
                   listen_ports: dict[str, int] | None = None, deadline_seconds: float = 2.0,
                   rate_limits: dict[str, int] | None = None,
                   node_settings: str = "",
-                  web_ports: dict[str, int] | None = None) -> NetworkLayout:
+                  web_ports: dict[str, int] | None = None,
+                  match_key_versions: tuple[int, ...] = (1,)) -> NetworkLayout:
     now = dt.datetime.now(dt.UTC)
     pki_dir, keys_dir = root / "pki", root / "keys"
     ca_key, ca_cert = pki.new_ca("demo", now=now)
@@ -107,7 +108,8 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
         box_public[node_id] = public
 
     spec = root / "directory.toml"
-    lines = ['network = "demo"', "serial = 1", "current_epoch = 1", "",
+    lines = ['network = "demo"', "serial = 1", "current_epoch = 1",
+             f"match_key_versions = {list(match_key_versions)}", "",
              "[[oprf_keys]]", "epoch = 1", f'public_key = "{oprf_pk.hex()}"', ""]
     for node_id, name in nodes:
         lines += ["[[nodes]]", f'node_id = "{node_id}"', f'display_name = "{name}"',
@@ -119,7 +121,8 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
         network="demo", serial=1, issued_at=int(now.timestamp()),
         nodes=[directory_mod.DirectoryNode(n, name, endpoints[n], box_public[n])
                for n, name in nodes],
-        oprf_keys={1: oprf_pk}, current_epoch=1, signing_key=admin_seed)
+        oprf_keys={1: oprf_pk}, current_epoch=1, signing_key=admin_seed,
+        match_key_versions=match_key_versions)
     directory_file.write_bytes(signed.SerializeToString())
 
     limits = rate_limits or {}

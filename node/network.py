@@ -23,7 +23,7 @@ from samenloop.proto import directory as directory_mod
 from samenloop.proto.directory import NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
-from samenloop.proto.transport import secure_channel
+from samenloop.proto.transport import RETRY_AFTER_MS, secure_channel
 
 log = logging.getLogger("samenloop.node")
 
@@ -39,6 +39,15 @@ EVALUATE_THREADS = 2
 
 class NetworkError(Exception):
     """The coordinator could not be used; the message is for operators (English)."""
+
+
+class EvaluationBudgetExhausted(NetworkError):
+    """The coordinator is reachable but refused: this node's check or import evaluation
+    budget there is used up (RESOURCE_EXHAUSTED), and pacing could not wait it out."""
+
+    def __init__(self, purpose: int, message: str) -> None:
+        super().__init__(message)
+        self.for_import = purpose == pb.EVALUATION_FOR_IMPORT
 
 
 class Network:
@@ -111,13 +120,17 @@ class Network:
 
     def pseudonymise(self, inputs: Sequence[bytes], request_id: str,
                      epoch: int | None = None,
-                     then: Callable[[list[bytes]], list[T]] | None = None
+                     then: Callable[[list[bytes]], list[T]] | None = None,
+                     purpose: int = pb.EVALUATION_FOR_CHECK, pace_for: float = 0.0
                      ) -> tuple[int, list[T]]:
         """Ψ(x) for every input, via blinded, proof-checked evaluations: (epoch, pseudonyms),
         or `then(pseudonyms)` of each chunk, so the pseudonyms can become tags while the
         coordinator evaluates the next chunk. Without `epoch`, the directory's current one.
         Large inputs go in chunks, two at a time, so blinding and finalising here overlap
-        the coordinator's evaluation."""
+        the coordinator's evaluation. `purpose` picks the coordinator's budget; with
+        `pace_for` seconds, a chunk refused for the budget waits as the coordinator says and
+        is sent again, for at most that long in all (an import paces itself)."""
+        pace_until = time.monotonic() + pace_for
         directory = self.directory()
         epoch = directory.current_epoch if epoch is None else epoch
         pk = directory.oprf_keys[epoch]
@@ -128,7 +141,8 @@ class Network:
 
         def work(numbered: tuple[int, list[bytes]]) -> list[T]:
             number, chunk = numbered
-            pseudonyms = self._evaluate(chunk, epoch, pk, f"{request_id}/{number}")
+            pseudonyms = self._evaluate(chunk, epoch, pk, f"{request_id}/{number}", purpose,
+                                        pace_until)
             return then(pseudonyms) if then is not None else pseudonyms  # type: ignore[return-value]
 
         if len(chunks) <= 1:
@@ -137,22 +151,34 @@ class Network:
                                 thread_name_prefix="evaluate") as pool:
             return epoch, [x for part in pool.map(work, enumerate(chunks)) for x in part]
 
-    def _evaluate(self, chunk: list[bytes], epoch: int, pk: bytes,
-                  request_id: str) -> list[bytes]:
-        """One Evaluate call: blind, evaluate at the coordinator, verify, finalise."""
+    def _evaluate(self, chunk: list[bytes], epoch: int, pk: bytes, request_id: str,
+                  purpose: int = pb.EVALUATION_FOR_CHECK,
+                  pace_until: float = 0.0) -> list[bytes]:
+        """One Evaluate call: blind, evaluate at the coordinator, verify, finalise; a
+        refusal for the budget is waited out while `pace_until` (monotonic) allows."""
         blinds, blinded = [], []
         for item in chunk:
             b, element = voprf.blind(item, voprf.Mode.VOPRF)
             blinds.append(b)
             blinded.append(element)
-        try:
-            response = self.stub.Evaluate(
-                pb.EvaluateRequest(epoch=epoch, blinded_elements=blinded,
-                                   request_id=request_id),
-                timeout=self.config.coordinator_timeout_seconds + len(chunk) / 1000)
-        except grpc.RpcError as exc:
-            raise NetworkError(f"coordinator refused the evaluation: {exc.code().name}: "
-                               f"{exc.details()}") from None
+        request = pb.EvaluateRequest(epoch=epoch, blinded_elements=blinded,
+                                     request_id=request_id, purpose=purpose)
+        while True:
+            try:
+                response = self.stub.Evaluate(
+                    request, timeout=self.config.coordinator_timeout_seconds + len(chunk) / 1000)
+                break
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    raise NetworkError(f"coordinator refused the evaluation: "
+                                       f"{exc.code().name}: {exc.details()}") from None
+                wait = _retry_after(exc)
+                if wait is None or time.monotonic() + wait > pace_until:
+                    raise EvaluationBudgetExhausted(purpose, str(exc.details())) from None
+                # Seen by the operator running a long import from the CLI.
+                log.warning("evaluate %s: the coordinator's evaluation budget is used up for "
+                            "now; continuing in %.1f s", request_id, wait)
+                time.sleep(wait)
         if response.epoch != epoch:
             raise NetworkError(f"coordinator evaluated with epoch {response.epoch}, "
                                f"expected {epoch}")
@@ -164,6 +190,30 @@ class Network:
             raise NetworkError(f"the coordinator's evaluation proof does not verify against "
                                f"the directory's key of epoch {epoch} ({type(exc).__name__})"
                                ) from None
+
+
+def _retry_after(exc: grpc.RpcError) -> float | None:
+    """The coordinator's retry hint in seconds, if it sent a sane one."""
+    call: grpc.Call = exc  # type: ignore[assignment]
+    for key, value in call.trailing_metadata() or ():
+        if key == RETRY_AFTER_MS and isinstance(value, str) and value.isdigit() \
+                and len(value) <= 9:
+            return int(value) / 1000
+    return None
+
+
+def match_key_versions(config: NodeConfig, directory: NodeDirectory) -> tuple[int, ...]:
+    """The match-key input versions this node derives: those the network accepts (signed
+    directory) that the node may use (its config, by default every version its code knows).
+    During a rollout that is two, and checks ask for both, as for key epochs."""
+    versions = tuple(v for v in directory.match_key_versions if v in config.match_key_versions)
+    if not versions:
+        raise NetworkError(
+            f"none of this node's match key versions "
+            f"({', '.join(map(str, config.match_key_versions))}) is accepted by the network "
+            f"({', '.join(map(str, directory.match_key_versions))}); upgrade the node or fix "
+            f"match_key_versions in node.toml")
+    return versions
 
 
 def _read_cached(path: Path, verify_key: bytes) -> NodeDirectory | None:

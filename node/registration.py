@@ -36,11 +36,14 @@ from samenloop.node.model import (
     Registration,
     TagRow,
 )
-from samenloop.node.network import Network, new_query_id
+from samenloop.node.network import Network, match_key_versions, new_query_id
 from samenloop.node.store import AuditRecord, ImportSummary, NodeStore
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
 log = logging.getLogger("samenloop.node")
 
+# How long an import may wait in all for its evaluation budget before it gives up.
+IMPORT_MAX_PACING_SECONDS = 1800.0
 CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 # Column names as case systems export them (Dutch) and as our own docs write them.
 COLUMNS = {
@@ -282,11 +285,20 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
     del text
     ended = sorted({r.case_ref for r in all_rows if r.subject is None})
     rows = [r for r in all_rows if r.subject is not None and r.case_ref not in ended]
-    bsn_enabled = (network.directory(refresh=True, timeout=3.0, max_age=60.0).bsn_enabled
-                   if rows else False)
-    keys = [match_keys(r.subject, bsn_enabled=bsn_enabled) for r in rows if r.subject]
+    directory = network.directory(refresh=True, timeout=3.0, max_age=60.0) if rows else None
+    bsn_enabled = directory.bsn_enabled if directory else False
+    # Tags of every match-key version this node uses, so checks of either side of a
+    # version rollout find these cases.
+    versions = match_key_versions(config, directory) if directory else ()
+    keys = [[k for v in versions
+             for k in match_keys(r.subject, bsn_enabled=bsn_enabled, version=v)]
+            for r in rows if r.subject]
     inputs = [k.oprf_input for ks in keys for k in ks]
-    epoch, pseudonyms = (network.pseudonymise(inputs, request_id=f"import-{new_query_id()}")
+    # Imports count against their own budget at the coordinator and pace themselves in
+    # it, so a large export completes (slower) instead of failing, and checks keep theirs.
+    epoch, pseudonyms = (network.pseudonymise(inputs, request_id=f"import-{new_query_id()}",
+                                              purpose=pb.EVALUATION_FOR_IMPORT,
+                                              pace_for=IMPORT_MAX_PACING_SECONDS)
                          if inputs else (0, []))
     del inputs
     cases: dict[str, tuple[ExportRow, dict[bytes, int]]] = {}
@@ -311,8 +323,9 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
     summary = store.apply_import(registrations, now=now(), sync=sync, ended=ended,
                                  keep_checked_since=started
                                  - config.check_registration_grace_days * 86400,
-                                 audit=AuditRecord("import", actor, {"sync": sync,
-                                                                     "epoch": epoch}))
+                                 audit=AuditRecord("import", actor, {
+                                     "sync": sync, "epoch": epoch,
+                                     "match_key_versions": list(versions)}))
     log.info("import: cases=%d added=%d updated=%d refreshed=%d removed=%d closed=%d tags=%d "
              "sync=%s seconds=%.1f", summary.cases, summary.added, summary.updated,
              summary.refreshed, summary.removed, summary.closed, summary.tags, sync,

@@ -18,6 +18,9 @@ from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
 NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENDPOINT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+# Match-key input versions: an edition signed before versions existed accepts only v1.
+DEFAULT_MATCH_KEY_VERSIONS = (1,)
+MAX_MATCH_KEY_VERSIONS = 4
 
 
 class DirectoryError(ValueError):
@@ -43,6 +46,7 @@ class NodeDirectory:
     signed: pb.SignedDirectory = field(repr=False, compare=False)
     # BSN as a match key is the network's decision (off by default), never one node's.
     bsn_enabled: bool = False
+    match_key_versions: tuple[int, ...] = DEFAULT_MATCH_KEY_VERSIONS
 
     def node(self, node_id: str) -> DirectoryNode | None:
         for entry in self.nodes:
@@ -64,6 +68,18 @@ def validate_node_id(node_id: str) -> str:
     return node_id
 
 
+def validate_match_key_versions(versions: Iterable[object]) -> tuple[int, ...]:
+    """1-4 distinct versions, each 1-255, in ascending order."""
+    values = list(versions)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 255
+               for v in values):
+        raise DirectoryError("match key versions must be whole numbers from 1 to 255")
+    if not 1 <= len(values) <= MAX_MATCH_KEY_VERSIONS or len(set(values)) != len(values):
+        raise DirectoryError(f"match key versions must list 1-{MAX_MATCH_KEY_VERSIONS} "
+                             f"distinct versions")
+    return tuple(sorted(values))  # type: ignore[arg-type]
+
+
 def build(
     *,
     network: str,
@@ -74,11 +90,13 @@ def build(
     current_epoch: int,
     signing_key: bytes,
     bsn_enabled: bool = False,
+    match_key_versions: Iterable[int] = DEFAULT_MATCH_KEY_VERSIONS,
 ) -> pb.SignedDirectory:
     """Validate and sign a directory edition."""
     message = pb.Directory(
         network=network, serial=serial, issued_at=issued_at, current_epoch=current_epoch,
         bsn_enabled=bsn_enabled,
+        match_key_versions=validate_match_key_versions(match_key_versions),
         nodes=[
             pb.DirectoryNode(node_id=n.node_id, display_name=n.display_name,
                              endpoint=n.endpoint, box_public_key=n.box_public_key)
@@ -115,6 +133,7 @@ def verify(signed: pb.SignedDirectory, verify_key: bytes) -> NodeDirectory:
         current_epoch=message.current_epoch,
         signed=signed,
         bsn_enabled=message.bsn_enabled,
+        match_key_versions=tuple(message.match_key_versions) or DEFAULT_MATCH_KEY_VERSIONS,
     )
 
 
@@ -149,3 +168,5 @@ def _check(message: pb.Directory) -> None:
         raise DirectoryError("OPRF public keys must be 32 bytes")
     if message.current_epoch not in epochs:
         raise DirectoryError(f"current epoch {message.current_epoch} has no OPRF key")
+    if message.match_key_versions:
+        validate_match_key_versions(message.match_key_versions)

@@ -85,3 +85,8 @@ def peer_identity(context: grpc.ServicerContext) -> str | None:
     """The common name of the authenticated client certificate, if any."""
     values = context.auth_context().get("x509_common_name") or []
     return values[0].decode("utf-8", "replace") if values else None
+
+
+# Trailing metadata of a RESOURCE_EXHAUSTED refusal from the coordinator: milliseconds until
+# the same request fits the node's budget again (absent when waiting cannot help).
+RETRY_AFTER_MS = "retry-after-ms"

@@ -165,7 +165,7 @@ def test_nodes_with_csr_signed_certificates_join_and_answer(deployed: Path) -> N
     run("node", "import", "b-cases.csv", "--config", "zvh-b.toml", cwd=root)
     run("node", "import", "a-cases.csv", "--config", "zvh-a.toml", cwd=root)
     result = run("check", "--node-config", "zvh-a.toml", "--case", "A-1", "--purpose",
-                 "triage: gezin in beeld", "--subjects-json", "-", cwd=root,
+                 "triage: samenloop met ander ZVH", "--subjects-json", "-", cwd=root,
                  stdin=json.dumps(QUERY[:1]))
     assert "persoon 1: SAMENLOOP" in result.stdout and "ZVH B" in result.stdout
     assert "gecontroleerd bij 2 van 2 Zorg- en Veiligheidshuizen" in result.stdout

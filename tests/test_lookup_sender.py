@@ -9,7 +9,6 @@ import grpc
 import pytest
 
 from samenloop.node.check import CheckRequest, authorise_check, prepare_queries
-from samenloop.node.config import STANDARD_PURPOSES
 from samenloop.node.network import new_query_id
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
@@ -26,8 +25,8 @@ def _hit_payload(network: Harness) -> pb.QueryPayload:
     Noord-Limburg's key so the test can change what the sender wrote."""
     fryslan, limburg = network.nodes[FRYSLAN], network.nodes[LIMBURG]
     directory = fryslan.network.directory()
-    request = CheckRequest(TRIAGE_CASE, STANDARD_PURPOSES[0], (person(**PIETER_VAN_DEN_BERG),),
-                           actor="t")
+    request = CheckRequest(TRIAGE_CASE, "triage: samenloop met ander ZVH",
+                           (person(**PIETER_VAN_DEN_BERG),), actor="t")
     requester = authorise_check(fryslan.config, fryslan.store, request, time.time()).requester
     prepared = prepare_queries(fryslan.config, fryslan.network, directory, request,
                                requester, new_query_id())

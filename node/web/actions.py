@@ -33,7 +33,7 @@ from samenloop.node.check import (
 from samenloop.node.config import NodeConfig, WebConfig
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.model import CheckResult
-from samenloop.node.network import Network, NetworkError
+from samenloop.node.network import EvaluationBudgetExhausted, Network, NetworkError
 from samenloop.node.registration import (
     MAX_JSON_DEPTH,
     NOT_JSON,
@@ -239,6 +239,12 @@ def apply_import(ctx: NodeContext, text: str, *, sync: bool, actor: str) -> Impo
     except ImportRefused as exc:
         raise Refused([FieldError(f"regel {e.line}: {e.field}", e.reason)
                        for e in map(_in_dutch, exc.errors[:200])]) from None
+    except EvaluationBudgetExhausted:
+        raise Refused([FieldError("netwerk", "het importbudget van dit Zorg- en "
+                                             "Veiligheidshuis bij de coördinator is op "
+                                             "(limiet bereikt); er is niets gewijzigd. Probeer "
+                                             "het later opnieuw of vraag de netwerkbeheerder "
+                                             "de limiet te verhogen.")], 429) from None
     except NetworkError:
         raise Refused([FieldError("netwerk", "de coördinator is niet bereikbaar; er is niets "
                                              "gewijzigd")], 503) from None

@@ -99,7 +99,7 @@ def test_oversized_bodies_are_refused_before_they_are_read(served: WebServer,
     status, body = _raw_request(served, head, b"{" * 1024)
     assert status == 413
     assert json.loads(body) == {"detail": [{"field": "inhoud",
-                                            "message": "het verzoek is groter dan 256 KB"}]}
+                                            "message": "het verzoek is groter dan 64 KB"}]}
     head = ("POST /inloggen HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
             "boundary=x\r\nContent-Length: 31457280\r\n")
     status, body = _raw_request(served, head, b"--x\r\n")
@@ -126,7 +126,7 @@ def test_bodies_streamed_past_the_limit_are_cut_off(served: WebServer,
         refused = http.post("/api/v1/checks", content=chunks(), headers={
             **_bearer(fryslan, "regisseur"), "content-type": "application/json"})
         assert refused.status_code == 413, refused.text
-        assert refused.json()["detail"][0]["message"] == "het verzoek is groter dan 256 KB"
+        assert refused.json()["detail"][0]["message"] == "het verzoek is groter dan 64 KB"
 
 
 def test_body_limits_are_configured_in_the_web_section(tmp_path: Path) -> None:
@@ -359,8 +359,8 @@ def test_a_page_answers_while_an_import_and_a_check_hang(fryslan: NodeContext) -
         importing.start()
         assert coordinator.holding.wait(60), "the import never reached the coordinator"
         checking = threading.Thread(target=run, args=("check", regisseur, {
-            "csrf_token": regisseur_csrf, "casus": "F-2026-778", "fase": "aanmelding",
-            "doel": "aanmelding: samenloop nagaan", "aantal": "1", "actie": "controleren",
+            "csrf_token": regisseur_csrf, "casus": "F-2026-001",
+            "doel": "triage: samenloop met ander ZVH", "aantal": "1", "actie": "controleren",
             "p0_achternaam": "Brouwer", "p0_voornamen": "Jetske",
             "p0_geboortedatum": "1991-04-04"}))
         checking.start()
@@ -373,7 +373,7 @@ def test_a_page_answers_while_an_import_and_a_check_hang(fryslan: NodeContext) -
         importing.join(120)
         checking.join(120)
         assert "Import toegepast" in results["import"].text
-        assert results["check"].status_code == 200, results["check"].text[-1000:]
+        assert results["check"].status_code == 303, results["check"].text[-1000:]
     finally:
         coordinator.close()
         server.stop()

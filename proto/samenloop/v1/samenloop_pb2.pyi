@@ -7,6 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class EvaluationPurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVALUATION_PURPOSE_UNSPECIFIED: _ClassVar[EvaluationPurpose]
+    EVALUATION_FOR_CHECK: _ClassVar[EvaluationPurpose]
+    EVALUATION_FOR_IMPORT: _ClassVar[EvaluationPurpose]
+
 class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NODE_STATUS_UNSPECIFIED: _ClassVar[NodeStatus]
@@ -22,6 +28,9 @@ class Strength(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WAARSCHIJNLIJK: _ClassVar[Strength]
     STERK: _ClassVar[Strength]
     ZEKER: _ClassVar[Strength]
+EVALUATION_PURPOSE_UNSPECIFIED: EvaluationPurpose
+EVALUATION_FOR_CHECK: EvaluationPurpose
+EVALUATION_FOR_IMPORT: EvaluationPurpose
 NODE_STATUS_UNSPECIFIED: NodeStatus
 ANSWERED: NodeStatus
 UNREACHABLE: NodeStatus
@@ -34,14 +43,16 @@ STERK: Strength
 ZEKER: Strength
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("epoch", "blinded_elements", "request_id")
+    __slots__ = ("epoch", "blinded_elements", "request_id", "purpose")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     BLINDED_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     blinded_elements: _containers.RepeatedScalarFieldContainer[bytes]
     request_id: str
-    def __init__(self, epoch: _Optional[int] = ..., blinded_elements: _Optional[_Iterable[bytes]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    purpose: EvaluationPurpose
+    def __init__(self, epoch: _Optional[int] = ..., blinded_elements: _Optional[_Iterable[bytes]] = ..., request_id: _Optional[str] = ..., purpose: _Optional[_Union[EvaluationPurpose, str]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("epoch", "evaluated_elements", "proof")
@@ -118,7 +129,7 @@ class SignedDirectory(_message.Message):
     def __init__(self, directory: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Directory(_message.Message):
-    __slots__ = ("network", "serial", "issued_at", "nodes", "oprf_keys", "current_epoch", "bsn_enabled")
+    __slots__ = ("network", "serial", "issued_at", "nodes", "oprf_keys", "current_epoch", "bsn_enabled", "match_key_versions")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +137,7 @@ class Directory(_message.Message):
     OPRF_KEYS_FIELD_NUMBER: _ClassVar[int]
     CURRENT_EPOCH_FIELD_NUMBER: _ClassVar[int]
     BSN_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    MATCH_KEY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     network: str
     serial: int
     issued_at: int
@@ -133,7 +145,8 @@ class Directory(_message.Message):
     oprf_keys: _containers.RepeatedCompositeFieldContainer[OprfKey]
     current_epoch: int
     bsn_enabled: bool
-    def __init__(self, network: _Optional[str] = ..., serial: _Optional[int] = ..., issued_at: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[DirectoryNode, _Mapping]]] = ..., oprf_keys: _Optional[_Iterable[_Union[OprfKey, _Mapping]]] = ..., current_epoch: _Optional[int] = ..., bsn_enabled: _Optional[bool] = ...) -> None: ...
+    match_key_versions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, network: _Optional[str] = ..., serial: _Optional[int] = ..., issued_at: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[DirectoryNode, _Mapping]]] = ..., oprf_keys: _Optional[_Iterable[_Union[OprfKey, _Mapping]]] = ..., current_epoch: _Optional[int] = ..., bsn_enabled: _Optional[bool] = ..., match_key_versions: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DirectoryNode(_message.Message):
     __slots__ = ("node_id", "display_name", "endpoint", "box_public_key")
