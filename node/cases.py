@@ -86,6 +86,8 @@ def end_case(store: NodeStore, case_ref: str, *, not_accepted: bool, actor: str,
     if case is None:
         raise CaseNotFound("casus", "geen lopende casus met dit casusnummer")
     if acting_for is not None and case.procesregisseur_id not in store.acts_for(acting_for):
+        store.append_audit("case_refused", actor, {"case_ref": case_ref, "reason":
+                                                   "geen_toegang"}, now)
         raise NotPermitted("casus", "u bent niet de procesregisseur van deze casus en ook niet "
                                     "als vervanger aangewezen")
     reason = ENDED_NOT_ACCEPTED if not_accepted else ENDED_AFSCHALING
@@ -125,7 +127,11 @@ def handling_choices(melding: Notification) -> dict[str, str]:
 def handle_melding(store: NodeStore, melding_id: int, action: str, *,
                    procesregisseur_id: str, actor: str, now: float) -> None:
     melding = store.notification(melding_id) if 0 < melding_id <= 2**63 - 1 else None
-    if melding is None or melding.procesregisseur_id not in store.acts_for(procesregisseur_id):
+    if melding is None:
+        raise CaseNotFound("melding", "deze melding bestaat niet of is niet voor u")
+    if melding.procesregisseur_id not in store.acts_for(procesregisseur_id):
+        store.append_audit("melding_refused", actor, {"melding": melding_id,
+                                                      "reason": "geen_toegang"}, now)
         raise CaseNotFound("melding", "deze melding bestaat niet of is niet voor u")
     if action not in handling_choices(melding):
         raise CaseActionRefused("actie", "kies wat er met de melding is gedaan")
