@@ -132,6 +132,20 @@ def test_operator_flow_and_no_identifier_in_any_file(deployed: Path) -> None:
     result = run(*check, cwd=root, stdin=json.dumps(QUERY[:1]))
     assert "persoon 1: geen samenloop gevonden" in result.stdout
 
+    # A mistyped case number is refused, never registered; an aanmelding is its own step,
+    # and its check asks only the own ZVH.
+    typo = [*check[:4], "A-l", *check[5:]]
+    refused = run(*typo, cwd=root, stdin=json.dumps(QUERY[:1]), ok=False)
+    assert refused.returncode == 2
+    assert "onbekende casus; registreer eerst de aanmelding" in refused.stderr
+    run("node", "intake", "A-2", "--procesregisseur", "pr-a", "--config", "zvh-a.toml", cwd=root)
+    local = run("check", "--node-config", "zvh-a.toml", "--case", "A-2", "--purpose",
+                "aanmelding: al bekend bij eigen ZVH", "--subjects-json", "-", cwd=root,
+                stdin=json.dumps(QUERY[:1]))
+    assert "gecontroleerd bij het eigen Zorg- en Veiligheidshuis" in local.stdout
+    status = run("node", "status", "--config", "zvh-a.toml", cwd=root).stdout
+    assert "aanmelding" in status and "expiring within 30 days" in status
+
     bad = root / "bad.csv"
     bad.write_text(CASES.replace("1966-04-23", "1966-02-30"), encoding="utf-8")
     refused = run("node", "import", "bad.csv", "--config", "zvh-b.toml", cwd=root, ok=False)
