@@ -170,6 +170,9 @@ class NodeConfig:
     max_inactive_days: int = 183
     melding_retention_days: int = 90
     audit_retention_days: int = 1461  # four years
+    # The region's covenant term within which the case file must be destroyed after the
+    # case ended (Noord-Limburg: one year, Fryslân: three); reported, not enforced here.
+    destroy_after_end_days: int = 365
     replay_window_seconds: int = 120
     coordinator_timeout_seconds: float = 10.0
     sweep_interval_seconds: int = 3600
@@ -240,6 +243,7 @@ class NodeConfig:
             max_inactive_days=retention.int("max_inactive_days", 183, minimum=1),
             melding_retention_days=retention.int("melding_retention_days", 90, minimum=1),
             audit_retention_days=retention.int("audit_retention_days", 1461, minimum=1),
+            destroy_after_end_days=retention.int("destroy_after_end_days", 365, minimum=1),
             replay_window_seconds=root.int("replay_window_seconds", 120, minimum=5),
             coordinator_timeout_seconds=root.float("coordinator_timeout_seconds", 10.0),
             sweep_interval_seconds=retention.int("sweep_interval_seconds", 3600, minimum=1),

@@ -54,7 +54,8 @@ def sweep(config: NodeConfig, store: NodeStore, now: float,
     audit_retention_days (the chain then starts at a signed checkpoint)."""
     removed, meldingen = store.sweep(
         refreshed_before=now - config.max_inactive_days * 86400,
-        handled_before=now - config.melding_retention_days * 86400, now=now)
+        handled_before=now - config.melding_retention_days * 86400, now=now,
+        endings_before=now - config.audit_retention_days * 86400)
     pruned = store.prune_audit(now - config.audit_retention_days * 86400, now=now,
                                signing_key=config.audit_key)
     if metrics is not None:

@@ -501,7 +501,7 @@ class NodeStore:
                               tuple(live_epochs)).rowcount
 
     def sweep(self, *, refreshed_before: float, handled_before: float, now: float,
-              actor: str = "sweeper") -> tuple[int, int]:
+              endings_before: float = 0.0, actor: str = "sweeper") -> tuple[int, int]:
         """Retention in one commit with its record: cases without new data since
         `refreshed_before` end as expired (with their meldingen), handled meldingen older
         than `handled_before` go. (expired cases, deleted meldingen)."""
@@ -513,6 +513,7 @@ class NodeStore:
             meldingen = db.execute(
                 "DELETE FROM notifications WHERE handled_at IS NOT NULL AND handled_at < ?",
                 (handled_before,)).rowcount
+            db.execute("DELETE FROM case_endings WHERE ended_at < ?", (endings_before,))
             if expired or meldingen:
                 self._append_audit(db, AuditRecord("expiry", actor, {
                     "removed": len(expired), "meldingen_removed": meldingen}), now)

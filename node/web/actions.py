@@ -312,6 +312,26 @@ class QuietClose:
 
 
 @dataclass(frozen=True)
+class CaseEnding:
+    """A case that stopped being active: when, why, and by when the region's covenant
+    wants its file destroyed (no identifiers: the node never had any)."""
+
+    case_ref: str
+    registered_at: float
+    ended_at: float
+    reason: str
+    destroy_by: float
+
+
+ENDING_LABELS = {
+    "afschaling": "afschaling",
+    "niet_in_behandeling": "niet in behandeling genomen",
+    "verlopen": "verlopen (zes maanden geen nieuwe gegevens)",
+    "niet_meer_in_export": "niet meer in de export",
+}
+
+
+@dataclass(frozen=True)
 class AuditReport:
     per_month: list[tuple[str, str, int]]
     above_threshold: list[tuple[str, str, int]]
@@ -319,6 +339,8 @@ class AuditReport:
     quiet_closes: list[QuietClose]
     broken_at: int | None
     entries: int
+    endings: list[CaseEnding] = field(default_factory=list)
+    destroy_after_days: int = 365
 
 
 def audit_report(ctx: NodeContext) -> AuditReport:
@@ -344,6 +366,9 @@ def audit_report(ctx: NodeContext) -> AuditReport:
             done = checks.get(case_ref, [])
             quiet.append(QuietClose(case_ref, entry.at, entry.actor, len(done),
                                     tuple(sorted(set(done)))))
+    term = ctx.config.destroy_after_end_days
+    endings = [CaseEnding(ref, registered, ended, reason, ended + term * 86400)
+               for ref, registered, ended, reason in store.case_endings()]
     return AuditReport(per_month, [r for r in per_month if r[2] > threshold], threshold,
                        quiet, store.verify_audit(ctx.config.audit_key),
-                       len(store.audit_entries()))
+                       len(store.audit_entries()), endings, term)

@@ -585,7 +585,8 @@ def my_tokens_change(request: Request,
 @router.get("/audit")
 def audit(request: Request, viewer: Viewer = Depends(page_user("auditor")),  # noqa: B008
           ) -> HTMLResponse:
-    return render(request, "audit.html", viewer, report=actions.audit_report(context(request)))
+    return render(request, "audit.html", viewer, report=actions.audit_report(context(request)),
+                  ENDING_LABELS=actions.ENDING_LABELS)
 
 
 def _csv(name: str, header: list[str], rows: list[list[Any]]) -> Response:
@@ -595,6 +596,19 @@ def _csv(name: str, header: list[str], rows: list[list[Any]]) -> Response:
     writer.writerows(rows)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/audit/beeindigde-casussen.csv")
+def audit_endings_csv(request: Request,
+                      viewer: Viewer = Depends(page_user("auditor"))  # noqa: B008
+                      ) -> Response:
+    report = actions.audit_report(context(request))
+    day = "%Y-%m-%d"
+    return _csv("beeindigde-casussen.csv",
+                ["casus", "geregistreerd", "beeindigd", "reden", "vernietigen_uiterlijk"],
+                [[e.case_ref, time.strftime(day, time.localtime(e.registered_at)),
+                  time.strftime(day, time.localtime(e.ended_at)), e.reason,
+                  time.strftime(day, time.localtime(e.destroy_by))] for e in report.endings])
 
 
 @router.get("/audit/checks-per-maand.csv")

@@ -206,6 +206,8 @@ def test_api_check_import_close_and_audit(net: Harness, fryslan: NodeContext,
     assert "F-2026-002" not in audit["zonder_casusoverleg"]  # uitvoering: not listed
     csrf = login(client, "auditor")
     assert csrf
+    endings = client.get("/audit/beeindigde-casussen.csv").text.splitlines()
+    assert any(line.startswith("F-2026-555;") and ";afschaling;" in line for line in endings)
     page = client.get("/audit").text
     assert "ongeschonden" in page and "F-2026-555" in page
     csv_text = client.get("/audit/checks-per-maand.csv").text

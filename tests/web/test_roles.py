@@ -49,6 +49,7 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/audit"): (AUDIT,),
     ("GET", "/audit/checks-per-maand.csv"): (AUDIT,),
     ("GET", "/audit/zonder-casusoverleg.csv"): (AUDIT,),
+    ("GET", "/audit/beeindigde-casussen.csv"): (AUDIT,),
     ("POST", "/api/v1/checks"): (PR,),
     ("GET", "/api/v1/meldingen"): (PR,),
     ("POST", "/api/v1/meldingen/{melding_id}/afgehandeld"): (PR,),
