@@ -383,7 +383,7 @@ def _beheer(request: Request, viewer: Viewer, *, message: str | None = None,
         person = ctx.store.procesregisseur(regisseur_id)
         names[regisseur_id] = f"{person.name} ({regisseur_id})" if person else regisseur_id
     return render(request, "beheer.html", viewer, status, status_info=actions.node_status(ctx),
-                  phases=PHASES, message=message, errors=errors or [],
+                  phases=PHASES, message=message, errors=errors or [], PHASE_LABELS=PHASE_LABELS,
                   vervangers=ctx.store.vervangers(),
                   regisseur_names=names)
 
