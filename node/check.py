@@ -164,7 +164,7 @@ class PreparedQueries:
 def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirectory,
                     request: CheckRequest, requester: Procesregisseur, query_id: str,
                     now: Callable[[], float] = time.time, *,
-                    own_only: bool = False) -> PreparedQueries:
+                    own_only: bool = False, kind: int = pb.CHECK) -> PreparedQueries:
     """Identifiers in, sealed per-node payloads out: match keys, one proof-checked
     pseudonymisation per live epoch, per-node tags, one sealed payload per node (none with
     `own_only`: then only the own tags are needed).
@@ -230,7 +230,7 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
                     element_tags[e][column] for e in range(first, first + count)])
                 for index, first, count in spans])
                 for epoch, element_tags in by_epoch.items()],
-            answer_bucket=bucket_for_answer, purpose=request.purpose,
+            answer_bucket=bucket_for_answer, purpose=request.purpose, kind=kind,
             exclude_case_ref=request.case_ref if node.node_id == config.node_id else "")
         payloads[node.node_id] = payload.SerializeToString()
     bucket = seal.bucket_for(max(len(p) for p in payloads.values()))
@@ -284,7 +284,7 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         hits, coverage, truncated = _look_up_locally(config, store, directory, request,
                                                      allowed, queries, query_id, now())
     else:
-        hits, coverage, truncated = _fan_out(config, network, directory, request, queries,
+        hits, coverage, truncated = fan_out(config, network, directory, request, queries,
                                              query_id)
     result = CheckResult(query_id, len(request.subjects), tuple(hits), coverage,
                          tuple(truncated))
@@ -328,7 +328,7 @@ def _look_up_locally(config: NodeConfig, store: NodeStore, directory: NodeDirect
         [config.node_id] if truncated else [])
 
 
-def _fan_out(config: NodeConfig, network: Network, directory: NodeDirectory,
+def fan_out(config: NodeConfig, network: Network, directory: NodeDirectory,
              request: CheckRequest, queries: PreparedQueries,
              query_id: str) -> tuple[list[Hit], Coverage, list[str]]:
     """From triage on: every node of the directory, the own one included, through the

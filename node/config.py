@@ -185,6 +185,9 @@ class NodeConfig:
     contact_release: str = "direct"
     purposes: tuple[str, ...] = STANDARD_PURPOSES
     phase_names: dict[str, str] = field(default_factory=dict)
+    # The ZVH's contact point for the person's rights (privacy officer): other ZVHs' rights
+    # requests that find the person here are answered with it.
+    privacy_contact: Procesregisseur | None = None
     metrics_listen: str | None = None
     web: WebConfig | None = None  # None: this node serves no web app
     # Match-key input versions this node may use; it uses those the directory also lists.
@@ -226,6 +229,10 @@ class NodeConfig:
         importing = root.section("import", required=False)
         from samenloop.node.model import CONTACT_RELEASES
 
+        privacy = root.section("privacy", required=False)
+        privacy_contact = (validate_procesregisseur(
+            "privacy", privacy.str("name"), privacy.str("phone"), privacy.str("email"),
+            field="privacy") if root.has("privacy") else None)
         contact_release = policy.str("contact_release", "direct")
         if contact_release not in CONTACT_RELEASES:
             raise ConfigError("policy.contact_release",
@@ -256,6 +263,7 @@ class NodeConfig:
             contact_release=contact_release,
             purposes=_purposes(policy),
             phase_names=_phase_names(importing),
+            privacy_contact=privacy_contact,
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
             web=WebConfig.from_section(root.section("web")) if root.has("web") else None,
             match_key_versions=_match_key_versions(root),

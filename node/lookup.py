@@ -170,11 +170,41 @@ class PendingMeldingen:
                          self.query_id, self.hits, self.at)
 
 
+# A node without a configured privacy contact answers a rights request with its name only.
+NO_PRIVACY_CONTACT = Procesregisseur("privacy", "", "", "")
+
+
+@dataclass(frozen=True)
+class PendingRightsNotice:
+    """A rights request made at another ZVH found the person here: a notice for the own
+    privacy role (answer within a month), never a samenloopmelding."""
+
+    query_id: str
+    from_node: str
+    from_zvh: str
+    cases: list[str]
+    at: float
+
+    @property
+    def hits(self) -> list[str]:
+        return self.cases
+
+    def record(self, store: NodeStore) -> None:
+        store.record_rights_notice(self.from_node, self.from_zvh, self.query_id, self.cases,
+                                   now=self.at, audit=AuditRecord(
+                                       "rights_notice", "lookup",
+                                       {"from_node": self.from_node, "query_id": self.query_id,
+                                        "cases": self.cases}))
+
+
+PendingWrite = PendingMeldingen | PendingRightsNotice
+
+
 @dataclass(frozen=True)
 class LookupOutcome:
     sealed_answer: bytes
     hits: int
-    pending: PendingMeldingen | None  # None for a no-hit: nothing to write
+    pending: PendingWrite | None  # None for a no-hit: nothing to write
 
 
 def _contact(contact: pb.Contact) -> Procesregisseur:
@@ -256,16 +286,28 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
                 else grpc.StatusCode.FAILED_PRECONDITION)
         raise LookupRefused(code, refusal)
 
+    rights = query.kind == pb.RIGHTS_REQUEST
     best = find_hits(config, store,
                      {e.epoch: {bytes(t): s.subject for s in e.subjects for t in s.tags}
                       for e in query.epochs},
-                     at=at, local=from_node == config.node_id,
-                     exclude_case_ref=query.exclude_case_ref)
+                     at=at, local=rights or from_node == config.node_id,
+                     exclude_case_ref="" if rights else query.exclude_case_ref)
+    pending: PendingWrite | None = None
+    if rights:
+        # Whether the person is registered here, with the privacy contact, not the cases'
+        # procesregisseurs; a case at aanmelding counts too (it is data held).
+        contact = config.privacy_contact or NO_PRIVACY_CONTACT
+        best = {key: StoredHit(hit.case_ref, contact, hit.strength)
+                for key, hit in best.items()}
+        if best and from_node != config.node_id:  # the own request is no notice to itself
+            pending = PendingRightsNotice(query_id, from_node, sender.display_name,
+                                          sorted({h.case_ref for h in best.values()}), at)
     answer = answer_payload(query_id, config.node_id, best, max(subjects) + 1)
     # The asking ZVH is named by the signed directory entry whose key opened the payload,
     # never by what the payload says (from_zvh is not used).
-    pending = PendingMeldingen(query_id, from_node, sender.display_name, requester,
-                               query.purpose[:PURPOSE_CHARS], best, at) if best else None
+    if best and not rights:
+        pending = PendingMeldingen(query_id, from_node, sender.display_name, requester,
+                                   query.purpose[:PURPOSE_CHARS], best, at)
     # Both outcomes log the same way before the answer leaves; the writer logs a melding.
     log.debug("lookup: from=%s query=%s subjects=%d", from_node, query_id, len(subjects))
     sealed_answer = sealer.seal(answer.SerializeToString(), sender.box_public_key,

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node.config import NodeConfig
-from samenloop.node.lookup import LookupRefused, PendingMeldingen, ReplayGuard, answer_query
+from samenloop.node.lookup import LookupRefused, PendingWrite, ReplayGuard, answer_query
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.network import Network, NetworkError
 from samenloop.node.store import NodeStore
@@ -73,7 +73,7 @@ class MeldingWriter:
 
     def __init__(self, store_path: Path) -> None:
         self.store = NodeStore(store_path)
-        self._queue: queue.Queue[PendingMeldingen | None] = queue.Queue()
+        self._queue: queue.Queue[PendingWrite | None] = queue.Queue()
         self._unwritten = 0  # answered but not yet written: handed over or on its way
         self._idle = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="meldingen", daemon=True)
@@ -84,7 +84,7 @@ class MeldingWriter:
         with self._idle:
             self._unwritten += 1
 
-    def submit(self, pending: PendingMeldingen) -> None:
+    def submit(self, pending: PendingWrite) -> None:
         self._queue.put(pending)
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -96,7 +96,7 @@ class MeldingWriter:
         while (pending := self._queue.get()) is not None:
             self._write_or_log(pending)
 
-    def _write_or_log(self, pending: PendingMeldingen) -> None:
+    def _write_or_log(self, pending: PendingWrite) -> None:
         """Write, trying again while the store is busy (a long import holds it); what still
         fails is logged, never dropped silently."""
         try:
@@ -114,7 +114,7 @@ class MeldingWriter:
                 self._unwritten -= 1
                 self._idle.notify_all()
 
-    def write(self, pending: PendingMeldingen) -> None:
+    def write(self, pending: PendingWrite) -> None:
         pending.record(self.store)
         log.info("lookup: from=%s query=%s hit: %d melding(en) filed", pending.from_node,
                  pending.query_id, len(pending.hits))
@@ -169,7 +169,7 @@ class NodeServicer(pb_grpc.NodeServicer):
         metrics.lookup_seconds.observe(time.monotonic() - started)
         return pb.LookupResponse(sealed_answer=outcome.sealed_answer)
 
-    def _after_answer(self, context: grpc.ServicerContext, pending: PendingMeldingen) -> None:
+    def _after_answer(self, context: grpc.ServicerContext, pending: PendingWrite) -> None:
         """Hand the meldingen to the writer once the answer has left (the RPC's end, also
         when the coordinator gave up waiting: the holder still learns it was asked)."""
         writer = self.node.meldingen

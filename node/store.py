@@ -126,6 +126,46 @@ CREATE TABLE IF NOT EXISTS case_endings (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_endings_by_time ON case_endings (ended_at);
+-- A person removed from a case, or whose objection was upheld: this node's tags of that
+-- person, so imports and checks do not register the person again until the block is lifted.
+-- Tags only, like the registry: the block cannot be read back as a person.
+CREATE TABLE IF NOT EXISTS blocks (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('verwijdering', 'bezwaar')),
+    case_ref TEXT,
+    created_at REAL NOT NULL,
+    created_by TEXT NOT NULL,
+    lifted_at REAL
+);
+CREATE TABLE IF NOT EXISTS blocked_tags (
+    block_id INTEGER NOT NULL REFERENCES blocks (id) ON DELETE CASCADE,
+    tag BLOB NOT NULL,
+    epoch INTEGER NOT NULL,
+    PRIMARY KEY (block_id, tag, epoch)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blocked_tags_by_tag ON blocked_tags (tag, epoch);
+-- Rights requests made at this node (the one contact point) and notices of requests made
+-- elsewhere that found the person here; counts and case references only.
+CREATE TABLE IF NOT EXISTS rights_requests (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    made_at REAL NOT NULL,
+    made_by TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    query_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    closed_at REAL
+);
+CREATE TABLE IF NOT EXISTS rights_notices (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    from_node TEXT NOT NULL,
+    from_zvh TEXT NOT NULL,
+    query_id TEXT NOT NULL,
+    cases TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    handled_at REAL
+);
 """
 
 # Columns added after the first release; stores made before get them at open.
@@ -149,6 +189,7 @@ ENDED_AFSCHALING = "afschaling"
 ENDED_NOT_ACCEPTED = "niet_in_behandeling"
 ENDED_EXPIRED = "verlopen"
 ENDED_NOT_LISTED = "niet_meer_in_export"
+RIGHTS_TERM_SECONDS = 31 * 86400  # "binnen een maand"
 # A melding about the same own case from the same procesregisseur of the same ZVH within
 # this term is the same melding: its count and last time go up.
 MELDING_GROUP_SECONDS = 30 * 86400
@@ -196,6 +237,41 @@ class NewMelding:
     query_id: str
     purpose: str
     assess: bool
+
+
+@dataclass(frozen=True)
+class Block:
+    id: int
+    kind: str
+    case_ref: str | None
+    created_at: float
+    created_by: str
+    lifted_at: float | None
+    tags: int
+
+
+@dataclass(frozen=True)
+class RightsRequest:
+    id: int
+    kind: str
+    made_at: float
+    made_by: str
+    due_at: float
+    query_id: str
+    outcome: dict[str, Any]
+    closed_at: float | None
+
+
+@dataclass(frozen=True)
+class RightsNotice:
+    id: int
+    received_at: float
+    from_node: str
+    from_zvh: str
+    query_id: str
+    cases: list[str]
+    due_at: float
+    handled_at: float | None
 
 
 @dataclass(frozen=True)
@@ -257,6 +333,12 @@ class AuditEntry:
     details: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+# A tag (tag, epoch, case_ref) under a live block: for every case, or for this case only.
+_BLOCKED = ("SELECT 1 FROM blocked_tags bt JOIN blocks b ON b.id = bt.block_id"
+            " WHERE bt.tag = ? AND bt.epoch = ? AND b.lifted_at IS NULL"
+            " AND (b.case_ref IS NULL OR b.case_ref = ?)")
 
 
 def _checkpoint_message(first_id: int, prev_hash: str) -> bytes:
@@ -417,10 +499,12 @@ class NodeStore:
                          reg.last_changed, reg.contact_release))
                 db.executemany(
                     "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
-                    " VALUES (?, ?, ?, ?, 'import', ?) ON CONFLICT DO UPDATE SET"
+                    " SELECT ?, ?, ?, ?, 'import', ? WHERE NOT EXISTS (" + _BLOCKED + ")"
+                    " ON CONFLICT DO UPDATE SET"
                     " strength = max(strength, excluded.strength), source = 'import',"
                     " added_at = excluded.added_at",
-                    [(t.tag, t.epoch, reg.case_ref, t.strength, now) for t in reg.tags])
+                    [(t.tag, t.epoch, reg.case_ref, t.strength, now, t.tag, t.epoch,
+                      reg.case_ref) for t in reg.tags])
                 tag_count += len(reg.tags)
                 db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
                            " VALUES (?, ?, ?)", (reg.case_ref, reg.phase, now))
@@ -457,9 +541,11 @@ class NodeStore:
             before = db.execute(count, (case_ref,)).fetchone()[0]
             db.executemany(
                 "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
-                " VALUES (?, ?, ?, ?, 'check', ?) ON CONFLICT DO UPDATE SET"
+                " SELECT ?, ?, ?, ?, 'check', ? WHERE NOT EXISTS (" + _BLOCKED + ")"
+                " ON CONFLICT DO UPDATE SET"
                 " strength = max(strength, excluded.strength), added_at = excluded.added_at",
-                [(tag, epoch, case_ref, strength, now) for tag, epoch, strength in tags])
+                [(tag, epoch, case_ref, strength, now, tag, epoch, case_ref)
+                 for tag, epoch, strength in tags])
             if db.execute(count, (case_ref,)).fetchone()[0] > before:
                 db.execute("UPDATE cases SET refreshed_at = ? WHERE case_ref = ?",
                            (now, case_ref))
@@ -678,6 +764,102 @@ class NodeStore:
         with self._transaction() as db:
             db.executemany("UPDATE notifications SET mailed_at = ? WHERE id = ?",
                            [(now, i) for i in ids])
+
+    # ------------------------------------------------------------ the person's rights
+
+    def cases_with_tags(self, tags: list[tuple[bytes, int]]) -> list[CaseRow]:
+        """Own cases (any phase) holding any of these tags: where a person is registered."""
+        found: set[str] = set()
+        with self._lock:
+            for tag, epoch in tags:
+                found |= {r[0] for r in self._db.execute(
+                    "SELECT case_ref FROM tags WHERE tag = ? AND epoch = ?", (tag, epoch))}
+        return [c for c in (self.case(ref) for ref in sorted(found)) if c is not None]
+
+    def block_person(self, kind: str, tags: list[tuple[bytes, int]], case_ref: str | None, *,
+                     now: float, audit: AuditRecord) -> tuple[int, int]:
+        """Remove a person's registrations (in one case, or in all) and keep a block of
+        this node's tags of the person; (block id, registrations removed)."""
+        with self._transaction(audit, now) as db:
+            block_id = int(db.execute(
+                "INSERT INTO blocks (kind, case_ref, created_at, created_by) VALUES (?, ?, ?, ?)",
+                (kind, case_ref, now, audit.actor)).lastrowid or 0)
+            db.executemany("INSERT OR IGNORE INTO blocked_tags (block_id, tag, epoch)"
+                           " VALUES (?, ?, ?)", [(block_id, t, e) for t, e in tags])
+            removed = 0
+            for tag, epoch in tags:
+                removed += db.execute(
+                    "DELETE FROM tags WHERE tag = ? AND epoch = ? AND (? IS NULL OR"
+                    " case_ref = ?)", (tag, epoch, case_ref, case_ref)).rowcount
+        return block_id, removed
+
+    def lift_block(self, block_id: int, *, now: float, audit: AuditRecord) -> bool:
+        """Lift a block: later imports and checks may register the person again. The
+        block's tags go; the record that there was a block stays in the audit trail."""
+        with self._transaction(audit, now) as db:
+            changed = db.execute("UPDATE blocks SET lifted_at = ? WHERE id = ? AND lifted_at"
+                                 " IS NULL", (now, block_id)).rowcount > 0
+            if not changed:
+                raise KeyError(block_id)
+            db.execute("DELETE FROM blocked_tags WHERE block_id = ?", (block_id,))
+        return True
+
+    def blocks(self) -> list[Block]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT b.id, b.kind, b.case_ref, b.created_at, b.created_by, b.lifted_at,"
+                " (SELECT COUNT(*) FROM blocked_tags t WHERE t.block_id = b.id)"
+                " FROM blocks b ORDER BY b.id DESC").fetchall()
+        return [Block(*r) for r in rows]
+
+    def add_rights_request(self, kind: str, query_id: str, outcome: dict[str, Any], *,
+                           now: float, audit: AuditRecord) -> int:
+        with self._transaction(audit, now) as db:
+            return int(db.execute(
+                "INSERT INTO rights_requests (kind, made_at, made_by, due_at, query_id, outcome)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, now, audit.actor, now + RIGHTS_TERM_SECONDS, query_id,
+                 json.dumps(outcome, sort_keys=True))).lastrowid or 0)
+
+    def close_rights_request(self, request_id: int, *, now: float, audit: AuditRecord) -> bool:
+        with self._transaction(audit, now) as db:
+            if not db.execute("UPDATE rights_requests SET closed_at = ? WHERE id = ? AND"
+                              " closed_at IS NULL", (now, request_id)).rowcount:
+                raise KeyError(request_id)
+        return True
+
+    def rights_requests(self) -> list[RightsRequest]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, kind, made_at, made_by, due_at, query_id, outcome, closed_at"
+                " FROM rights_requests ORDER BY id DESC").fetchall()
+        return [RightsRequest(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7])
+                for r in rows]
+
+    def record_rights_notice(self, from_node: str, from_zvh: str, query_id: str,
+                             cases: list[str], *, now: float, audit: AuditRecord) -> None:
+        """Another ZVH's rights request found the person here: a notice for the own
+        privacy role, with the date by which it must answer."""
+        with self._transaction(audit, now) as db:
+            db.execute("INSERT INTO rights_notices (received_at, from_node, from_zvh, query_id,"
+                       " cases, due_at) VALUES (?, ?, ?, ?, ?, ?)",
+                       (now, from_node, from_zvh, query_id, json.dumps(sorted(cases)),
+                        now + RIGHTS_TERM_SECONDS))
+
+    def rights_notices(self) -> list[RightsNotice]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, received_at, from_node, from_zvh, query_id, cases, due_at,"
+                " handled_at FROM rights_notices ORDER BY id DESC").fetchall()
+        return [RightsNotice(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
+                for r in rows]
+
+    def handle_rights_notice(self, notice_id: int, *, now: float, audit: AuditRecord) -> bool:
+        with self._transaction(audit, now) as db:
+            if not db.execute("UPDATE rights_notices SET handled_at = ? WHERE id = ? AND"
+                              " handled_at IS NULL", (now, notice_id)).rowcount:
+                raise KeyError(notice_id)
+        return True
 
     # ------------------------------------------------------------ web accounts
 

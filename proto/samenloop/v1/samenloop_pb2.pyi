@@ -21,6 +21,11 @@ class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TIMEOUT: _ClassVar[NodeStatus]
     ERROR: _ClassVar[NodeStatus]
 
+class QueryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECK: _ClassVar[QueryKind]
+    RIGHTS_REQUEST: _ClassVar[QueryKind]
+
 class Strength(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     STRENGTH_UNSPECIFIED: _ClassVar[Strength]
@@ -36,6 +41,8 @@ ANSWERED: NodeStatus
 UNREACHABLE: NodeStatus
 TIMEOUT: NodeStatus
 ERROR: NodeStatus
+CHECK: QueryKind
+RIGHTS_REQUEST: QueryKind
 STRENGTH_UNSPECIFIED: Strength
 MOGELIJK: Strength
 WAARSCHIJNLIJK: Strength
@@ -195,7 +202,7 @@ class EpochTags(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., subjects: _Optional[_Iterable[_Union[SubjectTags, _Mapping]]] = ...) -> None: ...
 
 class QueryPayload(_message.Message):
-    __slots__ = ("query_id", "timestamp_ms", "from_node", "from_zvh", "requester", "epochs", "answer_bucket", "exclude_case_ref", "purpose")
+    __slots__ = ("query_id", "timestamp_ms", "from_node", "from_zvh", "requester", "epochs", "answer_bucket", "exclude_case_ref", "purpose", "kind")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     FROM_NODE_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +212,7 @@ class QueryPayload(_message.Message):
     ANSWER_BUCKET_FIELD_NUMBER: _ClassVar[int]
     EXCLUDE_CASE_REF_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     timestamp_ms: int
     from_node: str
@@ -214,7 +222,8 @@ class QueryPayload(_message.Message):
     answer_bucket: int
     exclude_case_ref: str
     purpose: str
-    def __init__(self, query_id: _Optional[str] = ..., timestamp_ms: _Optional[int] = ..., from_node: _Optional[str] = ..., from_zvh: _Optional[str] = ..., requester: _Optional[_Union[Contact, _Mapping]] = ..., epochs: _Optional[_Iterable[_Union[EpochTags, _Mapping]]] = ..., answer_bucket: _Optional[int] = ..., exclude_case_ref: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
+    kind: QueryKind
+    def __init__(self, query_id: _Optional[str] = ..., timestamp_ms: _Optional[int] = ..., from_node: _Optional[str] = ..., from_zvh: _Optional[str] = ..., requester: _Optional[_Union[Contact, _Mapping]] = ..., epochs: _Optional[_Iterable[_Union[EpochTags, _Mapping]]] = ..., answer_bucket: _Optional[int] = ..., exclude_case_ref: _Optional[str] = ..., purpose: _Optional[str] = ..., kind: _Optional[_Union[QueryKind, str]] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("subject", "strength", "contact", "assess_first")
