@@ -49,6 +49,16 @@ def melding_times(net: Harness) -> list[tuple[str, int]]:
     return [(m.case_ref, m.times) for m in net.nodes[LIMBURG].store.notifications()]
 
 
+def _tables_fit(page: object) -> bool:
+    """No table runs out of the page's main column (the screenshot would cut it off)."""
+    return bool(page.evaluate(  # type: ignore[attr-defined]
+        """() => {
+        const main = document.querySelector("main").getBoundingClientRect();
+        return [...document.querySelectorAll("main table")].every(
+            t => t.getBoundingClientRect().right <= main.right + 0.5);
+    }"""))
+
+
 def _check(page: object, url: str, purpose: str, note: str = "") -> str:
     """Fill in the check for Pieter van den Berg in the new case; the result's text."""
     page.goto(f"{url}/check")  # type: ignore[attr-defined]
@@ -96,7 +106,8 @@ def test_procesregisseur_path_by_the_covenants(browser: object, net: Harness,
     lookups_before = {n: lookups(node) for n, node in net.nodes.items()}
     coordinator_before = coordinator_checks(net)
     text = _check(page, fryslan, AANMELDING_PURPOSE)
-    assert OWN_ONLY in text and "Geen samenloop gevonden" in text
+    assert OWN_ONLY in text
+    assert "Geen samenloop gevonden bij het eigen Zorg- en Veiligheidshuis." in text
     assert "Noord-Limburg" not in text and "Samenloop gevonden" not in text
     assert {n: lookups(node) for n, node in net.nodes.items()} == lookups_before
     assert coordinator_checks(net) == coordinator_before
@@ -125,6 +136,9 @@ def test_procesregisseur_path_by_the_covenants(browser: object, net: Harness,
     page.get_by_role("link", name="Mijn casussen").click()
     row = page.get_by_role("row").filter(has_text=NEW_CASE).inner_text()
     assert "\ttriage\t" in row, row
+    assert _tables_fit(page)
+    box = page.get_by_role("row").filter(has_text=NEW_CASE).get_by_role("checkbox").bounding_box()
+    assert box is not None and box["width"] < 40, box  # a checkbox, not a full-width field
     _shot(page, "covenants-05-mijn-casussen")
 
     # (4) At triage the check asks every ZVH: the hit at Noord-Limburg with its contact.
@@ -169,6 +183,7 @@ def test_procesregisseur_path_by_the_covenants(browser: object, net: Harness,
     assert "NL-2026-014" in row_text and "Zorg- en Veiligheidshuis Fryslân" in row_text
     assert "2 keer, laatst" in row_text and TRIAGE_PURPOSE in row_text
     assert NOTE not in inbox and AANMELDING_PURPOSE not in inbox
+    assert _tables_fit(holder)
     _shot(holder, "covenants-07-meldingen-gegroepeerd")
     holder.get_by_label("Wat is er gedaan?").select_option(label="Contact opgenomen")
     holder.get_by_role("button", name="Afhandelen").click()
