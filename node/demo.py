@@ -50,7 +50,9 @@ _DEMO_PEOPLE = {
          "'s-Gravenhage"),
     ],
 }
-_PEOPLE_NAMES = [("Anne de Vries", "058 123 4501"), ("Joris Meijer", "058 123 4502")]
+_PEOPLE_NAMES = [("Anne de Vries", "123 451"), ("Joris Meijer", "123 452")]
+# Each demo ZVH's procesregisseurs have their own number, in the region's area code.
+_AREA_CODES = {"zvh-fryslan": "058", "zvh-noord-limburg": "077", "zvh-rotterdam-rijnmond": "010"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -148,8 +150,9 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
         regisseurs = []
         for index, (person, phone) in enumerate(_PEOPLE_NAMES, start=1):
             short = node_id.removeprefix("zvh-")
+            area = _AREA_CODES.get(node_id, "030")
             regisseurs += ["[[procesregisseurs]]", f'id = "pr-{index}"',
-                           f'name = "{person}"', f'phone = "{phone[:-1]}{number}"',
+                           f'name = "{person}"', f'phone = "{area} {phone}{number}"',
                            f'email = "{person.split()[0].lower()}@{short}.zvh.example"', ""]
         config = folder / "node.toml"
         listen = {n: f"{host}:{(listen_ports or {})[n]}" if n in (listen_ports or {})
