@@ -83,7 +83,8 @@ class AuditStore:
                 "SELECT at, kind, node_id, request_id, count, outcome, nodes_reached,"
                 " node_statuses FROM audit ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [AuditRecord(*row[:7], json.loads(row[7])) for row in rows]
+        # mypy takes *row[:7] (Any) to fill every field and the last argument as one too many.
+        return [AuditRecord(*row[:7], json.loads(row[7])) for row in rows]  # type: ignore[call-arg]
 
     def delete_older_than(self, days: int, now: float | None = None) -> int:
         cutoff = (now or time.time()) - days * 86400

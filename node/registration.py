@@ -201,6 +201,7 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
     del text
     keys = [match_keys(r.subject, bsn_enabled=config.bsn_enabled) for r in rows]
     inputs = [k.oprf_input for ks in keys for k in ks]
+    pseudonyms: list[bytes]
     epoch, pseudonyms = network.pseudonymise(inputs, request_id=f"import-{new_query_id()}")
     del inputs
     cases: dict[str, tuple[ExportRow, dict[bytes, int]]] = {}

@@ -133,7 +133,7 @@ def login(store: NodeStore, web: WebConfig, username: str, password: str, *,
                            f" minuten geblokkeerd; probeer het daarna opnieuw of vraag de "
                            f"beheerder om hulp.")
     try:
-        ok = _hasher.verify(known.password_hash if known else _DUMMY_HASH, password)
+        ok: bool = _hasher.verify(known.password_hash if known else _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if not ok or known is None or known.disabled:

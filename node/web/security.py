@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -27,6 +28,8 @@ class NeedLogin(Exception):
 
 class ApiError(HTTPException):
     """An API refusal in the Dutch error format."""
+
+    detail: Any  # FastAPI sends any JSON as the detail; starlette declares a string
 
     def __init__(self, status: int, field: str, message: str,
                  headers: dict[str, str] | None = None) -> None:
