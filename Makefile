@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: FORCE demo test lint proto bench bench-matching clean check-libsodium chromium
+.PHONY: FORCE demo test lint proto bench bench-matching mutation clean check-libsodium chromium
 
 # editable_mode=strict installs a tree of links (build/__editable__.*) that mypy, editors and
 # mutmut can read, instead of an import hook they cannot follow. The links are made at install
@@ -63,6 +63,16 @@ proto: $(STAMP)
 
 bench-matching: $(STAMP)
 	$(PY) bench/matching.py
+
+# Mutation testing of the refusal-heavy modules against their own tests; bounded per module
+# (MUTATION_ARGS="crypto/voprf.py --timeout 600" to choose). Scores: bench/README.md.
+MUTATION_STAMP := $(VENV)/.mutation-stamp
+$(MUTATION_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,mutation]' --config-settings editable_mode=strict
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	$(PY) bench/mutation.py $(MUTATION_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/matching.py
