@@ -112,7 +112,7 @@ def serve_until_signalled(stop: Callable[[], None],
     if reload is not None:
         signal.signal(signal.SIGHUP, lambda *_: hup.set())
     while not done.wait(0.5):
-        if hup.is_set():
+        if reload is not None and hup.is_set():
             hup.clear()
             try:
                 reload()

@@ -7,7 +7,7 @@ import math
 import threading
 from concurrent import futures
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -79,7 +79,8 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
         except CoordinatorError as exc:
             _abort(context, exc)
         return pb.CheckResponse(query_id=request.query_id, results=[
-            pb.NodeResult(node_id=o.node_id, status=o.status, sealed_answer=o.sealed_answer,
+            pb.NodeResult(node_id=o.node_id, status=cast("pb.NodeStatus", o.status),
+                          sealed_answer=o.sealed_answer,
                           detail=o.detail) for o in outcomes])
 
     def GetDirectory(self, request: pb.GetDirectoryRequest, context: grpc.ServicerContext
@@ -122,7 +123,7 @@ class CoordinatorServer:
         self._stop = threading.Event()
         self._prober: threading.Thread | None = None
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
-                                  interceptors=interceptors, options=SERVER_OPTIONS)
+                                  interceptors=list(interceptors), options=SERVER_OPTIONS)
         self.servicer = CoordinatorServicer(self.service)
         pb_grpc.add_CoordinatorServicer_to_server(self.servicer, self.server)
         self.health = health.HealthServicer()

@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -108,7 +109,9 @@ def choose_hits(best: dict[tuple[int, str], StoredHit],
         if person not in per_person or per_person[person].strength < hit.strength:
             per_person[person] = hit
     ranked = sorted(per_person.items(), key=lambda kv: (kv[0][0], -kv[1].strength))
-    firsts, rest, seen = [], [], set()
+    firsts: list[tuple[int, StoredHit]] = []
+    rest: list[tuple[int, StoredHit]] = []
+    seen: set[int] = set()
     for (subject, _), hit in ranked:
         (rest if subject in seen else firsts).append((subject, hit))
         seen.add(subject)
@@ -139,7 +142,8 @@ def answer_payload(query_id: str, node_id: str, best: dict[tuple[int, str], Stor
             answer.contacts.append(pb.Contact(name=p.name, phone=p.phone, email=p.email))
             index[p.id] = len(answer.contacts)
         answer.truncated |= p.id not in index
-        answer.hits.append(pb.Hit(subject=subject, strength=hit.strength,
+        # The generated stub takes the enum's type; protobuf takes its int values too.
+        answer.hits.append(pb.Hit(subject=subject, strength=cast("pb.Strength", hit.strength),
                                   contact=index.get(p.id, 0)))
     return answer
 

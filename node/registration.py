@@ -294,6 +294,7 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
              for k in match_keys(r.subject, bsn_enabled=bsn_enabled, version=v)]
             for r in rows if r.subject]
     inputs = [k.oprf_input for ks in keys for k in ks]
+    pseudonyms: list[bytes]
     # Imports count against their own budget at the coordinator and pace themselves in
     # it, so a large export completes (slower) instead of failing, and checks keep theirs.
     epoch, pseudonyms = (network.pseudonymise(inputs, request_id=f"import-{new_query_id()}",

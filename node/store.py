@@ -1075,6 +1075,7 @@ class NodeStore:
         """How often `actor` (anyone: None) did `action` since `since`."""
         # Two statements, not "? IS NULL OR actor = ?": that would keep SQLite from the
         # (action, actor, at) index, and this runs twice for every check.
+        args: tuple[str | float, ...]
         if actor is None:
             sql, args = "SELECT COUNT(*) FROM audit WHERE action = ? AND at >= ?", (action, since)
         else:

@@ -6,6 +6,7 @@ Relative paths are resolved against the configuration file's folder.
 
 from __future__ import annotations
 
+import builtins
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ class Section:
             raise ConfigError(self._field(key), "must be a non-empty string")
         return value.strip()
 
-    def int(self, key: str, default: int, *, minimum: int = 0,
+    def int(self, key: builtins.str, default: int, *, minimum: int = 0,
             maximum: int | None = None) -> int:
         value = self.value(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -116,7 +117,7 @@ class Section:
             raise ConfigError(self._field(key), f"must be at most {maximum}")
         return value
 
-    def float(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+    def float(self, key: builtins.str, default: float, *, minimum: float = 0.0) -> float:
         value = self.value(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(self._field(key), "must be a number")
@@ -124,19 +125,20 @@ class Section:
             raise ConfigError(self._field(key), f"must be more than {minimum}")
         return float(value)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def bool(self, key: builtins.str, default: bool) -> bool:
         value = self.value(key, default)
         if not isinstance(value, bool):
             raise ConfigError(self._field(key), "must be true or false")
         return value
 
-    def path(self, key: str, *, must_exist: bool = True, default: str | None = None) -> Path:
+    def path(self, key: builtins.str, *, must_exist: builtins.bool = True,
+             default: builtins.str | None = None) -> Path:
         path = self.base / self.str(key, default)
         if must_exist and not path.exists():
             raise ConfigError(self._field(key), f"file not found: {path}")
         return path
 
-    def secret_file(self, key: str) -> Path:
+    def secret_file(self, key: builtins.str) -> Path:
         """A key file: must exist and be readable by its owner only (mode 0600 or stricter)."""
         path = self.path(key)
         if path.stat().st_mode & 0o077:
@@ -144,7 +146,7 @@ class Section:
                               "(chmod 600)")
         return path
 
-    def hex_bytes(self, key: str, length: int) -> bytes:
+    def hex_bytes(self, key: builtins.str, length: builtins.int) -> bytes:
         text = self.str(key)
         try:
             value = bytes.fromhex(text)
@@ -154,7 +156,7 @@ class Section:
             raise ConfigError(self._field(key), f"must be {length} bytes ({2 * length} hex digits)")
         return value
 
-    def endpoint(self, key: str, default: str | None = None) -> str:
+    def endpoint(self, key: builtins.str, default: builtins.str | None = None) -> builtins.str:
         value = self.str(key, default)
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:

@@ -7,7 +7,6 @@ modules import each other as samenloop.proto.samenloop.v1.* and need no fixing u
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -47,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

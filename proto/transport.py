@@ -7,8 +7,10 @@ accepted at an address the directory assigns to someone else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import grpc
 
@@ -69,7 +71,8 @@ def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
         state["version"] = current
         return renewed
 
-    return grpc.dynamic_ssl_server_credentials(configuration(), fetch,
+    # grpc documents None from the fetcher as "unchanged"; typeshed's stub leaves None out.
+    return grpc.dynamic_ssl_server_credentials(configuration(), fetch,  # type: ignore[arg-type]
                                                require_client_authentication=True)
 
 
@@ -83,7 +86,9 @@ def secure_channel(target: str, tls: TlsFiles, expected_peer: str) -> grpc.Chann
 
 def peer_identity(context: grpc.ServicerContext) -> str | None:
     """The common name of the authenticated client certificate, if any."""
-    values = context.auth_context().get("x509_common_name") or []
+    # grpc maps each property to a list of values; typeshed's stub says one bytes value.
+    auth = cast("Mapping[str, list[bytes]]", context.auth_context())
+    values = auth.get("x509_common_name") or []
     return values[0].decode("utf-8", "replace") if values else None
 
 

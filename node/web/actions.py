@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -122,7 +122,7 @@ class PendingStore:
 # ------------------------------------------------------------------ checks
 
 
-def parse_subjects(raw: list[Mapping[str, str | None]], *, bsn_enabled: bool,
+def parse_subjects(raw: Sequence[Mapping[str, str | None]], *, bsn_enabled: bool,
                    today: date | None = None) -> tuple[Subject, ...]:
     """Every person of the form or API body, or Refused naming each bad field (no values).
     A BSN is refused unless the network's directory enables BSN matching."""

@@ -5,7 +5,7 @@ Bearer token per account; errors are `{"detail": [{"field", "message"}]}` in Dut
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +21,7 @@ from samenloop.node.web.security import ApiError, api_user, body_schema, context
 
 router = APIRouter(prefix="/api/v1")
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "geen of ongeldig API-token"},
     403: {"description": "uw rol geeft geen toegang"},
     422: {"description": "ongeldige invoer; per veld een Nederlandse melding"},

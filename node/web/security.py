@@ -37,6 +37,8 @@ class NeedLogin(Exception):
 class ApiError(HTTPException):
     """An API refusal in the Dutch error format."""
 
+    detail: Any  # FastAPI sends any JSON as the detail; starlette declares a string
+
     def __init__(self, status: int, field: str, message: str,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(status, [{"field": field, "message": message}], headers)
