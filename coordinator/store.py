@@ -93,7 +93,8 @@ class AuditStore:
                 "SELECT at, kind, node_id, request_id, count, outcome, nodes_reached,"
                 " node_statuses, purpose FROM audit ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [AuditRecord(*row[:7], json.loads(row[7]), row[8]) for row in rows]
+        return [AuditRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                            json.loads(row[7]), row[8]) for row in rows]
 
     def delete_older_than(self, days: int, now: float | None = None) -> int:
         cutoff = (now or time.time()) - days * 86400

@@ -164,7 +164,8 @@ class PreparedQueries:
 def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirectory,
                     request: CheckRequest, requester: Procesregisseur, query_id: str,
                     now: Callable[[], float] = time.time, *,
-                    own_only: bool = False, kind: int = pb.CHECK) -> PreparedQueries:
+                    own_only: bool = False,
+                    kind: pb.QueryKind = pb.CHECK) -> PreparedQueries:
     """Identifiers in, sealed per-node payloads out: match keys, one proof-checked
     pseudonymisation per live epoch, per-node tags, one sealed payload per node (none with
     `own_only`: then only the own tags are needed).

@@ -135,7 +135,8 @@ def answer_payload(query_id: str, node_id: str, best: dict[tuple[int, str], Stor
     for subject, hit in chosen:
         p = hit.procesregisseur
         if hit.assess_first:  # "beoordeling vooraf": the holder makes contact, no contact here
-            answer.hits.append(pb.Hit(subject=subject, strength=hit.strength,
+            answer.hits.append(pb.Hit(subject=subject,
+                                      strength=cast("pb.Strength", hit.strength),
                                       assess_first=True))
             continue
         if p.id not in index and len(index) < room:

@@ -121,7 +121,7 @@ class Network:
     def pseudonymise(self, inputs: Sequence[bytes], request_id: str,
                      epoch: int | None = None,
                      then: Callable[[list[bytes]], list[T]] | None = None,
-                     purpose: int = pb.EVALUATION_FOR_CHECK, pace_for: float = 0.0
+                     purpose: pb.EvaluationPurpose = pb.EVALUATION_FOR_CHECK, pace_for: float = 0.0
                      ) -> tuple[int, list[T]]:
         """Ψ(x) for every input, via blinded, proof-checked evaluations: (epoch, pseudonyms),
         or `then(pseudonyms)` of each chunk, so the pseudonyms can become tags while the
@@ -152,7 +152,7 @@ class Network:
             return epoch, [x for part in pool.map(work, enumerate(chunks)) for x in part]
 
     def _evaluate(self, chunk: list[bytes], epoch: int, pk: bytes, request_id: str,
-                  purpose: int = pb.EVALUATION_FOR_CHECK,
+                  purpose: pb.EvaluationPurpose = pb.EVALUATION_FOR_CHECK,
                   pace_until: float = 0.0) -> list[bytes]:
         """One Evaluate call: blind, evaluate at the coordinator, verify, finalise; a
         refusal for the budget is waited out while `pace_until` (monotonic) allows."""

@@ -312,11 +312,13 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
         offset += len(ks)
     del rows, keys, pseudonyms
     assess_cases = {r.case_ref for r in all_rows if r.assess_first}
+    last_changed: dict[str, str] = {}
+    for r in all_rows:  # one pass: the latest date of new data per case
+        last_changed[r.case_ref] = max(last_changed.get(r.case_ref, ""), r.last_changed)
     registrations = [
         Registration(ref, first.phase, first.procesregisseur_id,
                      tuple(TagRow(t, epoch, s) for t, s in tags.items()),
-                     last_changed=max((r.last_changed for r in all_rows
-                                       if r.case_ref == ref), default=""),
+                     last_changed=last_changed.get(ref, ""),
                      contact_release=CONTACT_AFTER_ASSESSMENT
                      if ref in assess_cases or config.contact_release == CONTACT_AFTER_ASSESSMENT
                      else CONTACT_DIRECT)

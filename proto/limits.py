@@ -7,6 +7,8 @@ log. Ids that end up in logs and audit records are also restricted to a plain al
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 from dataclasses import dataclass
 
@@ -71,7 +73,7 @@ def refusal(request: Message) -> str | None:
     return _refusal(request, "")
 
 
-def _bounded(field: FieldDescriptor) -> bool:
+def _bounded(field: Any) -> bool:
     """Fields whose size the wire type alone bounds (numbers, booleans, enums)."""
     return (not field.is_repeated
             and field.type not in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES,
