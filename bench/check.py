@@ -1033,7 +1033,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--servers", choices=("process", "inprocess"), default="process")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--quick", action="store_true",
-                        help="small run (about 2 minutes on 2 cores): 5 nodes of 500, "
+                        help="small run (about a minute on 2 quiet cores): 5 nodes of 500, "
                              "small counts")
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help=f"markdown output (default {RESULTS.relative_to(BENCH.parent)})")
