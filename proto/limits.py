@@ -7,10 +7,9 @@ log. Ids that end up in logs and audit records are also restricted to a plain al
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
