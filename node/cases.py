@@ -9,7 +9,10 @@ on it. Every action commits together with its audit record.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
+from samenloop.crypto.identity import InvalidSubject, parse_date
+from samenloop.node.model import INFORM_POSTPONED, LOCAL_PHASE
 from samenloop.node.registration import CASE_REF
 from samenloop.node.store import (
     ENDED_AFSCHALING,
@@ -17,6 +20,7 @@ from samenloop.node.store import (
     AuditRecord,
     CaseExists,
     CaseRow,
+    Informing,
     NodeStore,
     Notification,
 )
@@ -152,3 +156,61 @@ def assessment_overdue(melding: Notification, now: float) -> bool:
         if day.weekday() < 5:
             left -= 1
     return now > day.timestamp()
+
+
+def parse_informing(informed_on: str, postponed: str, reassess_on: str, *,
+                    today: dt.date) -> Informing:
+    """The informing status as a user enters it, or CaseActionRefused naming the field."""
+    dates = {}
+    for field, text in (("geinformeerd_op", informed_on), ("herbeoordeling_op", reassess_on)):
+        try:
+            dates[field] = parse_date(text).isoformat() if text.strip() else ""
+        except InvalidSubject:
+            raise CaseActionRefused(field, "vul een geldige datum in") from None
+    if bool(dates["geinformeerd_op"]) == bool(postponed):
+        raise CaseActionRefused("informeren", "geef de datum waarop de persoon is "
+                                              "geïnformeerd, of de reden van uitstel")
+    if dates["geinformeerd_op"] > today.isoformat():
+        raise CaseActionRefused("geinformeerd_op", "de datum ligt in de toekomst")
+    if postponed and postponed not in INFORM_POSTPONED:
+        raise CaseActionRefused("informeren_uitgesteld", "kies een reden uit de lijst")
+    if postponed and not dates["herbeoordeling_op"]:
+        raise CaseActionRefused("herbeoordeling_op", "geef de datum van herbeoordeling")
+    return Informing(dates["geinformeerd_op"], postponed,
+                     dates["herbeoordeling_op"] if postponed else "")
+
+
+def set_informing(store: NodeStore, case_ref: str, informing: Informing, *, actor: str,
+                  now: float, acting_for: str | None = None) -> None:
+    """Record whether the person of a case was informed (AVG art. 13/14), or why not yet."""
+    case = store.case(case_ref.strip())
+    if case is None:
+        raise CaseNotFound("casus", "geen lopende casus met dit casusnummer")
+    if acting_for is not None and case.procesregisseur_id not in store.acts_for(acting_for):
+        raise NotPermitted("casus", "u bent niet de procesregisseur van deze casus en ook niet "
+                                    "als vervanger aangewezen")
+    store.set_informing(case.case_ref, informing, now=now, audit=AuditRecord(
+        "informing", actor, {"case_ref": case.case_ref, "informed": bool(informing.informed_on),
+                             "postponed": informing.postponed}))
+
+
+def needs_informing(case: CaseRow) -> bool:
+    """From triage on a case needs an informing status (covenants: inform "zodra is
+    vastgesteld dat de casus doorgaat naar fase 2", or record why not)."""
+    return case.phase != LOCAL_PHASE and not case.informing_status
+
+
+@dataclass(frozen=True)
+class InformingReport:
+    without_status: list[CaseRow]
+    reassessment_due: list[CaseRow]
+
+
+def informing_report(store: NodeStore, today: dt.date) -> InformingReport:
+    """For the privacy role: cases in triage or later without a status, and postponements
+    whose reassessment date has passed."""
+    cases = store.cases()
+    return InformingReport(
+        [c for c in cases if needs_informing(c)],
+        [c for c in cases if c.inform_postponed and c.reassess_on
+         and c.reassess_on < today.isoformat()])

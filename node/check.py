@@ -45,7 +45,7 @@ from samenloop.node.network import (
     match_key_versions,
     new_query_id,
 )
-from samenloop.node.store import AuditRecord, CaseRow, NodeStore
+from samenloop.node.store import AuditRecord, CaseRow, Informing, NodeStore
 from samenloop.proto.directory import NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
@@ -91,6 +91,9 @@ class CheckRequest:
     # The procesregisseur asking: the user's own. Defaults to the case's (the CLI).
     procesregisseur_id: str | None = None
     note: str = ""                   # optional; refused when it holds identifiers
+    # From triage on, a check asks whether the person was informed when the case has no
+    # status yet; given here, it is recorded with the check.
+    informing: Informing | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,11 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         if metrics is not None and isinstance(exc, RateLimited):
             metrics.rate_limited.inc()
         raise
+    if request.informing:
+        store.set_informing(request.case_ref, request.informing, now=now(), audit=AuditRecord(
+            "informing", request.actor, {"case_ref": request.case_ref,
+                                         "informed": bool(request.informing.informed_on),
+                                         "postponed": request.informing.postponed}))
     query_id = new_query_id()
     store.append_audit("check", request.actor, {
         "case_ref": request.case_ref, "purpose": request.purpose, "note": request.note,
@@ -287,8 +295,10 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
     else:
         hits, coverage, truncated = fan_out(config, network, directory, request, queries,
                                              query_id)
+    informed = request.informing or allowed.case.informing_status
     result = CheckResult(query_id, len(request.subjects), tuple(hits), coverage,
-                         tuple(truncated))
+                         tuple(truncated),
+                         needs_informing=not allowed.own_only and not informed)
     outcome = AuditRecord("check_result", request.actor, {
         "case_ref": request.case_ref, "query_id": query_id,
         "hits": sorted(h.strength for h in hits), "nodes": coverage.total,

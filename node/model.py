@@ -27,6 +27,12 @@ PHASE_LABELS = {
 CONTACT_DIRECT = "direct"
 CONTACT_AFTER_ASSESSMENT = "na_beoordeling"
 CONTACT_RELEASES = (CONTACT_DIRECT, CONTACT_AFTER_ASSESSMENT)
+# Why informing the person (AVG art. 13/14) is postponed; the covenants ask to record it.
+INFORM_POSTPONED = {
+    "gevaar": "gevaar voor betrokkene of anderen",
+    "belemmering": "belemmering van de aanpak",
+    "niet_bereikbaar": "niet bereikbaar",
+}
 
 # Same numbers as samenloop.v1.Strength, so stored and sent values agree.
 STRENGTHS = {"mogelijk": 1, "waarschijnlijk": 2, "sterk": 3, "zeker": 4}
@@ -59,6 +65,9 @@ class Registration:
     # The case system's date of the last new personal data (ISO date), if it exports one.
     last_changed: str = ""
     contact_release: str = CONTACT_DIRECT
+    # Informing the person: (informed on, postponed reason, reassess on), ISO dates; all
+    # empty when the export carries no status.
+    informing: tuple[str, str, str] = ("", "", "")
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,9 @@ class CheckResult:
     hits: tuple[Hit, ...]
     coverage: Coverage
     truncated_at: tuple[str, ...] = field(default=())
+    # From triage on: the case has no informing status yet (AVG art. 13/14), so the result
+    # asks the procesregisseur to record it.
+    needs_informing: bool = False
 
     def hits_for(self, subject: int) -> list[Hit]:
         return [h for h in self.hits if h.subject == subject]

@@ -31,6 +31,7 @@ from samenloop.node.model import (
     AFSCHALING,
     CONTACT_AFTER_ASSESSMENT,
     CONTACT_DIRECT,
+    INFORM_POSTPONED,
     PHASES,
     STRENGTHS,
     Registration,
@@ -58,6 +59,9 @@ COLUMNS = {
     "bsn": ("bsn",),
     "last_changed": ("laatste_wijziging", "last_changed"),
     "assess_first": ("beoordeling_vooraf", "assess_first"),
+    "informed_on": ("geinformeerd_op", "informed_on"),
+    "inform_postponed": ("informeren_uitgesteld", "inform_postponed"),
+    "reassess_on": ("herbeoordeling_op", "reassess_on"),
 }
 YES = ("ja", "j", "yes", "y", "true", "1")
 NO = ("", "nee", "n", "no", "false", "0")
@@ -96,6 +100,7 @@ class ExportRow:
     subject: Subject | None  # None on an afschaling row: it only closes the case
     last_changed: str = ""
     assess_first: bool = False
+    informing: tuple[str, str, str] = ("", "", "")
 
 
 def read_export(path: Path) -> str:
@@ -203,6 +208,30 @@ def _column(row: dict[str, str], name: str) -> str:
     return ""
 
 
+def _informing(row: dict[str, str], line: int, today: date,
+               errors: list[RowError]) -> tuple[str, str, str]:
+    """The informing status of a row: informed on a date, or postponed for a reason from
+    the fixed list until a reassessment date."""
+    dates = []
+    for name in ("informed_on", "reassess_on"):
+        text = _column(row, name)
+        try:
+            dates.append(parse_date(text).isoformat() if text else "")
+        except InvalidSubject:
+            errors.append(RowError(line, name, "not a valid date"))
+            dates.append("")
+    informed_on, reassess_on = dates
+    postponed = _column(row, "inform_postponed").lower()
+    if informed_on and informed_on > today.isoformat():
+        errors.append(RowError(line, "informed_on", "lies in the future"))
+    if postponed and postponed not in INFORM_POSTPONED:
+        errors.append(RowError(line, "inform_postponed",
+                               f"must be one of {', '.join(INFORM_POSTPONED)}"))
+    if postponed and not reassess_on:
+        errors.append(RowError(line, "reassess_on", "needed when informing is postponed"))
+    return (informed_on, postponed, reassess_on)
+
+
 def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set[str],
              today: date, phase_names: dict[str, str] | None = None) -> list[ExportRow]:
     """Every problem in the file, or the parsed rows if there are none. Phases may be the
@@ -242,6 +271,7 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
         assess = _column(row, "assess_first").lower()
         if assess not in YES + NO:
             row_errors.append(RowError(line, "assess_first", "must be ja or nee"))
+        informing = _informing(row, line, today, row_errors)
         if regisseur not in known_procesregisseurs:
             row_errors.append(RowError(line, "procesregisseur_id", "unknown procesregisseur "
                                        "(add it to node.toml or with `samenloop node "
@@ -267,7 +297,7 @@ def validate(rows: list[tuple[int, dict[str, str]]], known_procesregisseurs: set
         else:
             if not row_errors:
                 parsed.append(ExportRow(line, case_ref, phase, regisseur, subject,
-                                        last_changed, assess in YES))
+                                        last_changed, assess in YES, informing))
         errors.extend(row_errors)
     if errors:
         raise ImportRefused(errors)
@@ -319,6 +349,7 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
         Registration(ref, first.phase, first.procesregisseur_id,
                      tuple(TagRow(t, epoch, s) for t, s in tags.items()),
                      last_changed=last_changed.get(ref, ""),
+                     informing=first.informing,
                      contact_release=CONTACT_AFTER_ASSESSMENT
                      if ref in assess_cases or config.contact_release == CONTACT_AFTER_ASSESSMENT
                      else CONTACT_DIRECT)

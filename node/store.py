@@ -181,6 +181,9 @@ ADDED_COLUMNS = {
     "cases": {
         "last_changed": "TEXT NOT NULL DEFAULT ''",
         "contact_release": "TEXT NOT NULL DEFAULT 'direct'",
+        "informed_on": "TEXT NOT NULL DEFAULT ''",
+        "inform_postponed": "TEXT NOT NULL DEFAULT ''",
+        "reassess_on": "TEXT NOT NULL DEFAULT ''",
     },
 }
 
@@ -222,6 +225,27 @@ class CaseRow:
     refreshed_at: float   # the last new data: the six-month clock runs from here
     last_changed: str = ""
     contact_release: str = "direct"
+    # Informing the person (AVG art. 13/14): informed on a date, or postponed for a reason
+    # category until a reassessment date (ISO dates; empty: no status yet).
+    informed_on: str = ""
+    inform_postponed: str = ""
+    reassess_on: str = ""
+
+    @property
+    def informing_status(self) -> bool:
+        return bool(self.informed_on or self.inform_postponed)
+
+
+@dataclass(frozen=True)
+class Informing:
+    """A case's informing status as exported or entered (ISO dates)."""
+
+    informed_on: str = ""
+    postponed: str = ""
+    reassess_on: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.informed_on or self.postponed)
 
 
 @dataclass(frozen=True)
@@ -422,7 +446,7 @@ class NodeStore:
     # ------------------------------------------------------------ cases
 
     _CASE_COLUMNS = ("case_ref, phase, procesregisseur_id, source, registered_at, refreshed_at,"
-                     " last_changed, contact_release")
+                     " last_changed, contact_release, informed_on, inform_postponed, reassess_on")
 
     def case(self, case_ref: str) -> CaseRow | None:
         with self._lock:
@@ -508,6 +532,10 @@ class NodeStore:
                 tag_count += len(reg.tags)
                 db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
                            " VALUES (?, ?, ?)", (reg.case_ref, reg.phase, now))
+                if any(reg.informing):  # the export's status; none keeps the case page's
+                    db.execute("UPDATE cases SET informed_on = ?, inform_postponed = ?,"
+                               " reassess_on = ? WHERE case_ref = ?",
+                               (*reg.informing, reg.case_ref))
             for case_ref in ended:
                 closed += self._end_case(db, case_ref, ENDED_AFSCHALING, now)
             if sync:
@@ -549,6 +577,17 @@ class NodeStore:
             if db.execute(count, (case_ref,)).fetchone()[0] > before:
                 db.execute("UPDATE cases SET refreshed_at = ? WHERE case_ref = ?",
                            (now, case_ref))
+
+    def set_informing(self, case_ref: str, informing: Informing, *, now: float,
+                      audit: AuditRecord) -> None:
+        """Record whether the person was informed, or why that is postponed and until when;
+        with its audit record. The newest status replaces the older one."""
+        with self._transaction(audit, now) as db:
+            if not db.execute(
+                    "UPDATE cases SET informed_on = ?, inform_postponed = ?, reassess_on = ?"
+                    " WHERE case_ref = ?", (informing.informed_on, informing.postponed,
+                                            informing.reassess_on, case_ref)).rowcount:
+                raise KeyError(case_ref)
 
     def _end_case(self, db: sqlite3.Connection, case_ref: str, reason: str,
                   now: float) -> int:

@@ -110,3 +110,49 @@ def test_removal_from_one_case_keeps_the_person_in_other_cases(network: Harness)
     with pytest.raises(rights.RightsRefused):
         rights.block_person(fryslan.config, fryslan.store, fryslan.network, PIETER,
                             kind="verwijdering", case_ref="F-BESTAAT-NIET", actor="fg")
+
+
+def _export(path: Path, rows: list[str]) -> Path:
+    path.write_text("casusnummer;fase;procesregisseur;achternaam;tussenvoegsel;voornamen;"
+                    "geboortedatum;geboorteplaats;geinformeerd_op;informeren_uitgesteld;"
+                    "herbeoordeling_op\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_informing_is_recorded_and_reported(network: Harness, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from samenloop.node import cases
+    from samenloop.node.check import CheckRequest, run_check
+    from samenloop.node.store import Informing
+
+    limburg, fryslan = network.nodes[LIMBURG], network.nodes[FRYSLAN]
+    today = dt.date.today()
+    report = cases.informing_report(limburg.store, today)
+    assert [c.case_ref for c in report.without_status] == ["NL-2026-014", "NL-2026-015"]
+    export = _export(tmp_path / "inf.csv", [
+        "NL-2026-014;triage;pr-1;Berg;van den;Pieter Johannes;1985-03-12;Venlo;;gevaar;"
+        "2026-01-01",
+        "NL-2026-015;uitvoering;pr-2;Yılmaz;;Ayşe;1992-11-05;Venlo;2026-11-02;;"])
+    network.import_cases(LIMBURG, export, sync=False)
+    report = cases.informing_report(limburg.store, today)
+    assert report.without_status == []
+    assert [c.case_ref for c in report.reassessment_due] == ["NL-2026-014"]
+    # A re-import without the columns keeps what was recorded.
+    network.import_cases(LIMBURG, sync=False)
+    assert limburg.store.case("NL-2026-015").informed_on == "2026-11-02"  # type: ignore[union-attr]
+    # From triage on, a check asks for the status when the case has none, and records it.
+    result = network.check(FRYSLAN, TRIAGE_CASE, PIETER)
+    assert result.needs_informing
+    run_check(fryslan.config, fryslan.store, fryslan.network, CheckRequest(
+        TRIAGE_CASE, "triage: samenloop met ander ZVH", (PIETER,), actor="anne",
+        informing=Informing("2026-11-30")))
+    case = fryslan.store.case(TRIAGE_CASE)
+    assert case is not None and case.informed_on == "2026-11-30"
+    assert not network.check(FRYSLAN, TRIAGE_CASE, PIETER).needs_informing
+    assert fryslan.store.audit_entries("informing")[-1].details == {
+        "case_ref": TRIAGE_CASE, "informed": True, "postponed": ""}
+    with pytest.raises(cases.CaseActionRefused):
+        cases.parse_informing("", "gevaar", "", today=today)   # no reassessment date
+    with pytest.raises(cases.CaseActionRefused):
+        cases.parse_informing("2999-01-01", "", "", today=today)

@@ -43,7 +43,7 @@ from samenloop.node.registration import (
     parse_rows,
     validate,
 )
-from samenloop.node.store import CaseRow, ImportSummary, NodeStore
+from samenloop.node.store import CaseRow, ImportSummary, Informing, NodeStore
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 
 log = logging.getLogger("samenloop.web")
@@ -168,13 +168,15 @@ CASE_STATUS: dict[type[cases.CaseActionRefused], int] = {
 
 def samenloopcheck(ctx: NodeContext, *, actor: str, procesregisseur_id: str | None,
                    case_ref: str, purpose: str, note: str,
-                   subjects: tuple[Subject, ...]) -> CheckResult:
+                   subjects: tuple[Subject, ...],
+                   informing: Informing | None = None) -> CheckResult:
     """A check for an own case at aanmelding or triage: run_check enforces case, access,
     purpose, note and limits."""
     try:
         return run_check(ctx.config, ctx.store, ctx.network, CheckRequest(
             case_ref=case_ref.strip(), purpose=purpose.strip(), subjects=subjects,
-            actor=actor, procesregisseur_id=procesregisseur_id, note=note.strip()),
+            actor=actor, procesregisseur_id=procesregisseur_id, note=note.strip(),
+            informing=informing),
             now=ctx.clock, metrics=ctx.metrics)
     except CheckRefused as exc:
         raise Refused([FieldError(exc.field, exc.message)],

@@ -5,6 +5,7 @@ Bearer token per account; errors are `{"detail": [{"field", "message"}]}` in Dut
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -41,6 +42,12 @@ class PersoonIn(Strict):
     bsn: str | None = Field(None, max_length=20, description="alleen als BSN aanstaat")
 
 
+class InformerenIn(Strict):
+    geinformeerd_op: str = Field("", max_length=20, description="datum, bijv. 2026-11-30")
+    uitgesteld: Literal["", "gevaar", "belemmering", "niet_bereikbaar"] = ""
+    herbeoordeling_op: str = Field("", max_length=20)
+
+
 class CheckIn(Strict):
     casus: str = Field(max_length=64, description="casusnummer van een eigen casus in "
                                                   "aanmelding (alleen eigen ZVH) of triage")
@@ -48,6 +55,9 @@ class CheckIn(Strict):
     toelichting: str = Field("", max_length=NOTE_CHARS,
                              description="optioneel; zonder persoonsgegevens")
     personen: list[PersoonIn] = Field(min_length=1, max_length=MAX_SUBJECTS)
+    informeren: InformerenIn | None = Field(
+        None, description="vanaf de triage: of de persoon is geïnformeerd, als dat voor de "
+                          "casus nog niet is vastgelegd")
 
 
 class Contact(BaseModel):
@@ -82,6 +92,8 @@ class Dekking(BaseModel):
 
 class CheckUit(BaseModel):
     check_id: str
+    informeren_vastleggen: bool = Field(False, description="de casus heeft nog geen "
+                                                            "informeerstatus")
     personen: list[PersoonUit]
     dekking: Dekking
     waarschuwing: str | None
@@ -199,15 +211,20 @@ def api_check(request: Request,
     try:
         subjects = actions.parse_subjects([p.model_dump() for p in body.personen],
                                           bsn_enabled=actions.bsn_enabled(ctx))
+        asked = body.informeren
+        informing = actions.case_action(lambda: cases.parse_informing(
+            asked.geinformeerd_op, asked.uitgesteld, asked.herbeoordeling_op,
+            today=dt.date.fromtimestamp(ctx.clock()))) if asked is not None else None
         result = actions.samenloopcheck(ctx, actor=user.username,
                                         procesregisseur_id=user.procesregisseur_id,
                                         case_ref=body.casus, purpose=body.doel,
-                                        note=body.toelichting, subjects=subjects)
+                                        note=body.toelichting, subjects=subjects,
+                                        informing=informing)
     except Refused as exc:
         raise _refusal(exc) from None
     coverage = result.coverage
     return CheckUit(
-        check_id=result.query_id,
+        check_id=result.query_id, informeren_vastleggen=result.needs_informing,
         personen=[PersoonUit(persoon=i + 1, samenloop=bool(result.hits_for(i)), treffers=[
             Treffer(zvh=h.zvh, sterkte=h.strength,  # type: ignore[arg-type]
                     omschrijving=STRENGTH_LABELS[h.strength],

@@ -8,6 +8,7 @@ pages. Their forms are read (in memory) by the async `page_user` dependency."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import secrets
 import time
@@ -19,7 +20,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
 from samenloop.node import cases
-from samenloop.node.model import PHASE_LABELS, PHASES, STRENGTH_LABELS, STRENGTH_NAMES
+from samenloop.node.model import (
+    INFORM_POSTPONED,
+    PHASE_LABELS,
+    PHASES,
+    STRENGTH_LABELS,
+    STRENGTH_NAMES,
+)
 from samenloop.node.store import Session
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
@@ -34,6 +41,7 @@ from samenloop.node.web.security import (
     read_form,
 )
 
+INFORMING_FIELDS = ("geinformeerd_op", "informeren_uitgesteld", "herbeoordeling_op")
 HOME = {"procesregisseur": "/check", "beheerder": "/beheer", "auditor": "/audit"}
 
 router = APIRouter(include_in_schema=False)
@@ -160,6 +168,7 @@ def _check_form(request: Request, viewer: Viewer, *, persons: int = 1,
     return render(request, "check.html", viewer, status, values=values or {},
                   persons=persons, max_persons=ctx.config.max_subjects_per_check,
                   purposes=ctx.config.purposes, bsn_enabled=actions.bsn_enabled(ctx),
+                  inform_postponed=INFORM_POSTPONED,
                   errors=errors, field_errors={(e.person or 0, e.field): e.message
                                                for e in errors})
 
@@ -218,8 +227,18 @@ def check(request: Request,
     if errors:
         return _check_form(request, viewer, persons=persons, values=values, errors=errors,
                            status=422)
+    informing = None
+    if any(_text(form, f).strip() for f in INFORMING_FIELDS):
+        try:
+            informing = actions.case_action(lambda: cases.parse_informing(
+                *(_text(form, f) for f in INFORMING_FIELDS),
+                today=dt.date.fromtimestamp(ctx.clock())))
+        except Refused as exc:
+            return _check_form(request, viewer, persons=persons, values=values,
+                               errors=exc.errors, status=422)
     request_args = dict(case_ref=_text(form, "casus"), purpose=_text(form, "doel"),
-                        note=_text(form, "toelichting"), subjects=subjects)
+                        note=_text(form, "toelichting"), subjects=subjects,
+                        informing=informing)
     return _run_check(request, viewer, values, persons, **request_args)
 
 
@@ -300,6 +319,7 @@ def _own_cases(request: Request, viewer: Viewer, *, message: str | None = None,
     mine = ctx.store.acts_for(viewer.user.procesregisseur_id or "")
     return render(request, "casussen.html", viewer, status, message=message,
                   errors=errors or [], PHASE_LABELS=PHASE_LABELS,
+                  INFORM_POSTPONED=INFORM_POSTPONED,
                   cases=[c for c in ctx.store.cases() if c.procesregisseur_id in mine])
 
 
@@ -308,6 +328,27 @@ def own_cases(request: Request,
               viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
               ) -> HTMLResponse:
     return _own_cases(request, viewer)
+
+
+@router.post("/casussen/informeren")
+def informing(request: Request,
+              viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
+              ) -> HTMLResponse:
+    """Record whether the person of an own case was informed, or why not yet."""
+    ctx = context(request)
+    form = posted_form(request)
+    case_ref = _text(form, "casus").strip()
+    try:
+        actions.case_action(lambda: cases.set_informing(
+            ctx.store, case_ref, cases.parse_informing(
+                *(_text(form, f) for f in INFORMING_FIELDS),
+                today=dt.date.fromtimestamp(ctx.clock())),
+            actor=viewer.username, now=ctx.clock(),
+            acting_for=viewer.user.procesregisseur_id or ""))
+    except Refused as exc:
+        return _own_cases(request, viewer, errors=exc.errors, status=exc.status)
+    return _own_cases(request, viewer, message=f"Voor casus {case_ref} is vastgelegd of de "
+                                               f"persoon is geïnformeerd.")
 
 
 @router.post("/casussen/niet-in-behandeling")
