@@ -177,8 +177,9 @@ class _Facts:
             "die de persoon opnieuw zouden registreren, tot de privacyfunctionaris de "
             "blokkade opheft. De blokkade bevat alleen de tags van deze node: geen naam, "
             "geboortedatum, geboorteplaats of BSN, en niets waarmee een andere node de "
-            "persoon herkent. Een bezwaar bij een andere ZVH behandelt die ZVH in zijn eigen "
-            "node.",
+            "persoon herkent. Geldt het bezwaar ook bij andere ZVH's (één loket), dan geeft de "
+            "privacyfunctionaris het door: elke ZVH verwijdert en blokkeert in zijn eigen "
+            "node, omdat de tags van de ene node bij een andere niets betekenen.",
             "**Verantwoording.** Elk verzoek komt in de audittrail (soort, wie, wanneer, "
             "aantallen, dekking) met een uiterste antwoorddatum; de privacypagina toont open "
             "verzoeken en verzoeken over tijd.",
