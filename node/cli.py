@@ -29,6 +29,7 @@ from samenloop.proto.configfile import ConfigError, write_secret
 if TYPE_CHECKING:
     from samenloop.node.config import NodeConfig
     from samenloop.node.store import NodeStore
+    from samenloop.proto.directory import NodeDirectory
 
 app = typer.Typer(
     name="samenloop",
@@ -359,6 +360,62 @@ def audit_verify(config: ConfigOption) -> None:
         typer.echo(f"audit trail BROKEN at record {broken}", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit trail intact: {count} records")
+
+
+@node_app.command("privacy-docs")
+def node_privacy_docs(
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="folder for the three Markdown documents")],
+    force: Annotated[bool, typer.Option("--force", help="overwrite existing documents")
+                     ] = False,
+) -> None:
+    """Write the privacy documents (Dutch) from node.toml and the signed directory: the
+    AVG art. 30 register entry, the information text for the person, the DPIA input."""
+    from samenloop.node.config import NodeConfig
+    from samenloop.node.privacy_docs import PrivacyDocsError, render
+
+    try:
+        cfg = NodeConfig.load(config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    directory = _verified_directory(cfg)
+    try:
+        documents = render(cfg, directory).files()
+    except PrivacyDocsError as exc:
+        raise fail(str(exc)) from None
+    targets = {out / name: text for name, text in documents.items()}
+    existing = [str(path) for path in targets if path.exists()]
+    if existing and not force:
+        raise fail(f"{', '.join(existing)} exist(s); refusing to overwrite (use --force)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, text in targets.items():
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write the documents in {out}: {exc.strerror}") from None
+    for path in targets:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"from directory serial {directory.serial} ({len(directory.nodes)} ZVHs)")
+
+
+def _verified_directory(cfg: NodeConfig) -> NodeDirectory:
+    """The node's cached directory, verified with the pinned key; without a usable cached
+    copy, a fresh one from the coordinator (which the node then caches)."""
+    from samenloop.node.network import Network, NetworkError, _read_cached
+
+    cached = _read_cached(cfg.directory_cache, cfg.directory_verify_key)
+    if cached is not None:
+        return cached
+    network = Network(cfg)
+    try:
+        return network.directory(refresh=True,
+                                 timeout=min(cfg.coordinator_timeout_seconds, 10.0))
+    except NetworkError as exc:
+        raise fail(f"no verified directory for the documents: {exc} (cache: "
+                   f"{cfg.directory_cache}); start the node once so it fetches the directory, "
+                   f"or check the coordinator") from None
+    finally:
+        network.close()
 
 
 # ---------------------------------------------------------------- web accounts
