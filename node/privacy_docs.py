@@ -390,9 +390,18 @@ Persoonsgegevens.
 
 ## Contact
 
-{f.zvh}, de privacyfunctionaris. [in te vullen door het Zorg- en Veiligheidshuis: adres,
-telefoonnummer en e-mailadres voor privacyvragen]
+{_privacy_contact(f)}
 """
+
+
+def _privacy_contact(f: _Facts) -> str:
+    """The node's [privacy] contact from node.toml, or a marked gap to fill in."""
+    contact = f.config.privacy_contact
+    if contact is None:
+        return (f"{f.zvh}, de privacyfunctionaris. [in te vullen: zet [privacy] name, phone "
+                f"en email in node.toml]")
+    return (f"{f.zvh}, {_text(contact.name)}, telefoon {_text(contact.phone)}, e-mail "
+            f"{_text(contact.email)}.")
 
 
 # ---------------------------------------------------------------- DPIA input
