@@ -379,7 +379,7 @@ PasswordStdin = Annotated[bool, typer.Option("--password-stdin",
 @user_app.command("add")
 def user_add(
     username: Annotated[str, typer.Argument()], config: ConfigOption,
-    role: Annotated[str, typer.Option(help="procesregisseur, beheerder or auditor")],
+    role: Annotated[str, typer.Option(help="procesregisseur, beheerder, auditor or privacy")],
     procesregisseur: Annotated[str | None, typer.Option(
         help="procesregisseur id this account acts as (role procesregisseur)")] = None,
     password_stdin: PasswordStdin = False,
