@@ -217,11 +217,16 @@ def audit_chain_checked(store: NodeStore, broken_at: int | None, *, source: str,
                       f"gewijzigd of verwijderd.", source, now)
 
 
-def directory_refused(store: NodeStore, signed: bytes, reason: str, *, now: float
+DIRECTORY_SOURCES = {"coordinator": "van de coördinator", "cache": "uit de eigen kopie"}
+
+
+def directory_refused(store: NodeStore, signed: bytes, source: str, *, now: float
                       ) -> int | None:
-    """A directory that failed verification (from the coordinator or the cached copy)
-    opens an incident, once per refused edition and not while one is open."""
+    """A directory that failed verification (`source`: from the coordinator, or the
+    node's cached copy) opens an incident, once per refused edition and not while one is
+    open."""
     fingerprint = hashlib.sha256(signed).hexdigest()[:16]
     return _automatic(store, "ongeldige_directory", f"directory:{fingerprint}",
-                      f"Een directory die niet verifieert is geweigerd ({reason[:80]}).",
-                      "directory", now)
+                      f"Een directory {DIRECTORY_SOURCES.get(source, '')} met een handtekening "
+                      f"of inhoud die niet klopt is geweigerd en niet gebruikt.",
+                      f"directory ({source})", now)
