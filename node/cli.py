@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -73,6 +73,16 @@ def _load(config: Path) -> tuple[NodeConfig, NodeStore]:
     store = NodeStore(cfg.store_path)
     store.upsert_procesregisseurs(cfg.procesregisseurs)
     return cfg, store
+
+
+def _incident_on_refusal(store: NodeStore) -> Callable[[bytes, str], None]:
+    """A directory refused during a CLI import or check opens an incident too."""
+    from samenloop.node import incidents
+
+    def opened(signed: bytes, source: str) -> None:
+        incidents.directory_refused(store, signed, source, now=time.time())
+
+    return opened
 
 
 @contextmanager
@@ -176,7 +186,7 @@ def node_import(
 
     setup_logging(logging.WARNING)
     cfg, store = _load(config)
-    network = Network(cfg)
+    network = Network(cfg, on_refused=_incident_on_refusal(store))
     try:
         summary = import_cases(cfg, store, network, file, sync=sync)
     except ImportRefused as exc:
@@ -352,12 +362,19 @@ def _vervanger(config: Path, regisseur: str, vervanger: str, *, named: bool) -> 
 
 @audit_app.command("verify")
 def audit_verify(config: ConfigOption) -> None:
-    """Check the hash chain of the audit trail; exit 1 if a record was altered or removed."""
+    """Check the hash chain of the audit trail; exit 1 if a record was altered or removed
+    (which opens an incident for the privacy role, once per break)."""
+    from samenloop.node import incidents
+
     with _opened(config) as (cfg, store):
         broken = store.verify_audit(cfg.audit_key)
         count = store.audit_count()
+        incident = incidents.audit_chain_checked(store, broken, source="audit verify",
+                                                 now=time.time())
     if broken is not None:
         typer.echo(f"audit trail BROKEN at record {broken}", err=True)
+        if incident is not None:
+            typer.echo(f"incident {incident} opened in the privacy role's register", err=True)
         raise typer.Exit(1)
     typer.echo(f"audit trail intact: {count} records")
 
@@ -436,7 +453,7 @@ PasswordStdin = Annotated[bool, typer.Option("--password-stdin",
 @user_app.command("add")
 def user_add(
     username: Annotated[str, typer.Argument()], config: ConfigOption,
-    role: Annotated[str, typer.Option(help="procesregisseur, beheerder or auditor")],
+    role: Annotated[str, typer.Option(help="procesregisseur, beheerder, auditor or privacy")],
     procesregisseur: Annotated[str | None, typer.Option(
         help="procesregisseur id this account acts as (role procesregisseur)")] = None,
     password_stdin: PasswordStdin = False,
@@ -567,7 +584,7 @@ def check(
         except InvalidSubject as exc:
             raise fail(f"persoon {number}: {exc}") from None
     cfg, store = _load(node_config)
-    network = Network(cfg)
+    network = Network(cfg, on_refused=_incident_on_refusal(store))
     try:
         result = run_check(cfg, store, network, CheckRequest(
             case_ref=case, purpose=purpose, subjects=tuple(subjects), actor=actor,

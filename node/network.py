@@ -41,6 +41,16 @@ class NetworkError(Exception):
     """The coordinator could not be used; the message is for operators (English)."""
 
 
+class DirectoryRefused(NetworkError):
+    """The coordinator sent a directory that does not verify against the pinned key (or
+    does not parse): altered on the way or by the coordinator. Nothing of it is used."""
+
+
+# Told about every refused directory (its bytes, and "coordinator" or "cache"): the node
+# process opens an incident in the privacy role's register.
+RefusedHook = Callable[[bytes, str], None]
+
+
 class EvaluationBudgetExhausted(NetworkError):
     """The coordinator is reachable but refused: this node's check or import evaluation
     budget there is used up (RESOURCE_EXHAUSTED), and pacing could not wait it out."""
@@ -51,8 +61,9 @@ class EvaluationBudgetExhausted(NetworkError):
 
 
 class Network:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, on_refused: RefusedHook | None = None) -> None:
         self.config = config
+        self.on_refused = on_refused
         self._tls_version = config.tls.version()
         self.channel = secure_channel(config.coordinator, config.tls, expected_peer=COORDINATOR)
         self._stub = pb_grpc.CoordinatorStub(self.channel)
@@ -86,13 +97,18 @@ class Network:
                  and time.monotonic() - self._fetched_at <= max_age)
         if self._directory is not None and (not refresh or fresh):
             return self._directory
-        cached = _read_cached(self.config.directory_cache, self.config.directory_verify_key)
+        cached = _read_cached(self.config.directory_cache, self.config.directory_verify_key,
+                              self._refused)
         try:
             # wait_for_ready: a channel still backing off from an outage reconnects first.
             signed = self.stub.GetDirectory(
                 pb.GetDirectoryRequest(), wait_for_ready=True,
                 timeout=timeout or self.config.coordinator_timeout_seconds)
             fetched = directory_mod.verify(signed, self.config.directory_verify_key)
+        except directory_mod.DirectoryError as exc:
+            self._refused(signed.SerializeToString(), "coordinator")
+            raise DirectoryRefused(f"the coordinator sent a directory that is refused: {exc}; "
+                                   f"nothing of it is used") from None
         except grpc.RpcError as exc:
             if cached is None:
                 raise NetworkError(f"cannot fetch the directory from the coordinator "
@@ -112,6 +128,16 @@ class Network:
         self._directory = fetched
         self._fetched_at = time.monotonic()
         return fetched
+
+    def _refused(self, signed: bytes, source: str) -> None:
+        """Tell the hook (the incident register); its own failure must not hide the
+        refusal."""
+        if self.on_refused is None:
+            return
+        try:
+            self.on_refused(signed, source)
+        except Exception:
+            log.exception("directory: the refusal could not be registered as an incident")
 
     def cached_directory(self) -> NodeDirectory | None:
         return self._directory
@@ -216,13 +242,17 @@ def match_key_versions(config: NodeConfig, directory: NodeDirectory) -> tuple[in
     return versions
 
 
-def _read_cached(path: Path, verify_key: bytes) -> NodeDirectory | None:
+def _read_cached(path: Path, verify_key: bytes,
+                 refused: RefusedHook | None = None) -> NodeDirectory | None:
     if not path.exists():
         return None
+    data = path.read_bytes()
     try:
-        return directory_mod.parse_file(path.read_bytes(), verify_key)
+        return directory_mod.parse_file(data, verify_key)
     except directory_mod.DirectoryError as exc:
         log.warning("directory: ignoring cached copy (%s)", exc)
+        if refused is not None:
+            refused(data, "cache")
         return None
 
 

@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from samenloop.crypto.pki import COORDINATOR
+from samenloop.node import incidents
 from samenloop.node.config import NodeConfig
 from samenloop.node.lookup import LookupRefused, PendingWrite, ReplayGuard, answer_query
 from samenloop.node.metrics import NodeMetrics
@@ -51,7 +52,11 @@ def sweep(config: NodeConfig, store: NodeStore, now: float,
           metrics: NodeMetrics | None = None) -> int:
     """Retention: cases without new data for max_inactive_days (six months) end with their
     meldingen, handled meldingen go after melding_retention_days, audit records after
-    audit_retention_days (the chain then starts at a signed checkpoint)."""
+    audit_retention_days (the chain then starts at a signed checkpoint). The audit trail is
+    verified first: a break opens an incident before pruning could take the broken records
+    along."""
+    incidents.audit_chain_checked(store, store.verify_audit(config.audit_key),
+                                  source="sweep", now=now)
     removed, meldingen = store.sweep(
         refreshed_before=now - config.max_inactive_days * 86400,
         handled_before=now - config.melding_retention_days * 86400, now=now,
@@ -184,7 +189,7 @@ class NodeServer:
         self.store = NodeStore(config.store_path)
         self.store.upsert_procesregisseurs(config.procesregisseurs)
         self.meldingen = MeldingWriter(config.store_path)
-        self.network = Network(config)
+        self.network = Network(config, on_refused=self._directory_refused)
         self.metrics = NodeMetrics(config.tls, self.store)
         self.replay_guard = ReplayGuard(config.replay_window_seconds, time.time())
         self._live_epochs: set[int] = set()
@@ -202,6 +207,9 @@ class NodeServer:
         self.port = self.server.add_secure_port(config.listen, server_credentials(config.tls))
         if not self.port:
             raise OSError(f"cannot listen on {config.listen}")
+
+    def _directory_refused(self, signed: bytes, source: str) -> None:
+        incidents.directory_refused(self.store, signed, source, now=time.time())
 
     def directory(self) -> NodeDirectory:
         """The verified directory; the background thread refreshes it every minute, so a

@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS phase_history (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS users (
     username TEXT PRIMARY KEY,
-    role TEXT NOT NULL CHECK (role IN ('procesregisseur', 'beheerder', 'auditor')),
+    role TEXT NOT NULL CHECK (role IN ('procesregisseur', 'beheerder', 'auditor', 'privacy')),
     procesregisseur_id TEXT,
     password_hash TEXT NOT NULL,
     disabled INTEGER NOT NULL DEFAULT 0,
@@ -165,8 +165,31 @@ CREATE TABLE IF NOT EXISTS rights_notices (
     cases TEXT NOT NULL,
     due_at REAL NOT NULL,
     handled_at REAL
+-- The privacy role's register of security incidents and data breaches (no identifiers:
+-- a category from a fixed list and a short description refused when it holds any).
+-- `cause` names what opened an automatic incident, so the same cause opens only one.
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    category TEXT NOT NULL,
+    description TEXT NOT NULL,
+    discovered_at REAL NOT NULL,
+    reported_at REAL NOT NULL,
+    reported_by TEXT NOT NULL,
+    personal_data TEXT NOT NULL CHECK (personal_data IN ('ja', 'nee', 'onbekend')),
+    ap_decision TEXT NOT NULL DEFAULT 'open'
+        CHECK (ap_decision IN ('open', 'gemeld', 'niet_melden')),
+    ap_reported_at REAL,
+    ap_reason TEXT,
+    manager_informed_at REAL,
+    closed_at REAL,
+    cause TEXT NOT NULL DEFAULT ''
 );
 """
+
+# The users table as it must be now; a store made before the privacy role has a CHECK that
+# refuses it, and SQLite cannot alter a CHECK: the table is rebuilt at open.
+USERS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS users"):
+                     SCHEMA.index("CREATE TABLE IF NOT EXISTS sessions")]
 
 # Columns added after the first release; stores made before get them at open.
 ADDED_COLUMNS = {
@@ -363,6 +386,23 @@ class AuditEntry:
 _BLOCKED = ("SELECT 1 FROM blocked_tags bt JOIN blocks b ON b.id = bt.block_id"
             " WHERE bt.tag = ? AND bt.epoch = ? AND b.lifted_at IS NULL"
             " AND (b.case_ref IS NULL OR b.case_ref = ?)")
+@dataclass(frozen=True)
+class Incident:
+    """A security incident or data breach in the privacy role's register."""
+
+    id: int
+    category: str
+    description: str
+    discovered_at: float
+    reported_at: float
+    reported_by: str
+    personal_data: str           # ja, nee, onbekend
+    ap_decision: str             # open, gemeld, niet_melden
+    ap_reported_at: float | None
+    ap_reason: str | None        # why not notified: one of a fixed list
+    manager_informed_at: float | None
+    closed_at: float | None
+    cause: str = ""              # what opened an automatic incident
 
 
 def _checkpoint_message(first_id: int, prev_hash: str) -> bytes:
@@ -391,8 +431,43 @@ class NodeStore:
             for name, declaration in added.items():
                 if name not in columns:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+        self._migrate_users()
         self._lock = threading.RLock()
         self._new_head: tuple[int, str] | None = None
+
+    def _migrate_users(self) -> None:
+        """Rebuild a users table whose role CHECK predates the privacy role, the way
+        SQLite's manual says: foreign keys off (else dropping the old table would cascade
+        to sessions and API tokens), copy, drop, rename, check, all in one transaction."""
+        def outdated() -> bool:
+            row = self._db.execute("SELECT sql FROM sqlite_master WHERE type = 'table'"
+                                   " AND name = 'users'").fetchone()
+            return row is not None and "'privacy'" not in row[0]
+
+        if not outdated():
+            return
+        self._db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if outdated():  # another connection may have done it meanwhile
+                    self._db.execute(USERS_TABLE.replace(
+                        "IF NOT EXISTS users", "users_new", 1).rstrip().rstrip(";"))
+                    self._db.execute(
+                        "INSERT INTO users_new (username, role, procesregisseur_id,"
+                        " password_hash, disabled, created_at) SELECT username, role,"
+                        " procesregisseur_id, password_hash, disabled, created_at FROM users")
+                    self._db.execute("DROP TABLE users")
+                    self._db.execute("ALTER TABLE users_new RENAME TO users")
+                    if any(self._db.execute(f"PRAGMA foreign_key_check({table})").fetchone()
+                           for table in ("sessions", "api_tokens")):
+                        raise sqlite3.IntegrityError("users migration broke a reference")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            self._db.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
         with self._lock:
@@ -899,6 +974,63 @@ class NodeStore:
                               " handled_at IS NULL", (now, notice_id)).rowcount:
                 raise KeyError(notice_id)
         return True
+    # ------------------------------------------------------------ incidents
+
+    _INCIDENT_COLUMNS = (
+        "id, category, description, discovered_at, reported_at, reported_by, personal_data,"
+        " ap_decision, ap_reported_at, ap_reason, manager_informed_at, closed_at, cause")
+
+    def add_incident(self, category: str, description: str, personal_data: str, *,
+                     discovered_at: float, reported_by: str, now: float,
+                     audit: AuditRecord, cause: str = "") -> int | None:
+        """Register an incident with its audit record (which gets the incident's number).
+        With a `cause` (an automatic incident) nothing is added, and None returned, while an
+        incident of the category is open or one with the same cause was ever registered."""
+        with self._transaction() as db:
+            if cause and db.execute(
+                    "SELECT 1 FROM incidents WHERE category = ? AND (closed_at IS NULL"
+                    " OR cause = ?)", (category, cause)).fetchone():
+                return None
+            incident_id = int(db.execute(
+                "INSERT INTO incidents (category, description, discovered_at, reported_at,"
+                " reported_by, personal_data, cause) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (category, description, discovered_at, now, reported_by, personal_data,
+                 cause)).lastrowid or 0)
+            self._append_audit(db, AuditRecord(audit.action, audit.actor, {
+                **audit.details, "incident": incident_id}), now)
+        return incident_id
+
+    def update_incident(self, incident_id: int, *, personal_data: str, ap_decision: str,
+                        ap_reported_at: float | None, ap_reason: str | None,
+                        manager_informed_at: float | None, closed: bool, now: float,
+                        audit: AuditRecord) -> bool:
+        """Record the decisions on an incident with their audit record; False if there is
+        no such incident. Closing keeps the first closing time."""
+        with self._transaction(audit, now) as db:
+            changed = db.execute(
+                "UPDATE incidents SET personal_data = ?, ap_decision = ?, ap_reported_at = ?,"
+                " ap_reason = ?, manager_informed_at = ?,"
+                " closed_at = CASE WHEN ? THEN coalesce(closed_at, ?) END WHERE id = ?",
+                (personal_data, ap_decision, ap_reported_at, ap_reason, manager_informed_at,
+                 closed, now, incident_id)).rowcount > 0
+            if not changed:
+                raise KeyError(incident_id)  # rolls back: no record of a non-change
+        return changed
+
+    def incidents(self) -> list[Incident]:
+        """Open incidents first, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {self._INCIDENT_COLUMNS} FROM incidents"  # noqa: S608
+                " ORDER BY closed_at IS NOT NULL, discovered_at DESC, id DESC").fetchall()
+        return [Incident(*r) for r in rows]
+
+    def incident(self, incident_id: int) -> Incident | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {self._INCIDENT_COLUMNS} FROM incidents WHERE id = ?",  # noqa: S608
+                (incident_id,)).fetchone()
+        return Incident(*row) if row else None
 
     # ------------------------------------------------------------ web accounts
 

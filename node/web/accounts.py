@@ -20,7 +20,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from samenloop.node.config import WebConfig
 from samenloop.node.store import NodeStore, Session, User
 
-ROLES = ("procesregisseur", "beheerder", "auditor")
+# privacy: the functionaris/privacy-adviseur (rights requests, incidents); the auditor
+# stays read-only oversight.
+ROLES = ("procesregisseur", "beheerder", "auditor", "privacy")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 12
 
@@ -87,7 +89,7 @@ def add_user(store: NodeStore, username: str, role: str, procesregisseur_id: str
         raise AccountError("gebruikersnaam", "gebruik 2-64 kleine letters, cijfers, '.', '_' "
                                               "of '-'")
     if role not in ROLES:
-        raise AccountError("rol", "kies procesregisseur, beheerder of auditor")
+        raise AccountError("rol", "kies procesregisseur, beheerder, auditor of privacy")
     procesregisseur_id = (procesregisseur_id or "").strip() or None
     if role == "procesregisseur":
         if procesregisseur_id is None or store.procesregisseur(procesregisseur_id) is None:

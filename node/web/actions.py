@@ -20,7 +20,7 @@ import grpc
 
 from samenloop.crypto.identity import InvalidSubject, Subject, parse_subject
 from samenloop.crypto.pki import certificate_not_after
-from samenloop.node import cases
+from samenloop.node import cases, incidents
 from samenloop.node.check import (
     CheckRefused,
     CheckRequest,
@@ -371,6 +371,8 @@ def audit_report(ctx: NodeContext) -> AuditReport:
     term = ctx.config.destroy_after_end_days
     endings = [CaseEnding(ref, registered, ended, reason, ended + term * 86400)
                for ref, registered, ended, reason in store.case_endings()]
+    broken_at = store.verify_audit(ctx.config.audit_key)
+    incidents.audit_chain_checked(store, broken_at, source="auditpagina", now=ctx.clock())
     return AuditReport(per_month, [r for r in per_month if r[2] > threshold], threshold,
-                       quiet, store.verify_audit(ctx.config.audit_key),
+                       quiet, broken_at,
                        len(store.audit_entries()), endings, term)

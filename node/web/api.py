@@ -167,7 +167,7 @@ class StatusUit(BaseModel):
 
 class GebruikerIn(Strict):
     gebruikersnaam: str = Field(max_length=64)
-    rol: Literal["procesregisseur", "beheerder", "auditor"]
+    rol: Literal["procesregisseur", "beheerder", "auditor", "privacy"]
     procesregisseur: str | None = Field(None, max_length=64)
     wachtwoord: str = Field(min_length=12, max_length=200)
 

@@ -42,7 +42,8 @@ from samenloop.node.web.security import (
 )
 
 INFORMING_FIELDS = ("geinformeerd_op", "informeren_uitgesteld", "herbeoordeling_op")
-HOME = {"procesregisseur": "/check", "beheerder": "/beheer", "auditor": "/audit"}
+HOME = {"procesregisseur": "/check", "beheerder": "/beheer", "auditor": "/audit",
+        "privacy": "/privacy"}
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).parent
@@ -141,8 +142,8 @@ def login(request: Request,
 
 @router.post("/uitloggen")
 def logout(request: Request,
-                 viewer: Viewer = Depends(page_user("procesregisseur", "beheerder",  # noqa: B008
-                                                    "auditor", form=True))) -> Response:
+                 viewer: Viewer = Depends(page_user(*accounts.ROLES,  # noqa: B008
+                                                    form=True))) -> Response:
     ctx = context(request)
     ctx.store.end_session(viewer.session.token_hash)
     ctx.pending.drop(viewer.session.token_hash)
@@ -589,7 +590,7 @@ def user_change(request: Request, username: str, change: str,
 
 # ------------------------------------------------------------------ own API tokens
 
-ANY_ROLE = ("procesregisseur", "beheerder", "auditor")
+ANY_ROLE = accounts.ROLES
 
 
 @router.get("/mijn-api-tokens")

@@ -24,6 +24,7 @@ USERS = {  # username: (role, procesregisseur id)
     "regisseur": ("procesregisseur", "pr-1"),
     "beheerder": ("beheerder", None),
     "auditor": ("auditor", None),
+    "privacy": ("privacy", None),
 }
 
 

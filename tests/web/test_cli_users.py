@@ -41,3 +41,18 @@ def test_user_add_token_disable_reset_and_list(net: Harness) -> None:
                            "user_reset"]
     finally:
         store.close()
+
+
+def test_the_operator_adds_a_privacy_officer(net: Harness) -> None:
+    config = str(net.layout.node_configs[FRYSLAN])
+    result = CliRunner().invoke(app, ["node", "user", "add", "cli-privacy", "--role", "privacy",
+                                      "--password-stdin", "--config", config],
+                                input="een-lang-wachtwoord\n")
+    assert result.exit_code == 0, result.output
+    assert "added privacy cli-privacy" in result.output
+    store = NodeStore(net.nodes[FRYSLAN].config.store_path)
+    try:
+        user = store.user("cli-privacy")
+        assert user is not None and user.role == "privacy" and user.procesregisseur_id is None
+    finally:
+        store.close()

@@ -12,14 +12,14 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from samenloop.node.web import accounts, api, pages
+from samenloop.node.web import accounts, api, pages, privacy
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import create_app
 from tests.web.conftest import USERS, login
 
-PR, BEHEER, AUDIT = "procesregisseur", "beheerder", "auditor"
+PR, BEHEER, AUDIT, PRIVACY = "procesregisseur", "beheerder", "auditor", "privacy"
 ANYONE = "*"  # also anonymous
-LOGGED_IN = (PR, BEHEER, AUDIT)
+LOGGED_IN = (PR, BEHEER, AUDIT, PRIVACY)
 
 # (method, path with example parameters) -> roles allowed
 ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
@@ -50,6 +50,10 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/audit/checks-per-maand.csv"): (AUDIT,),
     ("GET", "/audit/zonder-casusoverleg.csv"): (AUDIT,),
     ("GET", "/audit/beeindigde-casussen.csv"): (AUDIT,),
+    ("GET", "/privacy"): (PRIVACY,),
+    ("GET", "/privacy/incidenten"): (PRIVACY,),
+    ("POST", "/privacy/incidenten"): (PRIVACY,),
+    ("POST", "/privacy/incidenten/{incident_id}"): (PRIVACY,),
     ("POST", "/api/v1/checks"): (PR,),
     ("GET", "/api/v1/meldingen"): (PR,),
     ("POST", "/api/v1/meldingen/{melding_id}/afgehandeld"): (PR,),
@@ -64,7 +68,7 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/api/v1/openapi.json"): ANYONE,
 }
 EXAMPLES = {"{melding_id}": "999999", "{username}": "niemand", "{change}": "token",
-            "{result_id}": "onbekend"}
+            "{result_id}": "onbekend", "{incident_id}": "999999"}
 
 
 def _concrete(path: str) -> str:
@@ -74,8 +78,8 @@ def _concrete(path: str) -> str:
 
 
 def test_the_table_lists_every_route() -> None:
-    routes = {(m, r.path) for router in (pages.router, api.router) for r in router.routes
-              if isinstance(r, APIRoute) for m in r.methods}
+    routes = {(m, r.path) for router in (pages.router, privacy.router, api.router)
+              for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
     routes |= {("GET", "/api/v1/openapi.json")}
     assert routes == set(ROUTES)
 
