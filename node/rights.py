@@ -169,3 +169,23 @@ def lift_block(store: NodeStore, block_id: int, *, actor: str, now: float) -> No
     except KeyError:
         raise RightsRefused("blokkade", "deze blokkade bestaat niet of is al opgeheven"
                             ) from None
+
+
+def close_request(store: NodeStore, request_id: int, *, actor: str, now: float) -> None:
+    """The person has had the answer: the request leaves the list of open ones."""
+    try:
+        store.close_rights_request(request_id, now=now, audit=AuditRecord(
+            "rights_request_closed", actor, {"request": request_id}))
+    except KeyError:
+        raise RightsRefused("verzoek", "dit verzoek bestaat niet of is al afgehandeld"
+                            ) from None
+
+
+def handle_notice(store: NodeStore, notice_id: int, *, actor: str, now: float) -> None:
+    """Another ZVH's request, answered by this node's privacy role."""
+    try:
+        store.handle_rights_notice(notice_id, now=now, audit=AuditRecord(
+            "rights_notice_handled", actor, {"notice": notice_id}))
+    except KeyError:
+        raise RightsRefused("kennisgeving", "deze kennisgeving bestaat niet of is al "
+                                            "afgehandeld") from None

@@ -631,7 +631,7 @@ def audit(request: Request, viewer: Viewer = Depends(page_user("auditor")),  # n
                   ENDING_LABELS=actions.ENDING_LABELS)
 
 
-def _csv(name: str, header: list[str], rows: list[list[Any]]) -> Response:
+def csv_response(name: str, header: list[str], rows: list[list[Any]]) -> Response:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
     writer.writerow(header)
@@ -646,7 +646,7 @@ def audit_endings_csv(request: Request,
                       ) -> Response:
     report = actions.audit_report(context(request))
     day = "%Y-%m-%d"
-    return _csv("beeindigde-casussen.csv",
+    return csv_response("beeindigde-casussen.csv",
                 ["casus", "geregistreerd", "beeindigd", "reden", "vernietigen_uiterlijk"],
                 [[e.case_ref, time.strftime(day, time.localtime(e.registered_at)),
                   time.strftime(day, time.localtime(e.ended_at)), e.reason,
@@ -658,7 +658,7 @@ def audit_per_month_csv(request: Request,
                         viewer: Viewer = Depends(page_user("auditor"))  # noqa: B008
                         ) -> Response:
     report = actions.audit_report(context(request))
-    return _csv("checks-per-maand.csv", ["maand", "gebruiker", "checks", "boven_drempel"],
+    return csv_response("checks-per-maand.csv", ["maand", "gebruiker", "checks", "boven_drempel"],
                 [[m, u, n, "ja" if n > report.threshold else "nee"]
                  for m, u, n in report.per_month])
 
@@ -668,7 +668,7 @@ def audit_quiet_csv(request: Request,
                     viewer: Viewer = Depends(page_user("auditor"))  # noqa: B008
                     ) -> Response:
     report = actions.audit_report(context(request))
-    return _csv("zonder-casusoverleg.csv",
+    return csv_response("zonder-casusoverleg.csv",
                 ["casus", "afgesloten_op", "afgesloten_door", "checks", "gecontroleerd_door"],
                 [[q.case_ref, _when(q.closed_at), q.closed_by, q.checks,
                   " ".join(q.checked_by)] for q in report.quiet_closes])

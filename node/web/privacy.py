@@ -4,16 +4,22 @@ incident register with its 72-hour clock towards the Autoriteit Persoonsgegevens
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from samenloop.node import incidents
+from samenloop.crypto.identity import Subject
+from samenloop.node import cases, incidents, privacy_docs, rights
+from samenloop.node.model import PHASE_LABELS
+from samenloop.node.network import NetworkError
 from samenloop.node.store import Incident
+from samenloop.node.web import actions
 from samenloop.node.web.actions import FieldError
-from samenloop.node.web.pages import render
+from samenloop.node.web.pages import csv_response, render
 from samenloop.node.web.security import Viewer, context, page_user, posted_form
 
 router = APIRouter(include_in_schema=False)
@@ -116,3 +122,172 @@ def incident_decide(request: Request, incident_id: int,
         return _register(request, viewer, status=status,
                          errors=[FieldError(exc.field, f"incident {incident_id}: {exc.message}")])
     return RedirectResponse(f"/privacy/incidenten#incident-{incident_id}", 303)
+
+
+# ------------------------------------------------------------------ the person's rights
+
+PERSON_FIELDS = ("achternaam", "tussenvoegsel", "voornamen", "geboortedatum", "geboorteplaats",
+                 "bsn")
+
+
+def _requests(request: Request, viewer: Viewer, *, message: str | None = None,
+              errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
+    ctx = context(request)
+    now = ctx.clock()
+    return render(request, "privacy_verzoeken.html", viewer, status, message=message,
+                  errors=errors or [], now=now, requests=ctx.store.rights_requests(),
+                  notices=ctx.store.rights_notices(), blocks=ctx.store.blocks(),
+                  bsn_enabled=actions.bsn_enabled(ctx),
+                  report=cases.informing_report(ctx.store, dt.date.fromtimestamp(now)),
+                  KINDS=KIND_LABELS)
+
+
+KIND_LABELS = {"inzage": "inzage", "verwijdering": "verwijdering uit een casus",
+               "bezwaar": "bezwaar gehonoreerd"}
+
+
+@router.get("/privacy/verzoeken")
+def rights_requests(request: Request,
+                    viewer: Viewer = Depends(page_user("privacy"))  # noqa: B008
+                    ) -> HTMLResponse:
+    """Requests made here with their due dates, notices of requests made elsewhere, blocks,
+    and the informing report."""
+    return _requests(request, viewer)
+
+
+def _person(request: Request, form: FormData) -> Subject:
+    raw = [{f: _text(form, f) for f in PERSON_FIELDS}]
+    return actions.parse_subjects(raw, bsn_enabled=actions.bsn_enabled(context(request)))[0]
+
+
+@router.post("/privacy/inzage")
+def inzage(request: Request,
+           viewer: Viewer = Depends(page_user("privacy", form=True))  # noqa: B008
+           ) -> Response:
+    """An inzage request at this contact point: this node and every other, one answer."""
+    ctx = context(request)
+    form = posted_form(request)
+    try:
+        person = _person(request, form)
+        result = rights.inzage(ctx.config, ctx.store, ctx.network, (person,),
+                               actor=viewer.username, now=ctx.clock)
+    except actions.Refused as exc:
+        return _requests(request, viewer, errors=exc.errors, status=422)
+    except rights.CheckRefused as exc:
+        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
+                         status=actions.CHECK_STATUS.get(type(exc), 422))
+    overview_id = secrets.token_urlsafe(16)
+    ctx.pending.put(viewer.session.token_hash, f"inzage:{overview_id}", result, ctx.clock())
+    return RedirectResponse(f"/privacy/inzage/{overview_id}", 303)
+
+
+@router.get("/privacy/inzage/{overview_id}")
+def inzage_overview(request: Request, overview_id: str,
+                    viewer: Viewer = Depends(page_user("privacy"))  # noqa: B008
+                    ) -> HTMLResponse:
+    """The letter-ready overview, from the server's memory for this session only."""
+    ctx = context(request)
+    result = ctx.pending.get(viewer.session.token_hash, f"inzage:{overview_id[:64]}",
+                             ctx.clock())
+    if result is None:
+        return render(request, "fout.html", viewer, 404, message=(
+            "Dit overzicht is niet meer beschikbaar; het wordt niet bewaard. Doe zo nodig "
+            "een nieuw inzageverzoek."))
+    return render(request, "privacy_inzage.html", viewer, result=result,
+                  PHASE_LABELS=PHASE_LABELS, ENDING_LABELS=actions.ENDING_LABELS)
+
+
+@router.post("/privacy/blokkade")
+def block(request: Request,
+          viewer: Viewer = Depends(page_user("privacy", form=True))  # noqa: B008
+          ) -> HTMLResponse:
+    """Removal of one person from a case, or an upheld objection (every case)."""
+    ctx = context(request)
+    form = posted_form(request)
+    kind = _text(form, "soort")
+    case_ref = _text(form, "casus").strip() or None
+    try:
+        person = _person(request, form)
+        _, removed = rights.block_person(ctx.config, ctx.store, ctx.network, person,
+                                         kind=kind, case_ref=case_ref,
+                                         actor=viewer.username, now=ctx.clock)
+    except actions.Refused as exc:
+        return _requests(request, viewer, errors=exc.errors, status=422)
+    except rights.CheckRefused as exc:
+        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
+                         status=actions.CHECK_STATUS.get(type(exc), 422))
+    return _requests(request, viewer, message=(
+        f"{KIND_LABELS.get(kind, kind).capitalize()}: {removed} registratie(s) verwijderd. "
+        f"Een blokkade houdt de persoon uit nieuwe registraties tot u die opheft."))
+
+
+@router.post("/privacy/blokkade/{block_id}/opheffen")
+def unblock(request: Request, block_id: int,
+            viewer: Viewer = Depends(page_user("privacy", form=True))  # noqa: B008
+            ) -> HTMLResponse:
+    ctx = context(request)
+    try:
+        rights.lift_block(ctx.store, block_id, actor=viewer.username, now=ctx.clock())
+    except rights.CheckRefused as exc:
+        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
+                         status=404)
+    return _requests(request, viewer, message="De blokkade is opgeheven: een volgende import "
+                                              "of check mag de persoon weer registreren.")
+
+
+@router.post("/privacy/verzoeken/{request_id}/afgehandeld")
+def request_done(request: Request, request_id: int,
+                 viewer: Viewer = Depends(page_user("privacy", form=True))  # noqa: B008
+                 ) -> HTMLResponse:
+    ctx = context(request)
+    try:
+        rights.close_request(ctx.store, request_id, actor=viewer.username, now=ctx.clock())
+    except rights.CheckRefused as exc:
+        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
+                         status=404)
+    return _requests(request, viewer, message="Het verzoek is afgehandeld.")
+
+
+@router.post("/privacy/kennisgevingen/{notice_id}/afgehandeld")
+def notice_done(request: Request, notice_id: int,
+                viewer: Viewer = Depends(page_user("privacy", form=True))  # noqa: B008
+                ) -> HTMLResponse:
+    ctx = context(request)
+    try:
+        rights.handle_notice(ctx.store, notice_id, actor=viewer.username, now=ctx.clock())
+    except rights.CheckRefused as exc:
+        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
+                         status=404)
+    return _requests(request, viewer, message="De kennisgeving is afgehandeld.")
+
+
+@router.get("/privacy/informeren.csv")
+def informing_csv(request: Request,
+                  viewer: Viewer = Depends(page_user("privacy"))  # noqa: B008
+                  ) -> Response:
+    """Cases in triage or later without an informing status, and overdue postponements."""
+    ctx = context(request)
+    report = cases.informing_report(ctx.store, dt.date.fromtimestamp(ctx.clock()))
+    rows = ([[c.case_ref, c.phase, c.procesregisseur_id, "geen status", ""]
+             for c in report.without_status]
+            + [[c.case_ref, c.phase, c.procesregisseur_id,
+                f"uitgesteld: {c.inform_postponed}", c.reassess_on]
+               for c in report.reassessment_due])
+    return csv_response("informeren.csv", ["casus", "fase", "procesregisseur", "status",
+                                           "herbeoordeling_op"], rows)
+
+
+@router.get("/privacy/documenten")
+def documents(request: Request,
+              viewer: Viewer = Depends(page_user("privacy"))  # noqa: B008
+              ) -> HTMLResponse:
+    """The register entry, the information text and the DPIA input, generated from this
+    node's configuration and the signed directory, so they stay true."""
+    ctx = context(request)
+    try:
+        docs = privacy_docs.render(ctx.config, ctx.network.directory())
+    except (privacy_docs.PrivacyDocsError, NetworkError):
+        return render(request, "fout.html", viewer, 503, message=(
+            "De documenten kunnen nu niet worden gemaakt: het netwerkoverzicht (directory) "
+            "is niet beschikbaar."))
+    return render(request, "privacy_documenten.html", viewer, docs=docs)

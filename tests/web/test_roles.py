@@ -54,6 +54,15 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/privacy/incidenten"): (PRIVACY,),
     ("POST", "/privacy/incidenten"): (PRIVACY,),
     ("POST", "/privacy/incidenten/{incident_id}"): (PRIVACY,),
+    ("GET", "/privacy/verzoeken"): (PRIVACY,),
+    ("POST", "/privacy/inzage"): (PRIVACY,),
+    ("GET", "/privacy/inzage/{overview_id}"): (PRIVACY,),
+    ("POST", "/privacy/blokkade"): (PRIVACY,),
+    ("POST", "/privacy/blokkade/{block_id}/opheffen"): (PRIVACY,),
+    ("POST", "/privacy/verzoeken/{request_id}/afgehandeld"): (PRIVACY,),
+    ("POST", "/privacy/kennisgevingen/{notice_id}/afgehandeld"): (PRIVACY,),
+    ("GET", "/privacy/informeren.csv"): (PRIVACY,),
+    ("GET", "/privacy/documenten"): (PRIVACY,),
     ("POST", "/api/v1/checks"): (PR,),
     ("GET", "/api/v1/meldingen"): (PR,),
     ("POST", "/api/v1/meldingen/{melding_id}/afgehandeld"): (PR,),
@@ -68,7 +77,9 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/api/v1/openapi.json"): ANYONE,
 }
 EXAMPLES = {"{melding_id}": "999999", "{username}": "niemand", "{change}": "token",
-            "{result_id}": "onbekend", "{incident_id}": "999999"}
+            "{result_id}": "onbekend", "{incident_id}": "999999",
+            "{overview_id}": "onbekend", "{block_id}": "999999", "{request_id}": "999999",
+            "{notice_id}": "999999"}
 
 
 def _concrete(path: str) -> str:
