@@ -165,6 +165,7 @@ CREATE TABLE IF NOT EXISTS rights_notices (
     cases TEXT NOT NULL,
     due_at REAL NOT NULL,
     handled_at REAL
+);
 -- The privacy role's register of security incidents and data breaches (no identifiers:
 -- a category from a fixed list and a short description refused when it holds any).
 -- `cause` names what opened an automatic incident, so the same cause opens only one.

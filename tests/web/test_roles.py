@@ -34,6 +34,7 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("POST", "/aanmelding"): (PR,),
     ("GET", "/casussen"): (PR,),
     ("POST", "/casussen/niet-in-behandeling"): (PR,),
+    ("POST", "/casussen/informeren"): (PR,),
     ("POST", "/beheer/vervangers"): (BEHEER,),
     ("GET", "/meldingen"): (PR,),
     ("POST", "/meldingen/{melding_id}/afgehandeld"): (PR,),
