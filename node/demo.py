@@ -296,7 +296,7 @@ def refuse_ports_in_use(ports: DemoPorts) -> None:
 
 # Demo accounts of every node: username -> (role, procesregisseur id).
 DEMO_ACCOUNTS = {"regisseur": ("procesregisseur", "pr-1"), "beheerder": ("beheerder", None),
-                 "auditor": ("auditor", None)}
+                 "auditor": ("auditor", None), "privacy": ("privacy", None)}
 
 
 def _add_demo_accounts(configs: dict[str, Path], password: str) -> None:

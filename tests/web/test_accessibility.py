@@ -62,6 +62,18 @@ def test_main_pages_meet_wcag_21_aa(browser: object, servers: dict[str, WebServe
     _login(page, url, "auditor")
     page.goto(f"{url}/audit")
     audit(page, "audit", problems)
+    page.get_by_role("button", name="Uitloggen").click()
+    _login(page, url, "privacy")
+    page.goto(f"{url}/privacy/incidenten")
+    page.get_by_role("button", name="Incident registreren").click()  # empty: errors shown
+    audit(page, "incidentenregister met fouten", problems)
+    page.get_by_label("Korte omschrijving").fill("Mail aan een verkeerde ontvanger")
+    page.get_by_label("Ontdekt op").fill("01-01-2026 09:00")
+    page.get_by_role("button", name="Incident registreren").click()
+    page.get_by_role("heading", name="Incident 1: Beveiligingsincident").wait_for()
+    audit(page, "incidentenregister", problems)
+    page.goto(f"{url}/privacy")
+    audit(page, "privacy", problems)
     # Control: the same audit flags a page without a title and with an unlabelled field.
     page.set_content('<html><body><p style="color:#ccc">Doel</p><input name="doel">'
                      '</body></html>')
