@@ -21,6 +21,7 @@ from samenloop.node.check import (
     CheckRequest,
     NetworkUnavailable,
     PreparedQueries,
+    RateLimited,
     fan_out,
     prepare_queries,
     refuse_bsn_unless_enabled,
@@ -106,6 +107,9 @@ def inzage(config: NodeConfig, store: NodeStore, network: Network,
     """"What do you hold about me?" at this node and every other: the own cases the
     person is registered in (no identifiers), their meldingen and checks, and which other
     ZVHs hold the person, with their privacy contact; always with coverage."""
+    if store.count_audit("rights_request", actor, now() - 86400) >= config.checks_per_user_per_day:
+        raise RateLimited("limiet", f"u heeft het maximum van {config.checks_per_user_per_day} "
+                                    f"verzoeken per dag bereikt")
     query_id = new_query_id()
     store.append_audit("rights_request", actor, {"kind": "inzage", "query_id": query_id,
                                                  "persons": len(subjects)}, now())

@@ -156,3 +156,15 @@ def test_informing_is_recorded_and_reported(network: Harness, tmp_path: Path) ->
         cases.parse_informing("", "gevaar", "", today=today)   # no reassessment date
     with pytest.raises(cases.CaseActionRefused):
         cases.parse_informing("2999-01-01", "", "", today=today)
+
+
+def test_rights_requests_count_against_the_users_daily_limit(network: Harness) -> None:
+    import dataclasses
+
+    from samenloop.node.check import RateLimited
+
+    node = network.nodes[FRYSLAN]
+    config = dataclasses.replace(node.config, checks_per_user_per_day=1)
+    rights.inzage(config, node.store, node.network, (PIETER,), actor="fg")
+    with pytest.raises(RateLimited):
+        rights.inzage(config, node.store, node.network, (PIETER,), actor="fg")
