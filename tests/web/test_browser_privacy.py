@@ -17,7 +17,7 @@ from samenloop.node.config import WebConfig
 from samenloop.node.demo import free_port
 from samenloop.node.web.app import WebServer
 from tests.support.network import Harness
-from tests.web.browser import PIETER, _login, _shot, browser
+from tests.web.browser import PIETER, SHOTS, _login, _shot, browser
 from tests.web.conftest import FRYSLAN, LIMBURG, RIJNMOND, TRIAGE_CASE, add_users, web_context
 
 __all__ = ["browser"]  # fixture used by the test below
@@ -154,6 +154,12 @@ def test_privacy_officer_path_from_request_to_printable_overview(
     row = page.get_by_role("row").filter(has_text="inzage").inner_text()
     assert "bekend bij 1 ander(e) huis/huizen; 3 van 3 huizen bereikt" in row, row
     assert time.strftime("%d-%m-%Y", time.localtime(request.due_at)) in row
+    # The privacy documents, for the letter's enclosures, name the member ZVHs.
+    page.get_by_role("link", name="Privacydocumenten").click()
+    page.get_by_role("heading", name="Privacydocumenten", level=1).wait_for()
+    assert "Noord-Limburg" in page.locator("main").inner_text()
+    assert _fits(page)
+    page.screenshot(path=str(SHOTS / "privacy-07-documenten.png"))  # the top: 12 000 px long
     page.context.close()  # type: ignore[attr-defined]
 
     # (4) Noord-Limburg's privacy officer has a notice (not a melding) with its due date.
