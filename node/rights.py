@@ -155,7 +155,7 @@ def block_person(config: NodeConfig, store: NodeStore, network: Network,
     """Removal of one person from a case (`verwijdering`, with `case_ref`) or an upheld
     objection (`bezwaar`, every case): the person's registrations at this node go, and a
     block of this node's tags of the person keeps imports and checks from registering the
-    person again until the privacy role lifts it. (block id, registrations removed)."""
+    person again until the privacy role lifts it. (block id, cases removed from)."""
     if kind not in ("verwijdering", "bezwaar"):
         raise RightsRefused("soort", "kies verwijdering of bezwaar")
     if kind == "verwijdering" and not (case_ref and store.case(case_ref)):

@@ -894,19 +894,24 @@ class NodeStore:
     def block_person(self, kind: str, tags: list[tuple[bytes, int]], case_ref: str | None, *,
                      now: float, audit: AuditRecord) -> tuple[int, int]:
         """Remove a person's registrations (in one case, or in all) and keep a block of
-        this node's tags of the person; (block id, registrations removed)."""
+        this node's tags of the person; (block id, cases the person was removed from).
+        A person has several tags (spelling variants), so tag rows are not what to tell
+        the person: the cases are."""
         with self._transaction(audit, now) as db:
             block_id = int(db.execute(
                 "INSERT INTO blocks (kind, case_ref, created_at, created_by) VALUES (?, ?, ?, ?)",
                 (kind, case_ref, now, audit.actor)).lastrowid or 0)
             db.executemany("INSERT OR IGNORE INTO blocked_tags (block_id, tag, epoch)"
                            " VALUES (?, ?, ?)", [(block_id, t, e) for t, e in tags])
-            removed = 0
+            cases: set[str] = set()
             for tag, epoch in tags:
-                removed += db.execute(
-                    "DELETE FROM tags WHERE tag = ? AND epoch = ? AND (? IS NULL OR"
-                    " case_ref = ?)", (tag, epoch, case_ref, case_ref)).rowcount
-        return block_id, removed
+                args = (tag, epoch, case_ref, case_ref)
+                cases.update(r[0] for r in db.execute(
+                    "SELECT DISTINCT case_ref FROM tags WHERE tag = ? AND epoch = ? AND"
+                    " (? IS NULL OR case_ref = ?)", args))
+                db.execute("DELETE FROM tags WHERE tag = ? AND epoch = ? AND (? IS NULL OR"
+                           " case_ref = ?)", args)
+        return block_id, len(cases)
 
     def lift_block(self, block_id: int, *, now: float, audit: AuditRecord) -> bool:
         """Lift a block: later imports and checks may register the person again. The

@@ -218,8 +218,8 @@ def block(request: Request,
         return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
                          status=actions.CHECK_STATUS.get(type(exc), 422))
     return _requests(request, viewer, message=(
-        f"{KIND_LABELS.get(kind, kind).capitalize()}: {removed} registratie(s) verwijderd. "
-        f"Een blokkade houdt de persoon uit nieuwe registraties tot u die opheft."))
+        f"{KIND_LABELS.get(kind, kind).capitalize()}: de persoon is uit {removed} casus(sen) "
+        f"verwijderd. Een blokkade houdt de persoon uit nieuwe registraties tot u die opheft."))
 
 
 @router.post("/privacy/blokkade/{block_id}/opheffen")
