@@ -154,7 +154,8 @@ class BarGroup:
 
 @dataclass(frozen=True)
 class Chart:
-    """A horizontal grouped bar chart, drawn by the template as inline SVG."""
+    """A horizontal grouped bar chart, drawn by the template as inline SVG, with the same
+    numbers for its table."""
 
     id: str
     title: str
@@ -163,14 +164,17 @@ class Chart:
     height: int
     legend: list[tuple[str, str, float]]   # (name, colour, x)
     groups: list[BarGroup]
+    series: list[str]
+    rows: list[tuple[str, list[int]]]      # (period, a value per series)
+    totals: list[int]
 
 
-LABEL_WIDTH = 150
-CHART_WIDTH = 640
+LABEL_WIDTH = 170
+CHART_WIDTH = 720
 BAR_HEIGHT = 12
-BAR_GAP = 3
-GROUP_GAP = 14
-LEGEND_HEIGHT = 28
+BAR_GAP = 2
+GROUP_GAP = 12
+LEGEND_HEIGHT = 32
 
 
 def bar_chart(chart_id: str, title: str, periods: list[reports.PeriodCounts],
@@ -183,7 +187,7 @@ def bar_chart(chart_id: str, title: str, periods: list[reports.PeriodCounts],
     legend, x = [], 0.0
     for index, (name, _) in enumerate(series):
         legend.append((name, COLOURS[index % len(COLOURS)], x))
-        x += 24 + 8 * len(name)
+        x += 30 + 8 * len(name)
     groups = []
     y = float(LEGEND_HEIGHT)
     group_height = len(series) * (BAR_HEIGHT + BAR_GAP)
@@ -192,20 +196,24 @@ def bar_chart(chart_id: str, title: str, periods: list[reports.PeriodCounts],
                     BAR_HEIGHT, v, COLOURS[i % len(COLOURS)]) for i, v in enumerate(row)]
         groups.append(BarGroup(period.period.label, y + group_height / 2 + 4, bars))
         y += group_height + GROUP_GAP
-    totals = ", ".join(f"{name} {sum(row[i] for row in values)}"
-                       for i, (name, _) in enumerate(series))
-    return Chart(chart_id, title, f"{title} per periode; in totaal: {totals}.",
-                 max(CHART_WIDTH, int(x)), int(y), legend, groups)
+    totals = [sum(row[i] for row in values) for i in range(len(series))]
+    said = ", ".join(f"{name} {total}" for (name, _), total in zip(series, totals, strict=True))
+    return Chart(chart_id, title, f"{title} per periode; in totaal: {said}.",
+                 max(CHART_WIDTH, int(x)), int(y), legend, groups,
+                 [name for name, _ in series],
+                 [(p.period.label, row) for p, row in zip(periods, values, strict=True)],
+                 totals)
 
 
 def report_charts(report: reports.PeriodicReport) -> list[Chart]:
+    """Four charts, each with its own short table: the figures of one kind together."""
     periods = report.periods
-    strengths = [(STRENGTH_LABELS[s].split()[0], lambda p, s=s: p.hits[s])
-                 for s in reports.STRENGTH_ORDER]
+    strengths = [(s, lambda p, s=s: p.hits[s]) for s in reports.STRENGTH_ORDER]
     return [
         bar_chart("grafiek-checks", "Checks", periods, [
             ("checks", lambda p: p.checks), ("met treffer", lambda p: p.checks_with_hit),
-            ("onderbroken", lambda p: p.interrupted)]),
+            ("onderbroken", lambda p: p.interrupted),
+            ("onvolledige dekking", lambda p: p.incomplete)]),
         bar_chart("grafiek-treffers", "Treffers per sterkte", periods, strengths),
         bar_chart("grafiek-meldingen", "Samenloopmeldingen", periods, [
             ("ontvangen", lambda p: p.meldingen_received),
@@ -213,7 +221,8 @@ def report_charts(report: reports.PeriodicReport) -> list[Chart]:
         bar_chart("grafiek-casussen", "Casussen", periods, [
             ("geregistreerd", lambda p: p.registered), ("afgeschaald", lambda p: p.closed),
             ("niet in behandeling", lambda p: p.not_accepted),
-            ("verlopen", lambda p: p.expired)]),
+            ("verlopen", lambda p: p.expired),
+            ("niet meer in export", lambda p: p.not_listed)]),
     ]
 
 
@@ -240,8 +249,7 @@ def report_page(request: Request, viewer: Viewer = Depends(page_user("auditor"))
     query = urlencode({k: v for k, v in values.items() if v})
     return render(request, "audit_rapportage.html", viewer, 422 if errors else 200,
                   errors=errors, values=values, report=report,
-                  charts=report_charts(report) if report else [], query=query,
-                  STRENGTH_ORDER=reports.STRENGTH_ORDER, STRENGTH_LABELS=STRENGTH_LABELS)
+                  charts=report_charts(report) if report else [], query=query)
 
 
 REPORT_COLUMNS = (
@@ -265,8 +273,7 @@ def report_csv(request: Request, viewer: Viewer = Depends(page_user("auditor")),
     values, report, errors = _report(request)
     if report is None:
         return render(request, "audit_rapportage.html", viewer, 422, errors=errors,
-                      values=values, report=None, charts=[], query="",
-                      STRENGTH_ORDER=reports.STRENGTH_ORDER, STRENGTH_LABELS=STRENGTH_LABELS)
+                      values=values, report=None, charts=[], query="")
     day = "%Y-%m-%d"
     return csv_response(f"rapportage-per-{report.per}.csv",
                         ["periode", "van", "tot_en_met", *(n for n, _ in REPORT_COLUMNS)],

@@ -231,7 +231,7 @@ def test_the_report_page_has_accessible_charts_and_the_numbers(
     text = response.text
     assert text.count('<svg role="img" aria-labelledby="') == 4
     assert '<title id="grafiek-treffers-titel">Treffers per sterkte per kwartaal</title>' in text
-    assert "in totaal: zekere 0, sterke 1, waarschijnlijke 0, mogelijke 0" in text
+    assert "in totaal: zeker 0, sterk 1, waarschijnlijk 0, mogelijk 0" in text
     assert "<script" not in text
     assert '<th scope="row">Totaal</th>' in text
     assert '<a href="/audit/rapportage.csv?per=kwartaal">' in text
