@@ -93,8 +93,9 @@ def create_app(ctx: NodeContext) -> FastAPI:
     app.include_router(privacy.router)
     app.include_router(auditor.router)
     app.include_router(api.router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),
-              name="static")
+    # An editable install links each file: without following links the style sheet is 404.
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static",
+                                     follow_symlink=True), name="static")
 
     def body_limit(path: str) -> int:
         if path in UPLOAD_PATHS:
