@@ -5,6 +5,7 @@ outcome and coverage, filters and CSV agree, and the report counts what happened
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from samenloop.node import cases
+from samenloop.node import cases, reports
 from samenloop.node.check import CheckRefused
 from samenloop.node.config import STANDARD_PURPOSES
 from samenloop.node.web import auditor
@@ -252,3 +253,20 @@ def test_a_bad_report_request_is_refused_naming_the_field(auditor_client: TestCl
         assert message in response.text
         assert "jaar" not in response.text and "1-13-2026" not in response.text
         assert "<svg" not in response.text
+
+
+def test_report_periods_are_whole_months_or_quarters() -> None:
+    today = dt.date(2026, 2, 14)
+    months = reports.report_periods("maand", None, None, today)
+    assert [p.key for p in months][:2] == ["2025-03", "2025-04"] and len(months) == 12
+    assert months[-1].label == "februari 2026"
+    assert months[-1].end == dt.datetime(2026, 3, 1).timestamp()
+    quarters = reports.report_periods("kwartaal", dt.date(2025, 11, 30), dt.date(2026, 4, 1),
+                                      today)
+    assert [(q.key, q.label) for q in quarters] == [
+        ("2025-K4", "4e kwartaal 2025"), ("2026-K1", "1e kwartaal 2026"),
+        ("2026-K2", "2e kwartaal 2026")]
+    assert quarters[0].start == dt.datetime(2025, 10, 1).timestamp()
+    assert [p.key for p in reports.report_periods("kwartaal", None, None, today)] == [
+        "2025-K2", "2025-K3", "2025-K4", "2026-K1"]
+    assert reports.parse_day("2026-02-14") == reports.parse_day("14/2/2026") == today
