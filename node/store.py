@@ -1239,6 +1239,29 @@ class NodeStore:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
 
+    def audit_entries_between(self, actions: Iterable[str], since: float,
+                              until: float | None = None, *, actor: str | None = None,
+                              case_ref: str | None = None) -> list[AuditEntry]:
+        """Records of `actions` with since <= at < until, oldest first; only one user's or
+        one case's when given: the auditor's check list and periodic report."""
+        names = tuple(actions)
+        marks = ",".join("?" * len(names)) or "NULL"
+        sql = ("SELECT id, at, action, actor, details, prev_hash, hash FROM audit"  # noqa: S608
+               f" WHERE action IN ({marks}) AND at >= ?")
+        args: list[str | float] = [*names, since]
+        if until is not None:
+            sql += " AND at < ?"
+            args.append(until)
+        if actor is not None:
+            sql += " AND actor = ?"
+            args.append(actor)
+        if case_ref is not None:
+            sql += " AND json_extract(details, '$.case_ref') = ?"
+            args.append(case_ref)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
     def checks_per_user_per_month(self) -> list[tuple[str, str, int]]:
         """(month "YYYY-MM", user, checks), newest month first: the auditor's overview."""
         with self._lock:

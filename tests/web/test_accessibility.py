@@ -72,8 +72,10 @@ def test_main_pages_meet_wcag_21_aa(browser: object, servers: dict[str, WebServe
         audit(page, path, problems)
     page.get_by_role("button", name="Uitloggen").click()
     _login(page, url, "auditor")
-    page.goto(f"{url}/audit")
-    audit(page, "audit", problems)
+    for path in ("/audit", "/audit/checks", "/audit/checks?van=31-02-2026",
+                 "/audit/rapportage", "/audit/rapportage?per=kwartaal&tot=31-13-2026"):
+        page.goto(f"{url}{path}")
+        audit(page, path, problems)
     page.get_by_role("button", name="Uitloggen").click()
     _login(page, url, "privacy")
     page.goto(f"{url}/privacy/incidenten")

@@ -12,7 +12,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from samenloop.node.web import accounts, api, pages, privacy
+from samenloop.node.web import accounts, api, auditor, pages, privacy
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import create_app
 from tests.web.conftest import USERS, login
@@ -51,6 +51,10 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/audit/checks-per-maand.csv"): (AUDIT,),
     ("GET", "/audit/zonder-casusoverleg.csv"): (AUDIT,),
     ("GET", "/audit/beeindigde-casussen.csv"): (AUDIT,),
+    ("GET", "/audit/checks"): (AUDIT,),
+    ("GET", "/audit/checks.csv"): (AUDIT,),
+    ("GET", "/audit/rapportage"): (AUDIT,),
+    ("GET", "/audit/rapportage.csv"): (AUDIT,),
     ("GET", "/privacy"): (PRIVACY,),
     ("GET", "/privacy/incidenten"): (PRIVACY,),
     ("POST", "/privacy/incidenten"): (PRIVACY,),
@@ -90,7 +94,8 @@ def _concrete(path: str) -> str:
 
 
 def test_the_table_lists_every_route() -> None:
-    routes = {(m, r.path) for router in (pages.router, privacy.router, api.router)
+    routes = {(m, r.path) for router in (pages.router, privacy.router, auditor.router,
+                                              api.router)
               for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
     routes |= {("GET", "/api/v1/openapi.json")}
     assert routes == set(ROUTES)
