@@ -302,6 +302,9 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
     outcome = AuditRecord("check_result", request.actor, {
         "case_ref": request.case_ref, "query_id": query_id,
         "hits": sorted(h.strength for h in hits), "nodes": coverage.total,
+        # Per person the strengths of its hits (no identifiers): the own check history.
+        "per_subject": [sorted(h.strength for h in hits if h.subject == i)
+                        for i in range(len(request.subjects))],
         "answered": len(coverage.answered), "missing": [m.node_id for m in coverage.missing],
         "reach": "eigen" if allowed.own_only else "netwerk"})
     try:

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from samenloop.node.web import api, pages, privacy
+from samenloop.node.web import api, pages, privacy, procesregisseur
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.limits import (
     CHECK_PATHS,
@@ -91,6 +91,7 @@ def create_app(ctx: NodeContext) -> FastAPI:
     app.state.ctx = ctx
     app.include_router(pages.router)
     app.include_router(privacy.router)
+    app.include_router(procesregisseur.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")
