@@ -9,6 +9,7 @@ from the `NodeConfig` and the verified `NodeDirectory`. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from samenloop.node.config import NodeConfig
@@ -606,7 +607,7 @@ def _join(items: list[str], quoted: bool = False) -> str:
     return ", ".join(items[:-1]) + " en " + items[-1]
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

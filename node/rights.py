@@ -54,8 +54,9 @@ class CaseOverview:
     """One own case the person is registered in, with what happened around it."""
 
     case: CaseRow
-    meldingen: list[Notification]
+    meldingen: list[Notification]    # received: other ZVHs checked a person of this case
     checks: int
+    sent: list[tuple[float, str]] = field(default_factory=list)  # (when, ZVH) a check's melding
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,17 @@ def inzage(config: NodeConfig, store: NodeStore, network: Network,
     for entry in store.audit_entries("check"):
         ref = str(entry.details.get("case_ref", ""))
         checks[ref] = checks.get(ref, 0) + 1
+    names = {n.node_id: n.display_name for n in directory.nodes}
+    sent: dict[str, list[tuple[float, str]]] = {}
+    for entry in store.audit_entries("check_result"):
+        for node_id in entry.details.get("melding_at", []):
+            sent.setdefault(str(entry.details.get("case_ref", "")), []).append(
+                (entry.at, names.get(str(node_id), str(node_id))))
     refs = {c.case_ref for c in cases}
     meldingen = [n for n in store.notifications() if n.case_ref in refs]
     overview = [CaseOverview(c, [m for m in meldingen if m.case_ref == c.case_ref],
-                             checks.get(c.case_ref, 0)) for c in cases]
+                             checks.get(c.case_ref, 0), sent.get(c.case_ref, []))
+                for c in cases]
     elsewhere = [h for h in hits if h.node_id != config.node_id]
     at = now()
     outcome = {"own_cases": len(cases), "holders": len({h.node_id for h in elsewhere}),

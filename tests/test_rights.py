@@ -45,6 +45,9 @@ def test_inzage_finds_the_person_here_and_elsewhere_and_files_a_notice_not_a_mel
     result = _inzage(network, FRYSLAN)
     assert result.coverage.complete
     assert [c.case.case_ref for c in result.own_cases] == [TRIAGE_CASE]
+    [own] = result.own_cases
+    assert own.checks == 1 and [zvh for _, zvh in own.sent] == [
+        "Zorg- en Veiligheidshuis Noord-Limburg"]   # the melding the check filed there
     assert [(h.node_id, h.procesregisseur.name) for h in result.elsewhere] == [
         (LIMBURG, "Functionaris gegevensbescherming")]
     # The holder files a rights-request notice with its due date, and no melding.

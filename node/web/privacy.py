@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -44,7 +45,7 @@ def _rows(incident_list: list[Incident], now: float) -> list[IncidentRow]:
             for i in incident_list]
 
 
-def _labels() -> dict[str, object]:
+def _labels() -> dict[str, Any]:
     return {"CATEGORIES": incidents.CATEGORIES, "PERSONAL_DATA": incidents.PERSONAL_DATA,
             "AP_DECISIONS": incidents.AP_DECISIONS,
             "NOT_NOTIFIED_REASONS": incidents.NOT_NOTIFIED_REASONS,

@@ -122,6 +122,24 @@ def test_nothing_above_the_largest_bucket() -> None:
         seal.seal(b"p", ALICE[0], BOB[1], bucket=SMALLEST + 1)  # not a bucket
 
 
+KEY_ROWS: list[tuple[str, Callable[[], Any]]] = [
+    ("secret key one byte short", lambda: seal.Sealer(ALICE[0][:-1])),
+    ("secret key one byte long", lambda: seal.Sealer(ALICE[0] + b"\0")),
+    ("secret key as text", lambda: seal.Sealer(ALICE[0].hex())),
+    ("public key one byte short", lambda: seal.seal(b"q", ALICE[0], BOB[1][:-1])),
+    ("public key one byte long", lambda: seal.seal(b"q", ALICE[0], BOB[1] + b"\0")),
+    ("public key as text", lambda: seal.open_sealed(seal.seal(b"q", ALICE[0], BOB[1]), BOB[0],
+                                                    ALICE[1].hex())),
+    ("sealed payload as text", lambda: seal.open_sealed("00" * 1064, BOB[0], ALICE[1])),
+]
+
+
+@pytest.mark.parametrize(("case", "call"), KEY_ROWS, ids=[r[0] for r in KEY_ROWS])
+def test_keys_and_payloads_of_the_wrong_type_or_length(case: str, call: Callable[[], Any]) -> None:
+    with pytest.raises(seal.SealError):
+        call()
+
+
 # ---------------------------------------------------------------------------- identity
 
 PERSON = dict(surname="Zwartkruis", prefix="van", given_names="Quirinus Bartholomeus",
