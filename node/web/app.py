@@ -93,7 +93,9 @@ def create_app(ctx: NodeContext) -> FastAPI:
     app.include_router(privacy.router)
     app.include_router(procesregisseur.router)
     app.include_router(api.router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),
+    # resolve(): the strict editable install links each file, and StaticFiles refuses a
+    # link that leads out of its directory (the page would come without its stylesheet).
+    app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"),
               name="static")
 
     def body_limit(path: str) -> int:

@@ -48,6 +48,9 @@ def test_main_pages_meet_wcag_21_aa(browser: object, servers: dict[str, WebServe
     audit(page, "uitkomst", problems)
     page.goto(f"{url}/meldingen")
     audit(page, "meldingen (leeg)", problems)
+    for path in ("/geschiedenis", "/help"):
+        page.goto(f"{url}{path}")
+        audit(page, path, problems)
 
     _login(page, other, "regisseur")
     page.goto(f"{other}/meldingen")

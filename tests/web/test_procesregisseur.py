@@ -13,9 +13,13 @@ from fastapi.testclient import TestClient
 
 from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
-from samenloop.node.web.app import create_app
+from samenloop.node.web.app import WebServer, create_app
 from tests.support.network import Harness
-from tests.web.conftest import LIMBURG, PASSWORD, TRIAGE_CASE, USERS, login
+from tests.web.browser import PIETER as BROWSER_PIETER
+from tests.web.browser import _fill_check, _login, browser, servers
+from tests.web.conftest import FRYSLAN, LIMBURG, PASSWORD, TRIAGE_CASE, USERS, login
+
+__all__ = ["browser", "servers"]  # fixtures used below
 
 PURPOSE = "triage: samenloop met ander ZVH"
 # Known at Noord-Limburg (sterk); the household member is known nowhere.
@@ -172,3 +176,36 @@ def test_no_hit_under_incomplete_coverage_is_a_warning_not_an_all_clear(
     history = re.sub(r"\s+", " ", client.get("/geschiedenis").text)
     assert "geen treffer bij de bereikte huizen" in history
     assert "niet bereikt: Zorg- en Veiligheidshuis Noord-Limburg" in history
+
+
+@pytest.mark.slow
+def test_printed_result_has_no_navigation_or_buttons(browser: object,
+                                                     servers: dict[str, WebServer]) -> None:
+    """In Chromium: print media hides the navigation, the buttons and the links styled as
+    buttons; "Nog een persoon voor deze casus" opens the form with case and purpose."""
+    url = servers[FRYSLAN].url
+    # Its own account: the servers allow 3 checks per user per hour, used up above.
+    accounts.add_user(servers[FRYSLAN].ctx.store, "afdrukker", "procesregisseur", "pr-1",
+                      PASSWORD, by="test", now=time.time())
+    context = browser.new_context(locale="nl-NL")  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    _login(page, url, "afdrukker")
+    _fill_check(page, BROWSER_PIETER)
+    page.get_by_role("button", name="Controleren").click()
+    page.get_by_role("heading", name="Uitkomst samenloopcheck").wait_for()
+    nav = page.get_by_role("navigation", name="Hoofdmenu")
+    again = page.get_by_role("link", name="Nog een persoon voor deze casus")
+    assert nav.is_visible() and again.is_visible()
+    page.emulate_media(media="print")
+    assert not nav.is_visible() and not again.is_visible()
+    assert not page.get_by_role("button", name="Uitloggen").is_visible()
+    assert page.get_by_text("Dit antwoord bevat geen inhoud van casussen").is_visible()
+    page.emulate_media(media="screen")
+    again.click()
+    page.get_by_role("heading", name="Samenloopcheck").wait_for()
+    assert page.get_by_label("Casusnummer (eigen casus)").input_value() == TRIAGE_CASE
+    assert page.get_by_label("Doel van de check").input_value() != ""
+    assert page.locator("fieldset.person").first.get_by_label(
+        "Achternaam", exact=True).input_value() == ""
+    context.close()
