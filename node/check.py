@@ -305,6 +305,9 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         # Where the check's hits filed a melding (ZVHs, no persons): a rights request can
         # then tell which meldingen were sent about the case.
         "melding_at": sorted({h.node_id for h in hits}),
+        # Per person the strengths of its hits (no identifiers): the own check history.
+        "per_subject": [sorted(h.strength for h in hits if h.subject == i)
+                        for i in range(len(request.subjects))],
         "answered": len(coverage.answered), "missing": [m.node_id for m in coverage.missing],
         "reach": "eigen" if allowed.own_only else "netwerk"})
     try:

@@ -1262,6 +1262,15 @@ class NodeStore:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
 
+    def audit_entries_of(self, actor: str, actions: tuple[str, ...]) -> list[AuditEntry]:
+        """One user's records of the given actions, oldest first: a procesregisseur's own
+        check history."""
+        with self._lock:  # one indexed (action, actor) query per action
+            rows = sorted(row for action in actions for row in self._db.execute(
+                "SELECT id, at, action, actor, details, prev_hash, hash FROM audit"
+                " WHERE action = ? AND actor = ?", (action, actor)).fetchall())
+        return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
     def checks_per_user_per_month(self) -> list[tuple[str, str, int]]:
         """(month "YYYY-MM", user, checks), newest month first: the auditor's overview."""
         with self._lock:

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from samenloop.node.web import api, auditor, pages, privacy
+from samenloop.node.web import api, auditor, pages, privacy, procesregisseur
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.limits import (
     CHECK_PATHS,
@@ -92,6 +92,7 @@ def create_app(ctx: NodeContext) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(privacy.router)
     app.include_router(auditor.router)
+    app.include_router(procesregisseur.router)
     app.include_router(api.router)
     # resolve(): the strict editable install links each file, and StaticFiles refuses a
     # link that leads out of its directory (the page would come without its stylesheet).

@@ -27,6 +27,7 @@ from samenloop.node.model import (
     STRENGTH_LABELS,
     STRENGTH_NAMES,
 )
+from samenloop.node.registration import CASE_REF
 from samenloop.node.store import Session
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
@@ -175,10 +176,36 @@ def _check_form(request: Request, viewer: Viewer, *, persons: int = 1,
 
 
 @router.get("/check")
-def check_form(request: Request,
+def check_form(request: Request, casus: str | None = None, doel: str | None = None,
                viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
                ) -> HTMLResponse:
-    return _check_form(request, viewer)
+    """`?casus=..&doel=..` ("Nog een persoon voor deze casus") prefills the case and the
+    purpose: neither is an identifier. Nothing else is ever taken from the address."""
+    if casus is None and doel is None:
+        return _check_form(request, viewer)
+    values, errors = _prefill(context(request), viewer, casus or "", doel or "")
+    return _check_form(request, viewer, values=values, errors=errors,
+                       status=422 if errors else 200)
+
+
+def _prefill(ctx: NodeContext, viewer: Viewer, casus: str, doel: str
+             ) -> tuple[dict[str, str], list[FieldError]]:
+    """Only an own case the user may check and a purpose from the list are prefilled."""
+    values: dict[str, str] = {}
+    errors: list[FieldError] = []
+    case = ctx.store.case(casus) if CASE_REF.match(casus) else None
+    if case is None or case.procesregisseur_id not in ctx.store.acts_for(
+            viewer.user.procesregisseur_id or ""):
+        errors.append(FieldError("casus", "het casusnummer in de link is geen eigen casus; "
+                                          "vul het casusnummer zelf in"))
+    else:
+        values["casus"] = case.case_ref
+    if doel in ctx.config.purposes:
+        values["doel"] = doel
+    elif doel:
+        errors.append(FieldError("doel", "het doel in de link staat niet in de lijst; kies "
+                                         "het doel zelf"))
+    return values, errors
 
 
 @router.post("/check")
@@ -275,7 +302,8 @@ def check_result(request: Request, result_id: str,
             "nodig een nieuwe check."))
     return render(request, "result.html", viewer, result=shown["result"],
                   subjects=shown["request"]["subjects"], case_ref=shown["request"]["case_ref"],
-                  checked_at=shown["at"], result_id=result_id)
+                  checked_at=shown["at"], result_id=result_id,
+                  purpose=shown["request"]["purpose"], own_node=ctx.config.node_id)
 
 
 # ------------------------------------------------------------------ aanmelding and cases

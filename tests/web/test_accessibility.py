@@ -60,6 +60,9 @@ def test_main_pages_meet_wcag_21_aa(browser: object, servers: dict[str, WebServe
     page.get_by_role("button", name="Aanmelding registreren").click()  # unequal: errors
     page.get_by_role("alert").wait_for()
     audit(page, "aanmelding met fouten", problems)
+    for path in ("/geschiedenis", "/help"):
+        page.goto(f"{url}{path}")
+        audit(page, path, problems)
 
     _login(page, other, "regisseur")
     page.goto(f"{other}/meldingen")

@@ -12,7 +12,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from samenloop.node.web import accounts, api, auditor, pages, privacy
+from samenloop.node.web import accounts, api, auditor, pages, privacy, procesregisseur
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import create_app
 from tests.web.conftest import USERS, login
@@ -30,6 +30,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/check"): (PR,),
     ("POST", "/check"): (PR,),
     ("GET", "/check/uitkomst/{result_id}"): (PR,),
+    ("GET", "/geschiedenis"): (PR,),
+    ("GET", "/help"): LOGGED_IN,
     ("GET", "/aanmelding"): (PR,),
     ("POST", "/aanmelding"): (PR,),
     ("GET", "/casussen"): (PR,),
@@ -95,7 +97,7 @@ def _concrete(path: str) -> str:
 
 def test_the_table_lists_every_route() -> None:
     routes = {(m, r.path) for router in (pages.router, privacy.router, auditor.router,
-                                              api.router)
+                                         procesregisseur.router, api.router)
               for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
     routes |= {("GET", "/api/v1/openapi.json")}
     assert routes == set(ROUTES)
