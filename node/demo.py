@@ -76,6 +76,14 @@ class NetworkLayout:
     case_files: dict[str, Path] = field(default_factory=dict)
 
 
+def _privacy_section(node_id: str, number: int) -> list[str]:
+    """The demo ZVH's contact point for the person's rights."""
+    short = node_id.removeprefix("zvh-")
+    area = _AREA_CODES.get(node_id, "030")
+    return ["[privacy]", 'name = "Functionaris gegevensbescherming"',
+            f'phone = "{area} 123 49{number}0"', f'email = "privacy@{short}.zvh.example"', ""]
+
+
 def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *,
                   host: str = "127.0.0.1", coordinator_port: int | None = None,
                   node_ports: dict[str, int] | None = None,
@@ -83,7 +91,8 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
                   rate_limits: dict[str, int] | None = None,
                   node_settings: str = "",
                   web_ports: dict[str, int] | None = None,
-                  match_key_versions: tuple[int, ...] = (1,)) -> NetworkLayout:
+                  match_key_versions: tuple[int, ...] = (1,),
+                  privacy_contacts: bool = False) -> NetworkLayout:
     now = dt.datetime.now(dt.UTC)
     pki_dir, keys_dir = root / "pki", root / "keys"
     ca_key, ca_cert = pki.new_ca("demo", now=now)
@@ -171,6 +180,7 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
             "[tls]", 'ca = "../../pki/ca.crt"', f'cert = "../../pki/{node_id}.crt"',
             f'key = "../../pki/{node_id}.key"', "",
             "[keys]", f'box_secret_key = "../../keys/{node_id}.box"', "",
+            *(_privacy_section(node_id, number) if privacy_contacts else []),
             *web,
             *regisseurs,
         ]), encoding="utf-8")
@@ -324,7 +334,7 @@ def run_demo(root: Path, *, fresh: bool = True, base_port: int = 7000) -> None:
         shutil.rmtree(root)
     if not reuse:
         build_network(root, coordinator_port=ports.coordinator, node_ports=ports.nodes,
-                      web_ports=ports.web)
+                      web_ports=ports.web, privacy_contacts=True)
     layout_nodes = {n: root / "nodes" / n / "node.toml" for n, _ in DEMO_NODES}
     password_file = root / "demo-password.txt"
     if not password_file.exists():
@@ -387,6 +397,7 @@ Accounts at every node, all with password {password}
   regisseur   procesregisseur (pr-1): samenloopcheck and samenloopmeldingen
   beheerder   import, status, cases, users
   auditor     audit pages and exports
+  privacy     rights requests (inzage, bezwaar), incidents, privacy documents
 In the web app of Fryslân, log in as regisseur, run a check for case F-2026-001 (triage)
 for Pieter van den Berg, 12-03-1985, Venlo; then log in as regisseur at Noord-Limburg
 ({ports.web["zvh-noord-limburg"]}) to see the samenloopmelding.
