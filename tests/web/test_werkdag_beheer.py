@@ -10,6 +10,7 @@ import time
 
 from fastapi.testclient import TestClient
 
+from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
 from tests.support.network import Harness
 from tests.web.conftest import FRYSLAN, login
@@ -165,3 +166,61 @@ def test_the_procesregisseur_picker_shows_names(fryslan: NodeContext,
     picker = page.split('id="procesregisseur"', 1)[1].split("</select>", 1)[0]
     assert f'<option value="pr-1">{_names(fryslan, "pr-1")}</option>' in picker
     assert f'<option value="pr-2">{_names(fryslan, "pr-2")}</option>' in picker
+
+
+OWN_HEADER = "Zaaknummer;FASE;Procesregisseur;Achternaam;Voornamen;DOB;Geboorteplaats\n"
+
+
+def _upload(client: TestClient, csrf: str, text: str) -> str:
+    page = client.post("/beheer/import", data={"csrf_token": csrf, "actie": "controleren"},
+                       files={"bestand": ("export.csv", text.encode(), "text/csv")})
+    assert page.status_code == 200, page.text
+    return html.unescape(page.text)
+
+
+def _problems(page: str) -> list[str]:
+    return [" ".join(r.split()) for r in _rows(page)]
+
+
+def test_import_problems_name_the_files_own_columns_in_dutch(client: TestClient) -> None:
+    csrf = login(client, "beheerder")
+    header = OWN_HEADER
+    page = _upload(client, csrf, header
+                   + "IMP-1;triage;pr-onbekend;Jansen;Piet;01-01-2999;Sneek\n"
+                   + "IMP-2;fase-x;pr-1;Jansen;Piet;31-02-1980;Sneek\n")
+    problems = _problems(page)
+    assert "afgekeurd" in page
+    assert "2 Procesregisseur onbekende procesregisseur" in " | ".join(problems)
+    assert "2 DOB geboortedatum ligt in de toekomst" in problems
+    assert any(p.startswith("3 FASE moet een van deze fasen zijn: aanmelding") for p in problems)
+    assert "3 DOB geboortedatum is geen geldige datum" in problems
+    for internal in ("procesregisseur_id", "date_of_birth", "case_ref", "unknown", "must be"):
+        assert internal not in " ".join(problems), internal
+    missing = _problems(_upload(client, csrf, "Zaaknummer;FASE\nIMP-3;triage\n"))
+    assert any(p.startswith("1 procesregisseur deze kolom ontbreekt") for p in missing)
+    assert any(p.startswith("1 achternaam deze kolom ontbreekt") for p in missing)
+
+
+def test_import_reports_a_row_with_the_wrong_number_of_columns(client: TestClient) -> None:
+    csrf = login(client, "beheerder")
+    page = _upload(client, csrf, OWN_HEADER
+                   + "IMP-4;triage;pr-1;Jansen;Piet;01-01-1980;Sneek\n"
+                   + "IMP-5;triage;pr-1;Jansen;Piet\n"
+                   + "IMP-6;triage;pr-1;Jansen;Piet;01-01-1980;Sneek;extra\n")
+    assert _problems(page) == [
+        "3 vanaf DOB regel 3 heeft 5 kolommen, verwacht 7",
+        "4 vanaf kolom 8 (zonder kopje) regel 4 heeft 8 kolommen, verwacht 7"]
+
+
+def test_the_api_import_report_is_dutch_with_the_files_columns(fryslan: NodeContext,
+                                                               client: TestClient) -> None:
+
+    token = accounts.create_api_token(fryslan.store, "beheerder", by="test",
+                                      now=fryslan.clock())
+    response = client.post("/api/v1/import", headers={"Authorization": f"Bearer {token}"},
+                           json={"inhoud": OWN_HEADER
+                                 + "IMP-7;triage;pr-1;Jansen;Piet;01-01-2999;Sneek\n",
+                                 "toepassen": False})
+    assert response.status_code == 200, response.text
+    assert response.json()["problemen"] == [
+        {"regel": 2, "veld": "DOB", "reden": "geboortedatum ligt in de toekomst"}]
