@@ -268,9 +268,9 @@ def _in_dutch(error: RowError, columns: Mapping[str, str] | None = None) -> RowE
     if error.field == COLUMN_COUNT:
         missing = re.search(r"missing from column '(.*)' on", error.reason)
         extra = re.search(r"extra from field (\d+) on", error.reason)
-        column = (f"vanaf {missing.group(1)}" if missing else
-                  f"vanaf kolom {extra.group(1)} (zonder kopje)" if extra else "kolommen")
-        return RowError(error.line, column, f"regel {error.line} {reason}")
+        where = (f"vanaf {missing.group(1)}" if missing else
+                 f"vanaf kolom {extra.group(1)} (zonder kopje)" if extra else "kolommen")
+        return RowError(error.line, where, f"regel {error.line} {reason}")
     if error.field == "file":
         return RowError(error.line, "bestand", reason)
     name = SUBJECT_COLUMNS.get(error.field, error.field)
