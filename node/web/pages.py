@@ -521,12 +521,11 @@ def _case_page(request: Request, viewer: Viewer, case_ref: str, *,
     if case is None:
         return render(request, "fout.html", viewer, 404, message=(
             "Er is geen lopende casus met dit casusnummer. Zoek de casus in de lijst."))
-    waiting = _shown_once(request, viewer, "/beheer/casus")
     return render(request, "beheer_casus.html", viewer, status, case=case,
                   tags=ctx.store.tag_counts().get(case.case_ref, 0),
                   PHASE_LABELS=PHASE_LABELS, regisseur_names=_regisseur_names(ctx),
                   expiry_seconds=ctx.config.max_inactive_days * 86400,
-                  message=waiting["message"], errors=errors or [])
+                  message=None, errors=errors or [])
 
 
 @router.post("/beheer/casus-sluiten")
