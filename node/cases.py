@@ -103,6 +103,27 @@ def end_case(store: NodeStore, case_ref: str, *, not_accepted: bool, actor: str,
         raise CaseNotFound("casus", "geen lopende casus met dit casusnummer") from None
 
 
+def change_procesregisseur(store: NodeStore, case_ref: str, procesregisseur_id: str, *,
+                           actor: str, now: float) -> bool:
+    """A beheerder hands a case (and its open meldingen) to another procesregisseur, e.g.
+    when someone leaves; False if it already was theirs. The next import that lists the
+    case sets the procesregisseur of the export again."""
+    case_ref = case_ref.strip()
+    case = store.case(case_ref)
+    if case is None:
+        raise CaseNotFound("casus", "geen lopende casus met dit casusnummer")
+    if store.procesregisseur(procesregisseur_id) is None:
+        raise CaseActionRefused("procesregisseur", "onbekende procesregisseur")
+    try:
+        return store.set_case_procesregisseur(case_ref, procesregisseur_id, now=now,
+                                              audit=AuditRecord("case_procesregisseur", actor, {
+                                                  "case_ref": case_ref,
+                                                  "from": case.procesregisseur_id,
+                                                  "to": procesregisseur_id}))
+    except KeyError:
+        raise CaseNotFound("casus", "geen lopende casus met dit casusnummer") from None
+
+
 def set_vervanger(store: NodeStore, procesregisseur_id: str, vervanger_id: str, *,
                   named: bool, actor: str, now: float) -> bool:
     """Name a colleague (another procesregisseur) who may act for `procesregisseur_id`."""

@@ -69,6 +69,7 @@ NO = ("", "nee", "n", "no", "false", "0")
 # exhaust the parser's recursion (50,000 nested brackets once crashed the import).
 MAX_JSON_DEPTH = 32
 NOT_JSON = "not valid JSON"
+COLUMN_COUNT = "columns"  # the RowError field of a row with the wrong number of fields
 REQUIRED = ("case_ref", "phase", "procesregisseur_id", "surname", "given_names",
             "date_of_birth")
 
@@ -187,18 +188,67 @@ def _csv_rows(text: str) -> list[tuple[int, dict[str, str]]]:
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = []
+    counts: list[RowError] = []
     try:
         if not reader.fieldnames:
             raise ImportRefused([RowError(1, "file", "empty file or no header row")])
+        headers = list(reader.fieldnames)
         for record in reader:
-            if None in record:
-                raise ImportRefused([RowError(reader.line_num, "file",
-                                              "more fields than headers")])
+            found = _field_count(record, len(headers))
+            if found != len(headers):
+                # DictReader puts extra fields under None and fills missing ones with None.
+                first = headers[found] if found < len(headers) else ""
+                counts.append(RowError(reader.line_num, COLUMN_COUNT, (
+                    f"has {found} fields, expected {len(headers)}"
+                    + (f" (missing from column '{first}' on)" if first else
+                       f" (extra from field {len(headers) + 1} on)"))))
+                continue
             rows.append((reader.line_num,
                          {k.strip().lower(): (v or "") for k, v in record.items()}))
     except csv.Error:
         raise ImportRefused([RowError(reader.line_num, "file", "not valid CSV")]) from None
+    if counts:
+        raise ImportRefused(counts)
     return rows
+
+
+def _field_count(record: dict[str | None, object], headers: int) -> int:
+    """How many fields a CSV record really had."""
+    extra = record.get(None)
+    if isinstance(extra, list):
+        return headers + len(extra)
+    return sum(1 for key, value in record.items() if key is not None and value is not None)
+
+
+def file_columns(text: str) -> dict[str, str]:
+    """Which column of the file each field was read from, spelled as in the file's header
+    (the alias that matched, as `_column` reads it): reports then name the beheerder's own
+    columns, not ours."""
+    text = text.removeprefix("\ufeff")
+    stripped = text.lstrip()
+    headers: list[str] = []
+    if stripped.startswith("[") or stripped.startswith("{"):
+        first: object = None
+        for candidate in (stripped, stripped.splitlines()[0]):  # an array, or JSON lines
+            try:
+                data = loads_bounded(candidate)
+            except ValueError:
+                continue
+            first = data[0] if isinstance(data, list) and data else data
+            break
+        if isinstance(first, dict):
+            headers = [str(k) for k in first]
+    elif text.strip():
+        line = text.splitlines()[0]
+        delimiter = ";" if line.count(";") > line.count(",") else ","
+        headers = next(csv.reader([line], delimiter=delimiter), [])
+    spelled = {h.strip().lower(): h.strip() for h in headers}
+    out: dict[str, str] = {}
+    for name, aliases in COLUMNS.items():
+        match = next((spelled[a] for a in aliases if a in spelled), None)
+        if match is not None:
+            out[name] = match
+    return out
 
 
 def _column(row: dict[str, str], name: str) -> str:

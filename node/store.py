@@ -735,6 +735,30 @@ class NodeStore:
                 " ORDER BY refreshed_at", (refreshed_before,)).fetchall()
         return [CaseRow(*r) for r in rows]
 
+    def tag_counts(self) -> dict[str, int]:
+        """Stored tags per case (the node keeps tags, not persons: one person gives several
+        tags, one per match key and key version)."""
+        with self._lock:
+            return {r[0]: int(r[1]) for r in self._db.execute(
+                "SELECT case_ref, COUNT(*) FROM tags GROUP BY case_ref")}
+
+    def set_case_procesregisseur(self, case_ref: str, procesregisseur_id: str, *, now: float,
+                                 audit: AuditRecord) -> bool:
+        """Hand a case to another procesregisseur, with its audit record in the same commit;
+        KeyError if there is no such case. The case's clock does not move: no new data."""
+        with self._transaction(audit, now) as db:
+            row = db.execute("SELECT procesregisseur_id FROM cases WHERE case_ref = ?",
+                             (case_ref,)).fetchone()
+            if row is None:
+                raise KeyError(case_ref)
+            if row[0] == procesregisseur_id:
+                return False
+            db.execute("UPDATE cases SET procesregisseur_id = ? WHERE case_ref = ?",
+                       (procesregisseur_id, case_ref))
+            db.execute("UPDATE notifications SET procesregisseur_id = ? WHERE case_ref = ?",
+                       (procesregisseur_id, case_ref))
+        return True
+
     def counts_by_phase(self) -> dict[str, int]:
         with self._lock:
             return dict(self._db.execute("SELECT phase, COUNT(*) FROM cases GROUP BY phase"))

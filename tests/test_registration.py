@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from samenloop.node.registration import ImportRefused, parse_rows, validate
+from samenloop.node.registration import ImportRefused, file_columns, parse_rows, validate
 
 HEADER = "casusnummer;fase;procesregisseur;achternaam;voornamen;geboortedatum\n"
 
@@ -55,3 +55,25 @@ def test_deeply_nested_json_is_refused_not_crashed(text: str) -> None:
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     rows = parse_rows('[{"casusnummer": "C-1", "achternaam": "' + "[{" * 40 + '\\"]"}]')
     assert rows[0][1]["casusnummer"] == "C-1"
+
+
+def test_rows_with_too_few_or_too_many_fields_are_reported_each_in_english() -> None:
+    """DictReader fills a short row with None and keeps a long row's extras under None:
+    both are the wrong number of fields, each reported with its line (CLI: English)."""
+    text = (HEADER + "C-1;triage;pr-1;Jansen;Kees;1970-01-01\n"
+            "C-2;triage;pr-1;Jansen\n" "C-3;triage;pr-1;Jansen;Kees;1970-01-01;x;y\n")
+    with pytest.raises(ImportRefused) as info:
+        parse_rows(text)
+    assert [str(e) for e in info.value.errors] == [
+        "line 3: columns: has 4 fields, expected 6 (missing from column 'voornamen' on)",
+        "line 4: columns: has 8 fields, expected 6 (extra from field 7 on)"]
+
+
+def test_file_columns_keep_the_spelling_and_alias_of_the_file() -> None:
+    assert file_columns("Zaaknummer;FASE;Procesregisseur;Achternaam;Voornamen;DOB\n") == {
+        "case_ref": "Zaaknummer", "phase": "FASE", "procesregisseur_id": "Procesregisseur",
+        "surname": "Achternaam", "given_names": "Voornamen", "date_of_birth": "DOB"}
+    assert file_columns('[{"Casus": "C-1", "Geboortedatum": "1970-01-01"}]') == {
+        "case_ref": "Casus", "date_of_birth": "Geboortedatum"}
+    assert file_columns('{"zaaknummer": "C-1"}\n{"zaaknummer": "C-2"}\n') == {
+        "case_ref": "zaaknummer"}

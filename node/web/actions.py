@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,10 +36,13 @@ from samenloop.node.metrics import NodeMetrics
 from samenloop.node.model import CheckResult
 from samenloop.node.network import EvaluationBudgetExhausted, Network, NetworkError
 from samenloop.node.registration import (
+    COLUMN_COUNT,
+    COLUMNS,
     MAX_JSON_DEPTH,
     NOT_JSON,
     ImportRefused,
     RowError,
+    file_columns,
     import_cases,
     parse_rows,
     validate,
@@ -215,22 +219,77 @@ def decode_upload(data: bytes) -> str:
                       ) from None
 
 
-def _in_dutch(error: RowError) -> RowError:
-    """A file the parser could not read, in the beheerder's words."""
+# The English reasons of registration.py (for the operator's CLI), in the beheerder's
+# words: (pattern, Dutch text with the pattern's groups as {1}, {2}).
+IMPORT_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), dutch) for pattern, dutch in (
+        (r"has (\d+) fields, expected (\d+)", "heeft {1} kolommen, verwacht {2}"),
+        (r"must be 1-64 letters, digits, .*", "moet 1 tot 64 letters, cijfers, '.', '_', '/' "
+                                              "of '-' bevatten"),
+        (r"must be one of (.*) \(mapped in node\.toml \[import\] phases\)",
+         "moet een van deze fasen zijn: {1} (andere namen van het casussysteem vertaalt de "
+         "node via [import] phases in node.toml)"),
+        (r"must be one of (.*)", "moet een van deze waarden zijn: {1}"),
+        (r"must be ja or nee", "moet ja of nee zijn"),
+        (r"lies in the future", "ligt in de toekomst"),
+        (r"not a valid date", "is geen geldige datum"),
+        (r"needed when informing is postponed", "is nodig als het informeren is uitgesteld"),
+        (r"unknown procesregisseur.*", "onbekende procesregisseur: hij moet eerst aan de node "
+                                       "worden toegevoegd (node.toml of `samenloop node "
+                                       "procesregisseur add`)"),
+        (r"phase or procesregisseur differs from line (\d+) of the same case",
+         "fase of procesregisseur verschilt van regel {1} van dezelfde casus"),
+        (r"column missing \(one of (.*)\)", "deze kolom ontbreekt (kopje: een van {1})"),
+        (r"no rows", "het bestand bevat geen regels"),
+        (r"empty file or no header row", "het bestand is leeg of heeft geen kopregel"),
+        (r"not valid CSV", "geen geldige CSV"),
+        (r"each record must be an object", "elk record moet een object zijn"),
+        (r"not UTF-8 text", "het bestand is geen UTF-8-tekst"),
+    ))
+# parse_subject names its fields in Dutch already; the export's field they come from.
+SUBJECT_COLUMNS = {"achternaam": "surname", "tussenvoegsel": "prefix",
+                   "voornamen": "given_names", "geboortedatum": "date_of_birth",
+                   "geboorteplaats": "place_of_birth", "bsn": "bsn"}
+
+
+def _in_dutch(error: RowError, columns: Mapping[str, str] | None = None) -> RowError:
+    """A problem in the beheerder's words: the column as the file's header spells it, and
+    the reason in Dutch. A row with the wrong number of fields is reported as such."""
     if error.field == "file" and error.reason.startswith(NOT_JSON):
         deep = f" (dieper genest dan {MAX_JSON_DEPTH} niveaus)" \
             if "nested" in error.reason else ""
         return RowError(error.line, "bestand", f"geen geldige JSON{deep}")
-    return error
+    reason = error.reason
+    for pattern, dutch in IMPORT_REASONS:
+        found = pattern.match(reason)
+        if found:
+            reason = dutch.format(None, *found.groups())
+            break
+    if error.field == COLUMN_COUNT:
+        missing = re.search(r"missing from column '(.*)' on", error.reason)
+        extra = re.search(r"extra from field (\d+) on", error.reason)
+        where = (f"vanaf {missing.group(1)}" if missing else
+                 f"vanaf kolom {extra.group(1)} (zonder kopje)" if extra else "kolommen")
+        return RowError(error.line, where, f"regel {error.line} {reason}")
+    if error.field == "file":
+        return RowError(error.line, "bestand", reason)
+    name = SUBJECT_COLUMNS.get(error.field, error.field)
+    column = (columns or {}).get(name)
+    if column is None:  # not in the file (a missing column): its usual Dutch heading
+        aliases = COLUMNS.get(name, (name,))
+        column = next((a for a in aliases if a != name), aliases[0])
+    return RowError(error.line, column, reason)
 
 
 def check_import(ctx: NodeContext, text: str) -> tuple[int, int, list[RowError]]:
-    """(rows, cases, problems) without changing anything: the report before applying."""
+    """(rows, cases, problems) without changing anything: the report before applying,
+    in Dutch with the file's own column names."""
     try:
         rows = validate(parse_rows(text), ctx.store.procesregisseur_ids(),
                         date.fromtimestamp(ctx.clock()), ctx.config.phase_names)
     except ImportRefused as exc:
-        return 0, 0, [_in_dutch(e) for e in exc.errors]
+        columns = file_columns(text)
+        return 0, 0, [_in_dutch(e, columns) for e in exc.errors]
     return len(rows), len({r.case_ref for r in rows}), []
 
 
@@ -239,8 +298,9 @@ def apply_import(ctx: NodeContext, text: str, *, sync: bool, actor: str) -> Impo
         summary = import_cases(ctx.config, ctx.store, ctx.network, text, sync=sync,
                                actor=actor, now=ctx.clock)
     except ImportRefused as exc:
-        raise Refused([FieldError(f"regel {e.line}: {e.field}", e.reason)
-                       for e in map(_in_dutch, exc.errors[:200])]) from None
+        columns = file_columns(text)
+        raise Refused([FieldError(f"regel {e.line}, kolom {e.field}", e.reason)
+                       for e in (_in_dutch(e, columns) for e in exc.errors[:200])]) from None
     except EvaluationBudgetExhausted:
         raise Refused([FieldError("netwerk", "het importbudget van dit Zorg- en "
                                              "Veiligheidshuis bij de coördinator is op "

@@ -437,50 +437,142 @@ def melding_handled(request: Request, melding_id: int,
 
 
 # ------------------------------------------------------------------ beheer
+#
+# Every beheer POST that succeeds redirects (303) to a GET page (post/redirect/get): the
+# message, and a new password shown once, wait in the session's pending store (memory
+# only) and are shown by the next GET of that page, then dropped. Never in the address.
+
+
+def _done(request: Request, viewer: Viewer, page: str, message: str,
+          secret: tuple[str, str] | None = None) -> RedirectResponse:
+    ctx = context(request)
+    ctx.pending.put(viewer.session.token_hash, f"bericht:{page}",
+                    {"message": message, "secret": secret}, ctx.clock())
+    return RedirectResponse(page, 303)
+
+
+def _shown_once(request: Request, viewer: Viewer, page: str) -> dict[str, Any]:
+    """The message waiting for this page, if any; gone after this call."""
+    ctx = context(request)
+    key = viewer.session.token_hash
+    waiting = ctx.pending.get(key, f"bericht:{page}", ctx.clock())
+    ctx.pending.drop(key, f"bericht:{page}")
+    return waiting or {"message": None, "secret": None}
+
+
+def _regisseur_names(ctx: NodeContext) -> dict[str, str]:
+    """Procesregisseur id -> "Name (id)", for pickers and tables."""
+    names = {}
+    for regisseur_id in sorted(ctx.store.procesregisseur_ids()):
+        person = ctx.store.procesregisseur(regisseur_id)
+        names[regisseur_id] = f"{person.name} ({regisseur_id})" if person else regisseur_id
+    return names
 
 
 @router.get("/beheer")
 def beheer(request: Request, viewer: Viewer = Depends(page_user("beheerder")),  # noqa: B008
            ) -> HTMLResponse:
-    return _beheer(request, viewer)
+    return _beheer(request, viewer, message=_shown_once(request, viewer, "/beheer")["message"])
 
 
 def _beheer(request: Request, viewer: Viewer, *, message: str | None = None,
             errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
     ctx = context(request)
-    names = {}
-    for regisseur_id in sorted(ctx.store.procesregisseur_ids()):
-        person = ctx.store.procesregisseur(regisseur_id)
-        names[regisseur_id] = f"{person.name} ({regisseur_id})" if person else regisseur_id
     return render(request, "beheer.html", viewer, status, status_info=actions.node_status(ctx),
                   phases=PHASES, message=message, errors=errors or [], PHASE_LABELS=PHASE_LABELS,
                   vervangers=ctx.store.vervangers(),
-                  regisseur_names=names)
+                  regisseur_names=_regisseur_names(ctx))
+
+
+@router.get("/beheer/casussen")
+def case_list(request: Request, casus: str = "", fase: str = "", procesregisseur: str = "",
+              viewer: Viewer = Depends(page_user("beheerder"))  # noqa: B008
+              ) -> HTMLResponse:
+    """Every running case, searchable by case number (its beginning), phase and
+    procesregisseur; each links to its own page to close it or hand it over."""
+    ctx = context(request)
+    search = {"casus": casus.strip()[:64], "fase": fase if fase in PHASES else "",
+              "procesregisseur": procesregisseur[:64]}
+    found = [c for c in ctx.store.cases()
+             if c.case_ref.lower().startswith(search["casus"].lower())
+             and search["fase"] in ("", c.phase)
+             and search["procesregisseur"] in ("", c.procesregisseur_id)]
+    waiting = _shown_once(request, viewer, "/beheer/casussen")
+    return render(request, "beheer_casussen.html", viewer, cases=found, search=search,
+                  total=len(ctx.store.cases()), tags=ctx.store.tag_counts(),
+                  phases=PHASES, PHASE_LABELS=PHASE_LABELS,
+                  regisseur_names=_regisseur_names(ctx),
+                  expiry_seconds=ctx.config.max_inactive_days * 86400,
+                  message=waiting["message"], errors=[])
+
+
+@router.get("/beheer/casus")
+def case_page(request: Request, casus: str = "",
+              viewer: Viewer = Depends(page_user("beheerder"))  # noqa: B008
+              ) -> HTMLResponse:
+    return _case_page(request, viewer, casus.strip()[:64])
+
+
+def _case_page(request: Request, viewer: Viewer, case_ref: str, *,
+               errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
+    """One case with its actions; closing and "niet in behandeling" ask for confirmation."""
+    ctx = context(request)
+    case = ctx.store.case(case_ref) if CASE_REF.match(case_ref) else None
+    if case is None:
+        return render(request, "fout.html", viewer, 404, message=(
+            "Er is geen lopende casus met dit casusnummer. Zoek de casus in de lijst."))
+    return render(request, "beheer_casus.html", viewer, status, case=case,
+                  tags=ctx.store.tag_counts().get(case.case_ref, 0),
+                  PHASE_LABELS=PHASE_LABELS, regisseur_names=_regisseur_names(ctx),
+                  expiry_seconds=ctx.config.max_inactive_days * 86400,
+                  message=None, errors=errors or [])
 
 
 @router.post("/beheer/casus-sluiten")
 def close_case(request: Request,
                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                     ) -> HTMLResponse:
+                     ) -> Response:
     ctx = context(request)
     form = posted_form(request)
-    case_ref = _text(form, "casus").strip()
-    if _text(form, "bevestigd") != "ja":
-        return _beheer(request, viewer, status=422, errors=[FieldError(
-            "bevestigd", "bevestig dat u de casus wilt afsluiten")])
+    case_ref = _text(form, "casus").strip()[:64]
     not_accepted = _text(form, "reden") == "niet_in_behandeling"
+    if _text(form, "bevestigd") != "ja":
+        return _case_page(request, viewer, case_ref, status=422, errors=[FieldError(
+            "bevestigd", "bevestig dat u de casus wilt afsluiten")])
     try:
         actions.close_case(ctx, case_ref, actor=viewer.username, not_accepted=not_accepted)
     except Refused as exc:
-        return _beheer(request, viewer, errors=exc.errors, status=exc.status)
-    return _beheer(request, viewer, message=f"Casus {case_ref} is afgesloten en telt niet "
-                                            f"meer mee bij checks.")
+        return _case_page(request, viewer, case_ref, errors=exc.errors, status=exc.status)
+    return _done(request, viewer, "/beheer/casussen", (
+        f"Casus {case_ref} is niet in behandeling genomen: de registratie en de meldingen "
+        f"zijn verwijderd." if not_accepted else
+        f"Casus {case_ref} is afgesloten (afschaling) en telt niet meer mee bij checks."))
+
+
+@router.post("/beheer/casus-procesregisseur")
+def case_procesregisseur(request: Request,
+                         viewer: Viewer = Depends(page_user("beheerder",  # noqa: B008
+                                                            form=True))) -> Response:
+    """Hand a case to another procesregisseur (audited with the change)."""
+    ctx = context(request)
+    form = posted_form(request)
+    case_ref = _text(form, "casus").strip()[:64]
+    regisseur = _text(form, "procesregisseur")
+    try:
+        changed = actions.case_action(lambda: cases.change_procesregisseur(
+            ctx.store, case_ref, regisseur, actor=viewer.username, now=ctx.clock()))
+    except Refused as exc:
+        return _case_page(request, viewer, case_ref, errors=exc.errors, status=exc.status)
+    name = _regisseur_names(ctx).get(regisseur, regisseur)
+    return _done(request, viewer, "/beheer/casussen",
+                 f"Casus {case_ref} is overgedragen aan {name}." if changed else
+                 f"Casus {case_ref} had {name} al als procesregisseur.")
 
 
 @router.post("/beheer/vervangers")
 def vervangers(request: Request,
                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                     ) -> HTMLResponse:
+                     ) -> Response:
     ctx = context(request)
     form = posted_form(request)
     named = _text(form, "actie") != "verwijderen"
@@ -490,8 +582,8 @@ def vervangers(request: Request,
             actor=viewer.username, now=ctx.clock()))
     except Refused as exc:
         return _beheer(request, viewer, errors=exc.errors, status=exc.status)
-    return _beheer(request, viewer, message="De vervanger is aangewezen." if named
-                   else "De vervanger is verwijderd.")
+    return _done(request, viewer, "/beheer", "De vervanger is aangewezen." if named
+                 else "De vervanger is verwijderd.")
 
 
 @router.get("/beheer/import")
@@ -550,23 +642,23 @@ def import_upload(request: Request,
 @router.get("/beheer/gebruikers")
 def users(request: Request, viewer: Viewer = Depends(page_user("beheerder")),  # noqa: B008
           ) -> HTMLResponse:
-    return _users(request, viewer)
+    waiting = _shown_once(request, viewer, "/beheer/gebruikers")
+    return _users(request, viewer, message=waiting["message"], secret=waiting["secret"])
 
 
 def _users(request: Request, viewer: Viewer, *, message: str | None = None,
            secret: tuple[str, str] | None = None, errors: list[FieldError] | None = None,
            status: int = 200) -> HTMLResponse:
     ctx = context(request)
-    regisseurs = sorted(ctx.store.procesregisseur_ids())
     return render(request, "gebruikers.html", viewer, status, users=ctx.store.users(),
-                  tokens=ctx.store.api_token_counts(), regisseurs=regisseurs,
+                  tokens=ctx.store.api_token_counts(), regisseur_names=_regisseur_names(ctx),
                   roles=accounts.ROLES, message=message, secret=secret, errors=errors or [])
 
 
 @router.post("/beheer/gebruikers")
 def user_add(request: Request,
                    viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                   ) -> HTMLResponse:
+                   ) -> Response:
     ctx = context(request)
     form = posted_form(request)
     password = accounts.new_password()
@@ -577,20 +669,37 @@ def user_add(request: Request,
     except accounts.AccountError as exc:
         return _users(request, viewer, errors=[FieldError(exc.field, exc.message)],
                       status=422)
-    return _users(request, viewer, message=f"Gebruiker {user.username} is aangemaakt.",
-                  secret=("Tijdelijk wachtwoord", password))
+    return _done(request, viewer, "/beheer/gebruikers",
+                 f"Gebruiker {user.username} is aangemaakt.",
+                 secret=("Tijdelijk wachtwoord", password))
+
+
+@router.get("/beheer/gebruikers/{username}/uitschakelen")
+def user_disable_confirm(request: Request, username: str,
+                         viewer: Viewer = Depends(page_user("beheerder"))  # noqa: B008
+                         ) -> HTMLResponse:
+    """The confirmation step before disabling an account (no JavaScript needed)."""
+    user = context(request).store.user(username[:64])
+    if user is None:
+        return render(request, "fout.html", viewer, 404, message="Deze gebruiker bestaat niet.")
+    return render(request, "gebruiker_uitschakelen.html", viewer, user=user, errors=[])
 
 
 @router.post("/beheer/gebruikers/{username}/{change}")
 def user_change(request: Request, username: str, change: str,
                       viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                      ) -> HTMLResponse:
+                      ) -> Response:
     ctx = context(request)
     secret = None
     try:
         if change == "uitschakelen":
             if username == viewer.username:
                 raise accounts.AccountError("gebruikersnaam", "u kunt uzelf niet uitschakelen")
+            user = ctx.store.user(username[:64])
+            if user is not None and _text(posted_form(request), "bevestigd") != "ja":
+                return render(request, "gebruiker_uitschakelen.html", viewer, 422, user=user,
+                              errors=[FieldError("bevestigd", "bevestig dat u deze gebruiker "
+                                                              "wilt uitschakelen")])
             accounts.set_disabled(ctx.store, username, True, by=viewer.username,
                                   now=ctx.clock())
             message = f"Gebruiker {username} is uitgeschakeld."
@@ -613,7 +722,7 @@ def user_change(request: Request, username: str, change: str,
     except accounts.AccountError as exc:
         return _users(request, viewer, errors=[FieldError(exc.field, exc.message)],
                       status=422)
-    return _users(request, viewer, message=message, secret=secret)
+    return _done(request, viewer, "/beheer/gebruikers", message, secret=secret)
 
 
 # ------------------------------------------------------------------ own API tokens

@@ -8,7 +8,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from samenloop.node.web.app import WebServer
 from tests.web.browser import PIETER, _fill_check, _login, browser, servers
-from tests.web.conftest import FRYSLAN, LIMBURG
+from tests.web.conftest import FRYSLAN, LIMBURG, TRIAGE_CASE
 
 __all__ = ["browser", "servers"]  # fixtures used below
 
@@ -70,7 +70,9 @@ def test_main_pages_meet_wcag_21_aa(browser: object, servers: dict[str, WebServe
 
     page.get_by_role("button", name="Uitloggen").click()
     _login(page, url, "beheerder")
-    for path in ("/beheer", "/beheer/import", "/beheer/gebruikers", "/mijn-api-tokens"):
+    for path in ("/beheer", "/beheer/casussen", "/beheer/casussen?fase=triage",
+                 f"/beheer/casus?casus={TRIAGE_CASE}", "/beheer/import", "/beheer/gebruikers",
+                 "/beheer/gebruikers/auditor/uitschakelen", "/mijn-api-tokens"):
         page.goto(f"{url}{path}")
         audit(page, path, problems)
     page.get_by_role("button", name="Uitloggen").click()
