@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,44 +223,41 @@ def block(request: Request,
         f"verwijderd. Een blokkade houdt de persoon uit nieuwe registraties tot u die opheft."))
 
 
+def _act(request: Request, viewer: Viewer, action: Callable[..., None], number: int,
+         message: str) -> HTMLResponse:
+    """One of the privacy role's one-step actions on a numbered item; refused: not found."""
+    ctx = context(request)
+    try:
+        action(ctx.store, number, actor=viewer.username, now=ctx.clock())
+    except rights.CheckRefused as exc:
+        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
+                         status=404)
+    return _requests(request, viewer, message=message)
+
+
 @router.post("/privacy/blokkade/{block_id}/opheffen")
 def unblock(request: Request, block_id: int,
             viewer: Viewer = Depends(page_user("privacy", form=True))  # noqa: B008
             ) -> HTMLResponse:
-    ctx = context(request)
-    try:
-        rights.lift_block(ctx.store, block_id, actor=viewer.username, now=ctx.clock())
-    except rights.CheckRefused as exc:
-        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
-                         status=404)
-    return _requests(request, viewer, message="De blokkade is opgeheven: een volgende import "
-                                              "of check mag de persoon weer registreren.")
+    return _act(request, viewer, rights.lift_block, block_id,
+                "De blokkade is opgeheven: een volgende import of check mag de persoon weer "
+                "registreren.")
 
 
 @router.post("/privacy/verzoeken/{request_id}/afgehandeld")
 def request_done(request: Request, request_id: int,
                  viewer: Viewer = Depends(page_user("privacy", form=True))  # noqa: B008
                  ) -> HTMLResponse:
-    ctx = context(request)
-    try:
-        rights.close_request(ctx.store, request_id, actor=viewer.username, now=ctx.clock())
-    except rights.CheckRefused as exc:
-        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
-                         status=404)
-    return _requests(request, viewer, message="Het verzoek is afgehandeld.")
+    return _act(request, viewer, rights.close_request, request_id,
+                "Het verzoek is afgehandeld.")
 
 
 @router.post("/privacy/kennisgevingen/{notice_id}/afgehandeld")
 def notice_done(request: Request, notice_id: int,
                 viewer: Viewer = Depends(page_user("privacy", form=True))  # noqa: B008
                 ) -> HTMLResponse:
-    ctx = context(request)
-    try:
-        rights.handle_notice(ctx.store, notice_id, actor=viewer.username, now=ctx.clock())
-    except rights.CheckRefused as exc:
-        return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
-                         status=404)
-    return _requests(request, viewer, message="De kennisgeving is afgehandeld.")
+    return _act(request, viewer, rights.handle_notice, notice_id,
+                "De kennisgeving is afgehandeld.")
 
 
 @router.get("/privacy/informeren.csv")
