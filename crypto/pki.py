@@ -62,24 +62,15 @@ def new_ca(network: str, *, now: dt.datetime, days: int = 3650) -> tuple[bytes, 
     return _key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
 
 
-def issue(
-    ca_key_pem: bytes,
-    ca_cert_pem: bytes,
-    identity: str,
-    *,
-    now: dt.datetime,
-    hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
-    days: int = 365,
-) -> tuple[bytes, bytes]:
-    """A key and certificate for `identity` (node id or "coordinator"), usable as TLS
-    server and client: (key_pem, cert_pem)."""
-    if not identity or not identity.replace("-", "").replace("_", "").isalnum():
-        raise PkiError("identity must be letters, digits, '-' or '_'")
+def _leaf(ca_key_pem: bytes, ca_cert_pem: bytes, identity: str,
+          public: ec.EllipticCurvePublicKey, hosts: tuple[str, ...], now: dt.datetime,
+          days: int) -> bytes:
+    """A TLS server-and-client certificate for `identity`'s public key, every field written
+    by the CA, never a CA itself: the one shape of every node and coordinator certificate."""
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise PkiError("CA key must be an EC key")
-    key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName(identity)]
     for host in hosts:
         try:
@@ -93,24 +84,51 @@ def issue(
             x509.NameAttribute(NameOID.COMMON_NAME, identity),
         ]))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(
             x509.ExtendedKeyUsage(
                 [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
             ),
             critical=False,
         )
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
         .sign(ca_key, hashes.SHA256())
     )
-    return _key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def issue(
+    ca_key_pem: bytes,
+    ca_cert_pem: bytes,
+    identity: str,
+    *,
+    now: dt.datetime,
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
+    days: int = 365,
+) -> tuple[bytes, bytes]:
+    """A key and certificate for `identity` (node id or "coordinator"), usable as TLS
+    server and client: (key_pem, cert_pem)."""
+    if not identity or not identity.replace("-", "").replace("_", "").isalnum():
+        raise PkiError("identity must be letters, digits, '-' or '_'")
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _leaf(ca_key_pem, ca_cert_pem, identity, key.public_key(), hosts, now, days)
+    return _key_pem(key), cert
 
 
 def node_key_and_csr(identity: str) -> tuple[bytes, bytes]:
@@ -172,53 +190,10 @@ def sign_csr(
     client, never as a CA. Returns cert_pem."""
     if csr_identity(csr_pem) != identity:
         raise PkiError(f"the CSR is not for {identity!r}")
-    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise PkiError("CA key must be an EC key")
     public = x509.load_pem_x509_csr(csr_pem).public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey):  # csr_identity checked it already
         raise PkiError("the CSR's key must be an EC P-256 key")
-    names: list[x509.GeneralName] = [x509.DNSName(identity)]
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Samenloop"),
-            x509.NameAttribute(NameOID.COMMON_NAME, identity),
-        ]))
-        .issuer_name(ca_cert.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    return _leaf(ca_key_pem, ca_cert_pem, identity, public, hosts, now, days)
 
 
 def certificate_identity(cert_pem: bytes) -> str:
