@@ -844,6 +844,17 @@ class NodeStore:
         marks = ",".join("?" * len(ids)) or "NULL"
         return self._notification_rows(f"WHERE procesregisseur_id IN ({marks})", ids)
 
+    def open_notification_count(self, procesregisseur_id: str) -> int:
+        """How many meldingen this procesregisseur (or as vervanger) has not handled: one
+        COUNT query, cheap enough for the navigation of every page."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM notifications WHERE handled_at IS NULL AND"
+                " (procesregisseur_id = ? OR procesregisseur_id IN (SELECT procesregisseur_id"
+                " FROM vervangers WHERE vervanger_id = ?))",
+                (procesregisseur_id, procesregisseur_id)).fetchone()
+        return int(row[0])
+
     def notification(self, id: int) -> Notification | None:
         return next((n for n in self._notification_rows("WHERE id = ?", (id,))), None)
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,7 +31,7 @@ from samenloop.node.model import (
     STRENGTH_NAMES,
 )
 from samenloop.node.registration import CASE_REF
-from samenloop.node.store import Session
+from samenloop.node.store import Notification, Session
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
 from samenloop.node.web.limits import size_text
@@ -57,15 +60,23 @@ def _when(at: float | None) -> str:
 
 templates.env.filters["wanneer"] = _when
 templates.env.filters["datum"] = lambda at: time.strftime("%d-%m-%Y", time.localtime(at))
+templates.env.filters["tel"] = lambda phone: re.sub(r"[^0-9+]", "", phone or "")
+templates.env.filters["hoofdletter"] = lambda text: (text[:1].upper() + text[1:]
+                                                     if isinstance(text, str) else text)
 templates.env.globals["STRENGTH_LABELS"] = STRENGTH_LABELS
 templates.env.globals["STRENGTH_NAMES"] = STRENGTH_NAMES
 
 
 def render(request: Request, name: str, viewer: Viewer | None, status: int = 200,
            **values: Any) -> HTMLResponse:
+    """A page with the navigation; a procesregisseur's shows the open meldingen count."""
+    ctx = context(request)
+    open_meldingen = (ctx.store.open_notification_count(viewer.user.procesregisseur_id or "")
+                      if viewer and viewer.user.role == "procesregisseur" else 0)
     return templates.TemplateResponse(request, name, {
         "viewer": viewer, "csrf": viewer.session.csrf_token if viewer else "",
-        "zvh": _zvh_name(context(request)), **values}, status_code=status)
+        "zvh": _zvh_name(ctx), "open_meldingen": open_meldingen, **values},
+        status_code=status)
 
 
 def _zvh_name(ctx: NodeContext) -> str:
@@ -403,20 +414,113 @@ def not_accepted(request: Request,
 # ------------------------------------------------------------------ meldingen
 
 
+MELDINGEN_PER_PAGE = 25
+MAX_PAGE = 1_000_000
+
+
+@dataclass(frozen=True)
+class MeldingenFilter:
+    """The meldingen page's filter from its address: case, period and a page per
+    section; every value validated (a bad one is named, never echoed)."""
+
+    casus: str = ""
+    van: dt.date | None = None
+    tot: dt.date | None = None
+    pagina_open: int = 1
+    pagina_afgehandeld: int = 1
+
+    def query(self, **change: int) -> str:
+        """The address of this filter with another page of a section."""
+        values: dict[str, str | int] = {
+            "casus": self.casus, "van": self.van.isoformat() if self.van else "",
+            "tot": self.tot.isoformat() if self.tot else "",
+            "pagina_open": change.get("pagina_open", self.pagina_open),
+            "pagina_afgehandeld": change.get("pagina_afgehandeld", self.pagina_afgehandeld)}
+        return "?" + urlencode({k: v for k, v in values.items() if v not in ("", 1)})
+
+
+def _form_date(text: str) -> dt.date:
+    """A date as a date field sends it (jjjj-mm-dd) or as typed (dd-mm-jjjj)."""
+    for pattern in ("%Y-%m-%d", "%d-%m-%Y"):
+        try:
+            return dt.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+def _meldingen_filter(query: dict[str, str]) -> tuple[MeldingenFilter, list[FieldError]]:
+    errors: list[FieldError] = []
+    casus = query.get("casus", "").strip()
+    if casus and not CASE_REF.match(casus):
+        errors.append(FieldError("casus", "het casusnummer bestaat uit letters, cijfers en "
+                                          "'.', '_', '/' of '-' (hoogstens 64 tekens)"))
+        casus = ""
+    dates: dict[str, dt.date | None] = {}
+    for name, label in (("van", "Van"), ("tot", "Tot en met")):
+        text = query.get(name, "").strip()
+        dates[name] = None
+        if text:
+            try:
+                dates[name] = _form_date(text[:20])
+            except ValueError:
+                errors.append(FieldError(name, f"de datum bij {label} bestaat niet; "
+                                               f"gebruik dd-mm-jjjj"))
+    if dates["van"] and dates["tot"] and dates["van"] > dates["tot"]:
+        errors.append(FieldError("tot", "de datum bij Tot en met ligt voor de datum bij "
+                                        "Van"))
+    pages: dict[str, int] = {}
+    for name in ("pagina_open", "pagina_afgehandeld"):
+        text = query.get(name, "1").strip() or "1"
+        pages[name] = int(text) if re.fullmatch(r"[0-9]{1,7}", text) else 0
+        pages[name] = pages[name] if pages[name] <= MAX_PAGE else 0
+        if not pages[name]:
+            errors.append(FieldError(name, "het paginanummer moet een getal vanaf 1 zijn"))
+            pages[name] = 1
+    return MeldingenFilter(casus, dates["van"], dates["tot"], **pages), errors
+
+
+def _page(items: list[Notification], page: int) -> tuple[list[Notification], int, int]:
+    """One page of `items`, the page shown (at most the last) and the number of pages."""
+    pages = max(1, -(-len(items) // MELDINGEN_PER_PAGE))
+    page = min(page, pages)
+    return items[(page - 1) * MELDINGEN_PER_PAGE:page * MELDINGEN_PER_PAGE], page, pages
+
+
 @router.get("/meldingen")
 def meldingen(request: Request,
               viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
               ) -> HTMLResponse:
-    return _meldingen(request, viewer)
+    """Open and handled meldingen apart, filtered by case and period, 25 to a page."""
+    chosen, errors = _meldingen_filter(dict(request.query_params))
+    return _meldingen(request, viewer, chosen=chosen, errors=errors,
+                      status=422 if errors else 200)
 
 
-def _meldingen(request: Request, viewer: Viewer, *, errors: list[FieldError] | None = None,
-               status: int = 200) -> HTMLResponse:
+def _meldingen(request: Request, viewer: Viewer, *, chosen: MeldingenFilter | None = None,
+               errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
     ctx = context(request)
+    chosen = chosen or MeldingenFilter()
     items = cases.meldingen_for(ctx.store, viewer.user.procesregisseur_id or "")
     now = ctx.clock()
-    return render(request, "meldingen.html", viewer, status, meldingen=items,
-                  open=sum(1 for m in items if m.handled_at is None), errors=errors or [],
+    total_open = sum(1 for m in items if m.handled_at is None)
+    start = (time.mktime(chosen.van.timetuple()) if chosen.van else None)
+    end = (time.mktime((chosen.tot + dt.timedelta(days=1)).timetuple()) if chosen.tot
+           else None)
+    shown = [m for m in items
+             if (not chosen.casus or m.case_ref.lower() == chosen.casus.lower())
+             and (start is None or m.last_at >= start) and (end is None or m.at < end)]
+    open_page, open_at, open_pages = _page([m for m in shown if m.handled_at is None],
+                                           chosen.pagina_open)
+    done = [m for m in shown if m.handled_at is not None]
+    done_page, done_at, done_pages = _page(done, chosen.pagina_afgehandeld)
+    return render(request, "meldingen.html", viewer, status, errors=errors or [],
+                  open=total_open, open_items=open_page, open_at=open_at,
+                  open_pages=open_pages, open_count=sum(1 for m in shown
+                                                        if m.handled_at is None),
+                  done_items=done_page, done_at=done_at, done_pages=done_pages,
+                  done_count=len(done), chosen=chosen,
+                  filtered=bool(chosen.casus or chosen.van or chosen.tot),
                   choices=cases.handling_choices,
                   overdue={m.id for m in items if cases.assessment_overdue(m, now)})
 
