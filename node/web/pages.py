@@ -515,6 +515,7 @@ def _meldingen(request: Request, viewer: Viewer, *, chosen: MeldingenFilter | No
     done = [m for m in shown if m.handled_at is not None]
     done_page, done_at, done_pages = _page(done, chosen.pagina_afgehandeld)
     return render(request, "meldingen.html", viewer, status, errors=errors or [],
+                  error_fields=("casus", "van", "tot"),
                   open=total_open, open_items=open_page, open_at=open_at,
                   open_pages=open_pages, open_count=sum(1 for m in shown
                                                         if m.handled_at is None),

@@ -6,14 +6,22 @@ focused and linked, members added and removed. Real app, real store, real networ
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
+from pathlib import Path
 
 from fastapi.testclient import TestClient
+from httpx import Response
+from typer.testing import CliRunner
 
+from samenloop.node.cli import app
 from samenloop.node.config import Procesregisseur
-from samenloop.node.store import AuditRecord, NewMelding
+from samenloop.node.store import AuditRecord, NewMelding, NodeStore
+from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
-from tests.web.conftest import login
+from samenloop.node.web.app import create_app
+from tests.support.network import Harness
+from tests.web.conftest import FRYSLAN, PASSWORD, csrf_of, login
 
 REQUESTER = Procesregisseur("", "Anne de Vries", "058 - 123 45 67", "anne@example.org")
 
@@ -121,3 +129,134 @@ def test_meldingen_are_paged(fryslan: NodeContext, client: TestClient) -> None:
     # A page beyond the last shows the last.
     assert "Pagina 2 van 2" in client.get("/meldingen?pagina_open=99").text
     _handle_all(fryslan)
+
+
+# ------------------------------------------------------------------ own password
+
+def _change(client: TestClient, csrf: str, current: str, new: str, repeated: str | None = None
+            ) -> Response:
+    return client.post("/account/wachtwoord", data={
+        "csrf_token": csrf, "huidig": current, "nieuw": new,
+        "herhaald": new if repeated is None else repeated})
+
+
+def test_own_password_change_ends_other_sessions(fryslan: NodeContext) -> None:
+    accounts.add_user(fryslan.store, "wisselaar", "auditor", None, PASSWORD, by="test",
+                      now=time.time(), must_change=False)
+    here = TestClient(create_app(fryslan), follow_redirects=False)
+    elsewhere = TestClient(create_app(fryslan), follow_redirects=False)
+    csrf = login(here, "wisselaar")
+    login(elsewhere, "wisselaar")
+    token = accounts.create_api_token(fryslan.store, "wisselaar", by="wisselaar",
+                                      now=time.time())
+    assert "Wachtwoord wijzigen" in here.get("/account/wachtwoord").text
+    # Every problem at once, each named and linked, nothing of what was typed echoed.
+    refused = _change(here, csrf, "fout-wachtwoord-x", "kort", "herhaling-xyz")
+    assert refused.status_code == 422
+    for field, words in (("huidig", "Het huidige wachtwoord klopt niet"),
+                         ("nieuw", f"ten minste {accounts.MIN_PASSWORD} tekens"),
+                         ("herhaald", "niet gelijk")):
+        assert words in refused.text and f'href="#{field}"' in refused.text
+    assert "fout-wachtwoord-x" not in refused.text and "herhaling-xyz" not in refused.text
+    new = "een-heel-nieuw-wachtwoord"
+    done = _change(here, csrf, PASSWORD, new)
+    assert done.status_code == 303
+    assert "Uw wachtwoord is gewijzigd" in here.get(done.headers["location"]).text
+    assert here.get("/audit").status_code == 200  # this session stays
+    assert elsewhere.get("/audit").headers["location"] == "/inloggen"  # the other ends
+    assert here.get("/api/v1/meldingen", headers={"Authorization": f"Bearer {token}"}
+                    ).status_code == 403  # the token still works (an auditor's: wrong role)
+    assert [e.action for e in fryslan.store.audit_entries()
+            if e.actor == "wisselaar"][-2:] == ["password_change_refused", "password_change"]
+    login(TestClient(create_app(fryslan), follow_redirects=False), "wisselaar", new)
+
+
+def test_a_password_a_beheerder_set_is_changed_at_first_login(fryslan: NodeContext) -> None:
+    beheer = TestClient(create_app(fryslan), follow_redirects=False)
+    beheer_csrf = login(beheer, "beheerder")
+    page = beheer.post("/beheer/gebruikers", data={
+        "csrf_token": beheer_csrf, "gebruikersnaam": "nieuweling", "rol": "procesregisseur",
+        "procesregisseur": "pr-1"}).text
+    temporary = re.search(r'<code id="geheim">([^<]+)</code>', page)
+    assert temporary, page
+    user = fryslan.store.user("nieuweling")
+    assert user is not None and user.must_change_password
+    newcomer = TestClient(create_app(fryslan), follow_redirects=False)
+    token = accounts.create_api_token(fryslan.store, "nieuweling", by="operator",
+                                      now=time.time())
+    csrf = login_to(newcomer, "nieuweling", temporary.group(1))
+    for path in ("/check", "/meldingen", "/help", "/mijn-api-tokens", "/beheer"):
+        response = newcomer.get(path)
+        assert response.headers.get("location") == "/account/wachtwoord", path
+    assert newcomer.post("/check", data={"csrf_token": csrf}).headers["location"] \
+        == "/account/wachtwoord"
+    assert "door de beheerder ingesteld" in newcomer.get("/account/wachtwoord").text
+    # The API is unaffected: tokens are not a password.
+    assert newcomer.get("/api/v1/meldingen", headers={"Authorization": f"Bearer {token}"}
+                        ).status_code == 200
+    assert _change(newcomer, csrf, temporary.group(1), "mijn-eigen-wachtwoord").status_code \
+        == 303
+    assert newcomer.get("/check").status_code == 200
+    # A reset by the beheerder asks for a change again; logout always works.
+    beheer.post("/beheer/gebruikers/nieuweling/wachtwoord", data={"csrf_token": beheer_csrf})
+    user = fryslan.store.user("nieuweling")
+    assert user is not None and user.must_change_password
+
+
+def login_to(client: TestClient, username: str, password: str) -> str:
+    """Log in and stay on the address the login sends to; the session's CSRF token."""
+    token = csrf_of(client.get("/inloggen").text)
+    response = client.post("/inloggen", data={"csrf_token": token, "gebruikersnaam": username,
+                                              "wachtwoord": password})
+    assert response.status_code == 303
+    forced = client.get(response.headers["location"])
+    assert forced.headers["location"] == "/account/wachtwoord"
+    return csrf_of(client.get("/account/wachtwoord").text)
+
+
+def test_operator_and_demo_passwords(net: Harness) -> None:
+    """`node user add` by the operator forces a change; `--own-password` (the demo's
+    accounts, whose password it prints) does not."""
+    config = str(net.layout.node_configs[FRYSLAN])
+    for name, extra in (("operator-gezet", []), ("eigen-keuze", ["--own-password"])):
+        result = CliRunner().invoke(app, ["node", "user", "add", name, "--role", "auditor",
+                                          "--password-stdin", "--config", config, *extra],
+                                    input="een-lang-wachtwoord\n")
+        assert result.exit_code == 0, result.output
+    store = NodeStore(net.nodes[FRYSLAN].config.store_path)
+    try:
+        forced, own = store.user("operator-gezet"), store.user("eigen-keuze")
+        assert forced is not None and forced.must_change_password
+        assert own is not None and not own.must_change_password
+    finally:
+        store.close()
+    assert "--own-password" in " ".join(_demo_args())
+
+
+def _demo_args() -> list[str]:
+    import inspect
+
+    from samenloop.node import demo
+    return [inspect.getsource(demo._add_demo_accounts)]
+
+
+def test_an_old_store_gets_the_column(tmp_path: Path) -> None:
+    """A users table from before the flag (and before the privacy role) gets the column at
+    open, its users not forced."""
+    db = sqlite3.connect(tmp_path / "oud.sqlite")
+    db.execute("CREATE TABLE users (username TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role"
+               " IN ('procesregisseur', 'beheerder', 'auditor')), procesregisseur_id TEXT,"
+               " password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,"
+               " created_at REAL NOT NULL)")
+    db.execute("INSERT INTO users VALUES ('oud', 'auditor', NULL, 'h', 0, 1.0)")
+    db.commit()
+    db.close()
+    store = NodeStore(tmp_path / "oud.sqlite")
+    try:
+        user = store.user("oud")
+        assert user is not None and not user.must_change_password
+        assert store.add_user("privacy", "privacy", None, "h", 2.0, must_change_password=True)
+        added = store.user("privacy")
+        assert added is not None and added.must_change_password
+    finally:
+        store.close()
