@@ -173,13 +173,19 @@ def _text(form: FormData, name: str) -> str:
 # ------------------------------------------------------------------ samenloopcheck
 
 
+CHECK_FIELDS = ("casus", "doel", "toelichting", *INFORMING_FIELDS)
+
+
 def _check_form(request: Request, viewer: Viewer, *, persons: int = 1,
                 values: dict[str, str] | None = None, errors: list[FieldError] | None = None,
-                status: int = 200) -> HTMLResponse:
+                status: int = 200, focus: int | None = None) -> HTMLResponse:
+    """The form; `focus` is the block (0-based) whose first field gets the focus (a member
+    just added). After an error the summary takes the focus."""
     ctx = context(request)
     errors = errors or []
     return render(request, "check.html", viewer, status, values=values or {},
                   persons=persons, max_persons=ctx.config.max_subjects_per_check,
+                  focus=None if errors else focus, error_fields=CHECK_FIELDS,
                   purposes=ctx.config.purposes, bsn_enabled=actions.bsn_enabled(ctx),
                   inform_postponed=INFORM_POSTPONED,
                   errors=errors, field_errors={(e.person or 0, e.field): e.message
@@ -246,26 +252,30 @@ def check(request: Request,
         persons = 1
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     if action == "gezinslid_toevoegen":
-        return _check_form(request, viewer,
-                           persons=min(persons + 1, ctx.config.max_subjects_per_check),
-                           values=values)
+        added = min(persons + 1, ctx.config.max_subjects_per_check)
+        return _check_form(request, viewer, persons=added, values=values, focus=added - 1)
+    if action.startswith("verwijder_"):
+        removed = action.removeprefix("verwijder_")
+        if removed.isdigit() and 0 < int(removed) < persons:
+            values = _without_member(values, int(removed), persons)
+            persons -= 1
+        return _check_form(request, viewer, persons=persons, values=values)
     raw = [{f: _text(form, f"p{i}_{f}") for f in actions.SUBJECT_FIELDS}
            for i in range(persons)]
-    # A household block left empty is not a person.
-    raw = [r for i, r in enumerate(raw) if i == 0 or any(v.strip() for v in r.values())]
+    # A household block left empty is not a person; errors keep the number of their block.
+    blocks = [i for i, r in enumerate(raw) if i == 0 or any(v.strip() for v in r.values())]
     errors: list[FieldError] = []
     if not _text(form, "casus").strip():
         errors.append(FieldError("casus", "vul het casusnummer van uw eigen casus in"))
     if _text(form, "doel") not in ctx.config.purposes:
         errors.append(FieldError("doel", "kies het doel van de check"))
     try:
-        subjects = actions.parse_subjects(raw, bsn_enabled=actions.bsn_enabled(ctx))
+        subjects = actions.parse_subjects([raw[i] for i in blocks],
+                                          bsn_enabled=actions.bsn_enabled(ctx))
     except Refused as exc:
-        errors += exc.errors
+        errors += [FieldError(e.field, e.message, blocks[e.person - 1] + 1) if e.person
+                   else e for e in exc.errors]
         subjects = ()
-    if errors:
-        return _check_form(request, viewer, persons=persons, values=values, errors=errors,
-                           status=422)
     informing = None
     if any(_text(form, f).strip() for f in INFORMING_FIELDS):
         try:
@@ -273,12 +283,27 @@ def check(request: Request,
                 *(_text(form, f) for f in INFORMING_FIELDS),
                 today=dt.date.fromtimestamp(ctx.clock())))
         except Refused as exc:
-            return _check_form(request, viewer, persons=persons, values=values,
-                               errors=exc.errors, status=422)
+            errors += exc.errors
+    if errors:  # every field checked in one pass, every problem shown at once
+        return _check_form(request, viewer, persons=persons, values=values, errors=errors,
+                           status=422)
     request_args = dict(case_ref=_text(form, "casus"), purpose=_text(form, "doel"),
                         note=_text(form, "toelichting"), subjects=subjects,
                         informing=informing)
     return _run_check(request, viewer, values, persons, **request_args)
+
+
+def _without_member(values: dict[str, str], removed: int, persons: int) -> dict[str, str]:
+    """The form's values with member block `removed` taken out and later blocks moved up."""
+    kept = {k: v for k, v in values.items() if not re.match(r"p[0-9]+_", k)}
+    for i in range(persons):
+        if i == removed:
+            continue
+        to = i if i < removed else i - 1
+        for name in actions.SUBJECT_FIELDS:
+            if f"p{i}_{name}" in values:
+                kept[f"p{to}_{name}"] = values[f"p{i}_{name}"]
+    return kept
 
 
 def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons: int = 1,

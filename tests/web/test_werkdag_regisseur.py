@@ -260,3 +260,56 @@ def test_an_old_store_gets_the_column(tmp_path: Path) -> None:
         assert added is not None and added.must_change_password
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------ the check form
+
+def _form(csrf: str, **fields: str) -> dict[str, str]:
+    return {"csrf_token": csrf, "casus": "", "doel": "", "aantal": "1", **fields}
+
+
+def test_every_field_in_one_pass_with_a_linked_focused_summary(
+        fryslan: NodeContext, client: TestClient) -> None:
+    csrf = login(client, "regisseur")
+    response = client.post("/check", data=_form(
+        csrf, aantal="3", actie="controleren", p0_achternaam="Jansen",
+        p0_geboortedatum="31-02-1980", p2_achternaam="", p2_voornamen="Kees",
+        p2_geboortedatum="01-01-1990", geinformeerd_op="99-99-2026"))
+    assert response.status_code == 422
+    page = response.text
+    summary = page[page.index('id="fouten"'):page.index("</div>", page.index('id="fouten"'))]
+    # The impossible date and the missing voornamen of the same person, together; the
+    # empty member block 1 is skipped, and member 2's error keeps its own number.
+    for link, words in (("#casus", "Vul het casusnummer"), ("#doel", "Kies het doel"),
+                        ("#p0_voornamen", "Persoon: Voornamen ontbreken"),
+                        ("#p0_geboortedatum", "Persoon: Geboortedatum is geen geldige datum"),
+                        ("#p2_achternaam", "Gezinslid 2: Achternaam ontbreekt"),
+                        ("#geinformeerd_op", "Vul een geldige datum in")):
+        assert re.search(f'<a href="{link}">{re.escape(words)}', summary), (link, summary)
+    assert 'tabindex="-1" autofocus' in summary
+    # At the field too, with a capital; and no other field takes the focus.
+    assert '<p class="field-error" id="fout-p1-voornamen">Voornamen ontbreken</p>' in page
+    assert page.count("autofocus") == 1
+
+
+def test_adding_and_removing_a_member(fryslan: NodeContext, client: TestClient) -> None:
+    csrf = login(client, "regisseur")
+    added = client.post("/check", data=_form(
+        csrf, aantal="2", actie="gezinslid_toevoegen", p0_achternaam="Eerste",
+        p1_achternaam="Tweede")).text
+    assert 'name="aantal" value="3"' in added
+    focused = re.findall(r'<input id="(p\d_\w+)"[^>]*autofocus', added)
+    assert focused == ["p2_achternaam"]  # the new member's first field
+    assert added.count("Verwijder dit gezinslid") == 2  # not for the main person
+    removed = client.post("/check", data=_form(
+        csrf, aantal="3", actie="verwijder_1", p0_achternaam="Eerste",
+        p1_achternaam="Tweede", p2_achternaam="Derde", p2_voornamen="Drie")).text
+    assert 'name="aantal" value="2"' in removed
+    assert 'id="p1_achternaam" name="p1_achternaam" value="Derde"' in removed
+    assert 'name="p1_voornamen" value="Drie"' in removed and "Tweede" not in removed
+    assert 'id="p0_achternaam" name="p0_achternaam" value="Eerste"' in removed
+    # The main person cannot be removed, nor a block that is not there.
+    for bad in ("verwijder_0", "verwijder_9", "verwijder_x"):
+        same = client.post("/check", data=_form(csrf, aantal="2", actie=bad,
+                                                p1_achternaam="Tweede")).text
+        assert 'name="aantal" value="2"' in same and "Tweede" in same, bad
