@@ -153,7 +153,7 @@ def test_rate_limit_refusal_is_shown_in_dutch(net: Harness, fryslan: NodeContext
     assert client.post("/check", data=form).status_code == 303
     refused = client.post("/check", data=form)
     assert refused.status_code == 429
-    assert "u heeft het maximum van 1 checks per uur bereikt" in refused.text
+    assert "U heeft het maximum van 1 checks per uur bereikt" in refused.text
 
 
 def test_api_check_import_close_and_audit(net: Harness, fryslan: NodeContext,
