@@ -10,6 +10,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from typer.testing import CliRunner
@@ -19,9 +20,13 @@ from samenloop.node.config import Procesregisseur
 from samenloop.node.store import AuditRecord, NewMelding, NodeStore
 from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
-from samenloop.node.web.app import create_app
+from samenloop.node.web.app import WebServer, create_app
 from tests.support.network import Harness
+from tests.web.browser import _login, browser, servers
 from tests.web.conftest import FRYSLAN, PASSWORD, csrf_of, login
+from tests.web.test_accessibility import audit
+
+__all__ = ["browser", "servers"]  # fixtures used below
 
 REQUESTER = Procesregisseur("", "Anne de Vries", "058 - 123 45 67", "anne@example.org")
 
@@ -313,3 +318,43 @@ def test_adding_and_removing_a_member(fryslan: NodeContext, client: TestClient) 
         same = client.post("/check", data=_form(csrf, aantal="2", actie=bad,
                                                 p1_achternaam="Tweede")).text
         assert 'name="aantal" value="2"' in same and "Tweede" in same, bad
+
+
+# ------------------------------------------------------------------ in the browser
+
+@pytest.mark.slow
+def test_focus_and_wcag_in_the_browser(browser: object, servers: dict[str, WebServer]) -> None:
+    """Real Chromium: after an error the summary has the focus, after "Gezinslid
+    toevoegen" the new member's first field; axe finds nothing on the new pages."""
+    url = servers[FRYSLAN].url
+    context = browser.new_context(locale="nl-NL")  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    _login(page, url, "regisseur")
+    page.goto(f"{url}/check")
+    page.get_by_label("Casusnummer (eigen casus)").fill("F-ONBEKEND-1")
+    page.get_by_label("Doel van de check").select_option(index=1)
+    page.get_by_role("button", name="Controleren").click()  # no person: errors
+    page.locator("#fouten").wait_for()
+    assert page.evaluate("document.activeElement.id") == "fouten"
+    page.locator("#fouten a", has_text="Achternaam ontbreekt").click()
+    assert page.evaluate("document.activeElement.id") == "p0_achternaam"
+    audit(page, "check met fouten", problems)
+    page.goto(f"{url}/check")
+    page.get_by_role("button", name="Gezinslid toevoegen").click()
+    page.locator("#p1_achternaam").wait_for()
+    assert page.evaluate("document.activeElement.id") == "p1_achternaam"
+    audit(page, "check met gezinslid", problems)
+    for path in ("/meldingen?van=31-02-2026", "/account/wachtwoord"):
+        page.goto(f"{url}{path}")
+        audit(page, path, problems)
+    page.get_by_label("Huidig wachtwoord").fill("niet-het-goede")
+    page.get_by_label("Nieuw wachtwoord", exact=True).fill("kort")
+    page.get_by_label("Nieuw wachtwoord nog een keer").fill("anders")
+    page.get_by_role("button", name="Wachtwoord wijzigen").click()
+    page.locator("#fouten").wait_for()
+    assert page.evaluate("document.activeElement.id") == "fouten"
+    audit(page, "wachtwoord met fouten", problems)
+    context.close()
+    assert not problems, "\n\n".join(problems)
