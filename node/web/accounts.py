@@ -134,16 +134,24 @@ def reset_password(store: NodeStore, username: str, password: str, *, by: str,
     store.append_audit("user_reset", by, {"user": username}, now)
 
 
-def change_password(store: NodeStore, user: User, current: str, new: str, repeated: str, *,
-                    keep_session: str, now: float) -> None:
+def change_password(store: NodeStore, web: WebConfig, user: User, current: str, new: str,
+                    repeated: str, *, keep_session: str, now: float) -> None:
     """The logged-in user's own new password; every problem at once as AccountErrors.
 
     The current password is asked for, so a session left open cannot take the account
     over; the user's other sessions end, the one that changed it stays, and so do the
-    user's API tokens (made by the user, revoked on "Mijn API-tokens")."""
+    user's API tokens (made by the user, revoked on "Mijn API-tokens"). A wrong current
+    password counts as a failed login: a session cannot be used to guess it."""
     problems: list[AccountError] = []
+    window = web.login_lockout_minutes * 60
+    if store.login_failures(user.username, now - window) >= web.login_max_failures:
+        store.append_audit("login_locked", user.username, {}, now)
+        raise PasswordRefused([AccountError(
+            "huidig", f"te veel mislukte pogingen; probeer het over "
+                      f"{web.login_lockout_minutes} minuten opnieuw")])
     if not _verify(user.password_hash, current):
         problems.append(AccountError("huidig", "het huidige wachtwoord klopt niet"))
+        store.add_login_failure(user.username, now, now - window)
     if len(new) < MIN_PASSWORD:
         problems.append(AccountError("nieuw", f"het nieuwe wachtwoord moet ten minste "
                                               f"{MIN_PASSWORD} tekens hebben"))
@@ -158,6 +166,7 @@ def change_password(store: NodeStore, user: User, current: str, new: str, repeat
         raise PasswordRefused(problems)
     store.change_own_password(user.username, _hash(new), keep_session, now=now,
                               audit=AuditRecord("password_change", user.username, {}))
+    store.clear_login_failures(user.username)
 
 
 class PasswordRefused(Exception):

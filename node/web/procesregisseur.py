@@ -67,7 +67,7 @@ def password_change(request: Request,
         return value if isinstance(value, str) else ""
 
     try:
-        accounts.change_password(ctx.store, viewer.user, text("huidig"), text("nieuw"),
+        accounts.change_password(ctx.store, ctx.web, viewer.user, text("huidig"), text("nieuw"),
                                  text("herhaald"), keep_session=viewer.session.token_hash,
                                  now=ctx.clock())
     except accounts.PasswordRefused as exc:

@@ -176,6 +176,22 @@ def test_own_password_change_ends_other_sessions(fryslan: NodeContext) -> None:
     login(TestClient(create_app(fryslan), follow_redirects=False), "wisselaar", new)
 
 
+def test_guessing_the_current_password_locks_out(fryslan: NodeContext) -> None:
+    """An open session cannot be used to guess the password: wrong current passwords count
+    as failed logins, and lock the account like them."""
+    accounts.add_user(fryslan.store, "gokker", "auditor", None, PASSWORD, by="test",
+                      now=time.time(), must_change=False)
+    client = TestClient(create_app(fryslan), follow_redirects=False)
+    csrf = login(client, "gokker")
+    for _ in range(fryslan.web.login_max_failures):
+        assert "klopt niet" in _change(client, csrf, "geraden-wachtwoord",
+                                       "een-nieuw-wachtwoord").text
+    locked = _change(client, csrf, PASSWORD, "een-nieuw-wachtwoord")
+    assert locked.status_code == 422 and "Te veel mislukte pogingen" in locked.text
+    user = fryslan.store.user("gokker")
+    assert user is not None and accounts._verify(user.password_hash, PASSWORD)
+
+
 def test_a_password_a_beheerder_set_is_changed_at_first_login(fryslan: NodeContext) -> None:
     beheer = TestClient(create_app(fryslan), follow_redirects=False)
     beheer_csrf = login(beheer, "beheerder")
