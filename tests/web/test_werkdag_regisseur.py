@@ -112,6 +112,7 @@ def test_meldingen_filter_by_case_and_period(fryslan: NodeContext, client: TestC
         response = client.get("/meldingen", params=params)
         assert response.status_code == 422, params
         assert field in response.text, params
+        assert 'aria-invalid="true"' in response.text or "paginanummer" in field, params
         for value in params.values():
             if value not in ("2026-03-12", "2026-03-01"):
                 assert value not in response.text and "x y" not in response.text, value
