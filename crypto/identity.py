@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -74,6 +74,16 @@ class InvalidSubject(ValueError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class InvalidSubjects(InvalidSubject):
+    """More than one field of a person refused: `problems` has one per field, in the
+    order of the form; as an InvalidSubject it reads as `first`, the refusal a single-error
+    caller always got."""
+
+    def __init__(self, problems: list[InvalidSubject], first: InvalidSubject) -> None:
+        super().__init__(first.field, first.message)
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -445,13 +455,71 @@ def parse_subject(
     bsn: str | None = None,
     today: date | None = None,
 ) -> Subject:
-    """Parse raw user input into a Subject, or raise InvalidSubject naming the field.
+    """Parse raw user input into a Subject, or raise InvalidSubject naming the field
+    (InvalidSubjects naming each, when more than one field is refused: a form reports an
+    impossible date together with missing voornamen).
 
     A voorvoegsel typed after a comma ("Berg, van der") or in front of the surname with an
     empty prefix field ("van der Berg") is moved to the prefix, so the stored subject reads
     the same however it was typed.
     """
     today = today or date.today()
+    try:
+        return _parse_subject(surname=surname, prefix=prefix, given_names=given_names,
+                              date_of_birth=date_of_birth, place_of_birth=place_of_birth,
+                              bsn=bsn, today=today)
+    except InvalidSubject as first:
+        # Only a refused person pays for the second pass over every field.
+        problems = _subject_problems(surname, prefix, given_names, date_of_birth,
+                                     place_of_birth, bsn, today)
+        if len(problems) > 1:
+            raise InvalidSubjects(problems, first) from None
+        raise
+
+
+def _subject_problems(surname: str, prefix: str, given_names: str, date_of_birth: str | date,
+                      place_of_birth: str, bsn: str | None,
+                      today: date) -> list[InvalidSubject]:
+    """Each field checked on its own: at most one problem per field, in form order."""
+    problems: list[InvalidSubject] = []
+
+    def surname_ok() -> None:
+        text = _clean(surname, "achternaam")
+        if not text.strip(" -'.,"):
+            raise InvalidSubject("achternaam", "achternaam ontbreekt")
+        _check_name_text(text, "achternaam")
+
+    def given_ok() -> None:
+        text = _clean(given_names, "voornamen")
+        if not given_names or not given_name_tokens(text):
+            raise InvalidSubject("voornamen", "voornamen ontbreken")
+        _check_name_text(text, "voornamen")
+
+    checks: list[Callable[[], object]] = [
+        surname_ok,
+        lambda: _check_name_text(_clean(prefix, "tussenvoegsel"), "tussenvoegsel"),
+        given_ok,
+        lambda: _check_date_range(parse_date(date_of_birth), today),
+        lambda: _check_name_text(_clean(place_of_birth, "geboorteplaats"), "geboorteplaats"),
+        lambda: _parse_bsn(bsn),
+    ]
+    for check in checks:
+        try:
+            check()
+        except InvalidSubject as exc:
+            problems.append(exc)
+    return problems
+
+
+def _check_date_range(dob: date, today: date) -> None:
+    if dob > today:
+        raise InvalidSubject("geboortedatum", "geboortedatum ligt in de toekomst")
+    if dob < MIN_DATE:
+        raise InvalidSubject("geboortedatum", "geboortedatum ligt voor 1900")
+
+
+def _parse_subject(*, surname: str, prefix: str, given_names: str, date_of_birth: str | date,
+                   place_of_birth: str, bsn: str | None, today: date) -> Subject:
     surname_text = _clean(surname, "achternaam")
     prefix_text = _clean(prefix, "tussenvoegsel")
     given_text = _clean(given_names, "voornamen")
@@ -483,10 +551,7 @@ def parse_subject(
         raise InvalidSubject("achternaam", "achternaam ontbreekt")
 
     dob = parse_date(date_of_birth)
-    if dob > today:
-        raise InvalidSubject("geboortedatum", "geboortedatum ligt in de toekomst")
-    if dob < MIN_DATE:
-        raise InvalidSubject("geboortedatum", "geboortedatum ligt voor 1900")
+    _check_date_range(dob, today)
 
     return Subject(
         surname=surname_text,

@@ -457,14 +457,19 @@ def user_add(
     procesregisseur: Annotated[str | None, typer.Option(
         help="procesregisseur id this account acts as (role procesregisseur)")] = None,
     password_stdin: PasswordStdin = False,
+    own_password: Annotated[bool, typer.Option(
+        "--own-password", help="the password is the user's own (the demo's accounts): not "
+                               "changed at the first login")] = False,
 ) -> None:
-    """Add a web/API account; the password is asked for (or read from stdin)."""
+    """Add a web/API account; the password is asked for (or read from stdin). The user
+    changes it at the first web login, unless --own-password."""
     from samenloop.node.web import accounts
 
     with _opened(config) as (_, store):
         try:
             accounts.add_user(store, username, role, procesregisseur, _password(password_stdin),
-                              by="operator", now=time.time())
+                              by="operator", now=time.time(),
+                              must_change=False if own_password else None)
         except accounts.AccountError as exc:
             raise fail(f"{exc.field}: {exc.message}") from None
     typer.echo(f"added {role} {username.strip().lower()}")

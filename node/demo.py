@@ -314,7 +314,7 @@ def _add_demo_accounts(configs: dict[str, Path], password: str) -> None:
     for config in configs.values():
         for username, (role, regisseur) in DEMO_ACCOUNTS.items():
             args = ["node", "user", "add", username, "--role", role, "--config", str(config),
-                    "--password-stdin"]
+                    "--password-stdin", "--own-password"]
             if regisseur:
                 args += ["--procesregisseur", regisseur]
             out = subprocess.run(_command(*args), input=password + "\n",  # noqa: S603

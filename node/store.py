@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS users (
     procesregisseur_id TEXT,
     password_hash TEXT NOT NULL,
     disabled INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    must_change_password INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
@@ -208,6 +209,10 @@ ADDED_COLUMNS = {
         "informed_on": "TEXT NOT NULL DEFAULT ''",
         "inform_postponed": "TEXT NOT NULL DEFAULT ''",
         "reassess_on": "TEXT NOT NULL DEFAULT ''",
+    },
+    # A password a beheerder or the operator set is changed at the user's first login.
+    "users": {
+        "must_change_password": "INTEGER NOT NULL DEFAULT 0",
     },
 }
 
@@ -350,6 +355,7 @@ class User:
     password_hash: str
     disabled: bool
     created_at: float
+    must_change_password: bool = False  # set by a beheerder or the operator: change first
 
 
 @dataclass(frozen=True)
@@ -456,8 +462,9 @@ class NodeStore:
                         "IF NOT EXISTS users", "users_new", 1).rstrip().rstrip(";"))
                     self._db.execute(
                         "INSERT INTO users_new (username, role, procesregisseur_id,"
-                        " password_hash, disabled, created_at) SELECT username, role,"
-                        " procesregisseur_id, password_hash, disabled, created_at FROM users")
+                        " password_hash, disabled, created_at, must_change_password)"
+                        " SELECT username, role, procesregisseur_id, password_hash, disabled,"
+                        " created_at, must_change_password FROM users")
                     self._db.execute("DROP TABLE users")
                     self._db.execute("ALTER TABLE users_new RENAME TO users")
                     if any(self._db.execute(f"PRAGMA foreign_key_check({table})").fetchone()
@@ -868,6 +875,17 @@ class NodeStore:
         marks = ",".join("?" * len(ids)) or "NULL"
         return self._notification_rows(f"WHERE procesregisseur_id IN ({marks})", ids)
 
+    def open_notification_count(self, procesregisseur_id: str) -> int:
+        """How many meldingen this procesregisseur (or as vervanger) has not handled: one
+        COUNT query, cheap enough for the navigation of every page."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM notifications WHERE handled_at IS NULL AND"
+                " (procesregisseur_id = ? OR procesregisseur_id IN (SELECT procesregisseur_id"
+                " FROM vervangers WHERE vervanger_id = ?))",
+                (procesregisseur_id, procesregisseur_id)).fetchone()
+        return int(row[0])
+
     def notification(self, id: int) -> Notification | None:
         return next((n for n in self._notification_rows("WHERE id = ?", (id,))), None)
 
@@ -1065,13 +1083,15 @@ class NodeStore:
     # ------------------------------------------------------------ web accounts
 
     def add_user(self, username: str, role: str, procesregisseur_id: str | None,
-                 password_hash: str, now: float) -> bool:
+                 password_hash: str, now: float, must_change_password: bool = False) -> bool:
         """False if the username is taken."""
         with self._transaction() as db:
             try:
                 db.execute("INSERT INTO users (username, role, procesregisseur_id, password_hash,"
-                           " disabled, created_at) VALUES (?, ?, ?, ?, 0, ?)",
-                           (username, role, procesregisseur_id, password_hash, now))
+                           " disabled, created_at, must_change_password)"
+                           " VALUES (?, ?, ?, ?, 0, ?, ?)",
+                           (username, role, procesregisseur_id, password_hash, now,
+                            int(must_change_password)))
             except sqlite3.IntegrityError:
                 return False
         return True
@@ -1079,16 +1099,17 @@ class NodeStore:
     def user(self, username: str) -> User | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT username, role, procesregisseur_id, password_hash, disabled, created_at"
-                " FROM users WHERE username = ?", (username,)).fetchone()
-        return User(row[0], row[1], row[2], row[3], bool(row[4]), row[5]) if row else None
+                "SELECT username, role, procesregisseur_id, password_hash, disabled, created_at,"
+                " must_change_password FROM users WHERE username = ?", (username,)).fetchone()
+        return User(row[0], row[1], row[2], row[3], bool(row[4]), row[5],
+                    bool(row[6])) if row else None
 
     def users(self) -> list[User]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT username, role, procesregisseur_id, password_hash, disabled, created_at"
-                " FROM users ORDER BY username").fetchall()
-        return [User(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+                "SELECT username, role, procesregisseur_id, password_hash, disabled, created_at,"
+                " must_change_password FROM users ORDER BY username").fetchall()
+        return [User(r[0], r[1], r[2], r[3], bool(r[4]), r[5], bool(r[6])) for r in rows]
 
     def set_user_disabled(self, username: str, disabled: bool) -> bool:
         """Disabling also ends the user's sessions and revokes their API tokens."""
@@ -1100,15 +1121,29 @@ class NodeStore:
                 db.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
         return changed
 
-    def set_password_hash(self, username: str, password_hash: str) -> bool:
+    def set_password_hash(self, username: str, password_hash: str,
+                          must_change_password: bool = False) -> bool:
         """A reset also ends the user's sessions, revokes their API tokens and clears failed
         logins: whoever held the old password may have made a token with it."""
         with self._transaction() as db:
-            changed = db.execute("UPDATE users SET password_hash = ? WHERE username = ?",
-                                 (password_hash, username)).rowcount > 0
+            changed = db.execute("UPDATE users SET password_hash = ?, must_change_password = ?"
+                                 " WHERE username = ?",
+                                 (password_hash, int(must_change_password),
+                                  username)).rowcount > 0
             db.execute("DELETE FROM sessions WHERE username = ?", (username,))
             db.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
             db.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+        return changed
+
+    def change_own_password(self, username: str, password_hash: str, keep_session: str, *,
+                            now: float, audit: AuditRecord) -> bool:
+        """The user's own new password, with its audit record, in one commit: the user's
+        other sessions end (the one that changed it stays), the forced change is done."""
+        with self._transaction(audit, now) as db:
+            changed = db.execute("UPDATE users SET password_hash = ?, must_change_password = 0"
+                                 " WHERE username = ?", (password_hash, username)).rowcount > 0
+            db.execute("DELETE FROM sessions WHERE username = ? AND token_hash != ?",
+                       (username, keep_session))
         return changed
 
     def add_session(self, token_hash: str, username: str | None, csrf_token: str,

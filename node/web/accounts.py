@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from samenloop.node.config import WebConfig
-from samenloop.node.store import NodeStore, Session, User
+from samenloop.node.store import AuditRecord, NodeStore, Session, User
 
 # privacy: the functionaris/privacy-adviseur (rights requests, incidents); the auditor
 # stays read-only oversight.
@@ -83,7 +83,10 @@ def new_password() -> str:
 
 
 def add_user(store: NodeStore, username: str, role: str, procesregisseur_id: str | None,
-             password: str, *, by: str, now: float) -> User:
+             password: str, *, by: str, now: float, must_change: bool | None = None) -> User:
+    """A new account. A password someone else set (a beheerder, or the operator) must be
+    changed at the first login, unless `must_change=False` says the password is the
+    user's own already (the demo's accounts, whose password it prints)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise AccountError("gebruikersnaam", "gebruik 2-64 kleine letters, cijfers, '.', '_' "
@@ -99,10 +102,14 @@ def add_user(store: NodeStore, username: str, role: str, procesregisseur_id: str
     if len(password) < MIN_PASSWORD:
         raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
                                          f"tekens hebben")
-    if not store.add_user(username, role, procesregisseur_id, _hash(password), now):
+    if must_change is None:
+        must_change = by != username
+    if not store.add_user(username, role, procesregisseur_id, _hash(password), now,
+                          must_change_password=must_change):
         raise AccountError("gebruikersnaam", "deze gebruikersnaam bestaat al")
     store.append_audit("user_add", by, {"user": username, "role": role,
-                                        "procesregisseur_id": procesregisseur_id}, now)
+                                        "procesregisseur_id": procesregisseur_id,
+                                        "must_change_password": must_change}, now)
     user = store.user(username)
     assert user is not None
     return user
@@ -121,9 +128,53 @@ def reset_password(store: NodeStore, username: str, password: str, *, by: str,
     if len(password) < MIN_PASSWORD:
         raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
                                          f"tekens hebben")
-    if not store.set_password_hash(username, _hash(password)):
+    if not store.set_password_hash(username, _hash(password),
+                                   must_change_password=by != username):
         raise AccountError("gebruikersnaam", "onbekende gebruiker")
     store.append_audit("user_reset", by, {"user": username}, now)
+
+
+def change_password(store: NodeStore, web: WebConfig, user: User, current: str, new: str,
+                    repeated: str, *, keep_session: str, now: float) -> None:
+    """The logged-in user's own new password; every problem at once as AccountErrors.
+
+    The current password is asked for, so a session left open cannot take the account
+    over; the user's other sessions end, the one that changed it stays, and so do the
+    user's API tokens (made by the user, revoked on "Mijn API-tokens"). A wrong current
+    password counts as a failed login: a session cannot be used to guess it."""
+    problems: list[AccountError] = []
+    window = web.login_lockout_minutes * 60
+    if store.login_failures(user.username, now - window) >= web.login_max_failures:
+        store.append_audit("login_locked", user.username, {}, now)
+        raise PasswordRefused([AccountError(
+            "huidig", f"te veel mislukte pogingen; probeer het over "
+                      f"{web.login_lockout_minutes} minuten opnieuw")])
+    if not _verify(user.password_hash, current):
+        problems.append(AccountError("huidig", "het huidige wachtwoord klopt niet"))
+        store.add_login_failure(user.username, now, now - window)
+    if len(new) < MIN_PASSWORD:
+        problems.append(AccountError("nieuw", f"het nieuwe wachtwoord moet ten minste "
+                                              f"{MIN_PASSWORD} tekens hebben"))
+    elif new == current:
+        problems.append(AccountError("nieuw", "kies een ander wachtwoord dan het huidige"))
+    if new != repeated:
+        problems.append(AccountError("herhaald", "de twee nieuwe wachtwoorden zijn niet "
+                                                 "gelijk"))
+    if problems:
+        store.append_audit("password_change_refused", user.username,
+                           {"fields": [p.field for p in problems]}, now)
+        raise PasswordRefused(problems)
+    store.change_own_password(user.username, _hash(new), keep_session, now=now,
+                              audit=AuditRecord("password_change", user.username, {}))
+    store.clear_login_failures(user.username)
+
+
+class PasswordRefused(Exception):
+    """An own password change refused; every problem, each with its field."""
+
+    def __init__(self, problems: list[AccountError]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
 
 
 def create_api_token(store: NodeStore, username: str, *, by: str, now: float) -> str:

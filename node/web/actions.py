@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from samenloop.crypto.identity import InvalidSubject, Subject, parse_subject
+from samenloop.crypto.identity import InvalidSubject, InvalidSubjects, Subject, parse_subject
 from samenloop.crypto.pki import certificate_not_after
 from samenloop.node import cases, incidents
 from samenloop.node.check import (
@@ -137,13 +137,15 @@ def parse_subjects(raw: Sequence[Mapping[str, str | None]], *, bsn_enabled: bool
         if bsn and not bsn_enabled:
             errors.append(FieldError("bsn", "in dit netwerk wordt niet op BSN gezocht; laat "
                                             "het BSN leeg", number))
-            continue
+            bsn = ""  # the other fields are still checked: every problem in one pass
         try:
             subjects.append(parse_subject(
                 surname=item.get("achternaam") or "", prefix=item.get("tussenvoegsel") or "",
                 given_names=item.get("voornamen") or "",
                 date_of_birth=item.get("geboortedatum") or "",
                 place_of_birth=item.get("geboorteplaats") or "", bsn=bsn or None, today=today))
+        except InvalidSubjects as exc:
+            errors += [FieldError(p.field, p.message, number) for p in exc.problems]
         except InvalidSubject as exc:
             errors.append(FieldError(exc.field, exc.message, number))
     if not raw:

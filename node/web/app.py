@@ -131,7 +131,7 @@ def create_app(ctx: NodeContext) -> FastAPI:
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, exc: NeedLogin) -> Response:
-        return RedirectResponse("/inloggen", 303)
+        return RedirectResponse(exc.location, 303)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

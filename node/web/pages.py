@@ -10,9 +10,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,7 +31,7 @@ from samenloop.node.model import (
     STRENGTH_NAMES,
 )
 from samenloop.node.registration import CASE_REF
-from samenloop.node.store import Session
+from samenloop.node.store import Notification, Session
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
 from samenloop.node.web.limits import size_text
@@ -57,15 +60,23 @@ def _when(at: float | None) -> str:
 
 templates.env.filters["wanneer"] = _when
 templates.env.filters["datum"] = lambda at: time.strftime("%d-%m-%Y", time.localtime(at))
+templates.env.filters["tel"] = lambda phone: re.sub(r"[^0-9+]", "", phone or "")
+templates.env.filters["hoofdletter"] = lambda text: (text[:1].upper() + text[1:]
+                                                     if isinstance(text, str) else text)
 templates.env.globals["STRENGTH_LABELS"] = STRENGTH_LABELS
 templates.env.globals["STRENGTH_NAMES"] = STRENGTH_NAMES
 
 
 def render(request: Request, name: str, viewer: Viewer | None, status: int = 200,
            **values: Any) -> HTMLResponse:
+    """A page with the navigation; a procesregisseur's shows the open meldingen count."""
+    ctx = context(request)
+    open_meldingen = (ctx.store.open_notification_count(viewer.user.procesregisseur_id or "")
+                      if viewer and viewer.user.role == "procesregisseur" else 0)
     return templates.TemplateResponse(request, name, {
         "viewer": viewer, "csrf": viewer.session.csrf_token if viewer else "",
-        "zvh": _zvh_name(context(request)), **values}, status_code=status)
+        "zvh": _zvh_name(ctx), "open_meldingen": open_meldingen, **values},
+        status_code=status)
 
 
 def _zvh_name(ctx: NodeContext) -> str:
@@ -162,13 +173,19 @@ def _text(form: FormData, name: str) -> str:
 # ------------------------------------------------------------------ samenloopcheck
 
 
+CHECK_FIELDS = ("casus", "doel", "toelichting", *INFORMING_FIELDS)
+
+
 def _check_form(request: Request, viewer: Viewer, *, persons: int = 1,
                 values: dict[str, str] | None = None, errors: list[FieldError] | None = None,
-                status: int = 200) -> HTMLResponse:
+                status: int = 200, focus: int | None = None) -> HTMLResponse:
+    """The form; `focus` is the block (0-based) whose first field gets the focus (a member
+    just added). After an error the summary takes the focus."""
     ctx = context(request)
     errors = errors or []
     return render(request, "check.html", viewer, status, values=values or {},
                   persons=persons, max_persons=ctx.config.max_subjects_per_check,
+                  focus=None if errors else focus, error_fields=CHECK_FIELDS,
                   purposes=ctx.config.purposes, bsn_enabled=actions.bsn_enabled(ctx),
                   inform_postponed=INFORM_POSTPONED,
                   errors=errors, field_errors={(e.person or 0, e.field): e.message
@@ -235,26 +252,30 @@ def check(request: Request,
         persons = 1
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     if action == "gezinslid_toevoegen":
-        return _check_form(request, viewer,
-                           persons=min(persons + 1, ctx.config.max_subjects_per_check),
-                           values=values)
+        added = min(persons + 1, ctx.config.max_subjects_per_check)
+        return _check_form(request, viewer, persons=added, values=values, focus=added - 1)
+    if action.startswith("verwijder_"):
+        removed = action.removeprefix("verwijder_")
+        if removed.isdigit() and 0 < int(removed) < persons:
+            values = _without_member(values, int(removed), persons)
+            persons -= 1
+        return _check_form(request, viewer, persons=persons, values=values)
     raw = [{f: _text(form, f"p{i}_{f}") for f in actions.SUBJECT_FIELDS}
            for i in range(persons)]
-    # A household block left empty is not a person.
-    raw = [r for i, r in enumerate(raw) if i == 0 or any(v.strip() for v in r.values())]
+    # A household block left empty is not a person; errors keep the number of their block.
+    blocks = [i for i, r in enumerate(raw) if i == 0 or any(v.strip() for v in r.values())]
     errors: list[FieldError] = []
     if not _text(form, "casus").strip():
         errors.append(FieldError("casus", "vul het casusnummer van uw eigen casus in"))
     if _text(form, "doel") not in ctx.config.purposes:
         errors.append(FieldError("doel", "kies het doel van de check"))
     try:
-        subjects = actions.parse_subjects(raw, bsn_enabled=actions.bsn_enabled(ctx))
+        subjects = actions.parse_subjects([raw[i] for i in blocks],
+                                          bsn_enabled=actions.bsn_enabled(ctx))
     except Refused as exc:
-        errors += exc.errors
+        errors += [FieldError(e.field, e.message, blocks[e.person - 1] + 1) if e.person
+                   else e for e in exc.errors]
         subjects = ()
-    if errors:
-        return _check_form(request, viewer, persons=persons, values=values, errors=errors,
-                           status=422)
     informing = None
     if any(_text(form, f).strip() for f in INFORMING_FIELDS):
         try:
@@ -262,12 +283,27 @@ def check(request: Request,
                 *(_text(form, f) for f in INFORMING_FIELDS),
                 today=dt.date.fromtimestamp(ctx.clock())))
         except Refused as exc:
-            return _check_form(request, viewer, persons=persons, values=values,
-                               errors=exc.errors, status=422)
+            errors += exc.errors
+    if errors:  # every field checked in one pass, every problem shown at once
+        return _check_form(request, viewer, persons=persons, values=values, errors=errors,
+                           status=422)
     request_args = dict(case_ref=_text(form, "casus"), purpose=_text(form, "doel"),
                         note=_text(form, "toelichting"), subjects=subjects,
                         informing=informing)
     return _run_check(request, viewer, values, persons, **request_args)
+
+
+def _without_member(values: dict[str, str], removed: int, persons: int) -> dict[str, str]:
+    """The form's values with member block `removed` taken out and later blocks moved up."""
+    kept = {k: v for k, v in values.items() if not re.match(r"p[0-9]+_", k)}
+    for i in range(persons):
+        if i == removed:
+            continue
+        to = i if i < removed else i - 1
+        for name in actions.SUBJECT_FIELDS:
+            if f"p{i}_{name}" in values:
+                kept[f"p{to}_{name}"] = values[f"p{i}_{name}"]
+    return kept
 
 
 def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons: int = 1,
@@ -403,20 +439,114 @@ def not_accepted(request: Request,
 # ------------------------------------------------------------------ meldingen
 
 
+MELDINGEN_PER_PAGE = 25
+MAX_PAGE = 1_000_000
+
+
+@dataclass(frozen=True)
+class MeldingenFilter:
+    """The meldingen page's filter from its address: case, period and a page per
+    section; every value validated (a bad one is named, never echoed)."""
+
+    casus: str = ""
+    van: dt.date | None = None
+    tot: dt.date | None = None
+    pagina_open: int = 1
+    pagina_afgehandeld: int = 1
+
+    def query(self, **change: int) -> str:
+        """The address of this filter with another page of a section."""
+        values: dict[str, str | int] = {
+            "casus": self.casus, "van": self.van.isoformat() if self.van else "",
+            "tot": self.tot.isoformat() if self.tot else "",
+            "pagina_open": change.get("pagina_open", self.pagina_open),
+            "pagina_afgehandeld": change.get("pagina_afgehandeld", self.pagina_afgehandeld)}
+        return "?" + urlencode({k: v for k, v in values.items() if v not in ("", 1)})
+
+
+def _form_date(text: str) -> dt.date:
+    """A date as a date field sends it (jjjj-mm-dd) or as typed (dd-mm-jjjj)."""
+    for pattern in ("%Y-%m-%d", "%d-%m-%Y"):
+        try:
+            return dt.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise ValueError(text)
+
+
+def _meldingen_filter(query: dict[str, str]) -> tuple[MeldingenFilter, list[FieldError]]:
+    errors: list[FieldError] = []
+    casus = query.get("casus", "").strip()
+    if casus and not CASE_REF.match(casus):
+        errors.append(FieldError("casus", "het casusnummer bestaat uit letters, cijfers en "
+                                          "'.', '_', '/' of '-' (hoogstens 64 tekens)"))
+        casus = ""
+    dates: dict[str, dt.date | None] = {}
+    for name, label in (("van", "Van"), ("tot", "Tot en met")):
+        text = query.get(name, "").strip()
+        dates[name] = None
+        if text:
+            try:
+                dates[name] = _form_date(text[:20])
+            except ValueError:
+                errors.append(FieldError(name, f"de datum bij {label} bestaat niet; "
+                                               f"gebruik dd-mm-jjjj"))
+    if dates["van"] and dates["tot"] and dates["van"] > dates["tot"]:
+        errors.append(FieldError("tot", "de datum bij Tot en met ligt voor de datum bij "
+                                        "Van"))
+    pages: dict[str, int] = {}
+    for name in ("pagina_open", "pagina_afgehandeld"):
+        text = query.get(name, "1").strip() or "1"
+        pages[name] = int(text) if re.fullmatch(r"[0-9]{1,7}", text) else 0
+        pages[name] = pages[name] if pages[name] <= MAX_PAGE else 0
+        if not pages[name]:
+            errors.append(FieldError(name, "het paginanummer moet een getal vanaf 1 zijn"))
+            pages[name] = 1
+    return MeldingenFilter(casus, dates["van"], dates["tot"], **pages), errors
+
+
+def _page(items: list[Notification], page: int) -> tuple[list[Notification], int, int]:
+    """One page of `items`, the page shown (at most the last) and the number of pages."""
+    pages = max(1, -(-len(items) // MELDINGEN_PER_PAGE))
+    page = min(page, pages)
+    return items[(page - 1) * MELDINGEN_PER_PAGE:page * MELDINGEN_PER_PAGE], page, pages
+
+
 @router.get("/meldingen")
 def meldingen(request: Request,
               viewer: Viewer = Depends(page_user("procesregisseur"))  # noqa: B008
               ) -> HTMLResponse:
-    return _meldingen(request, viewer)
+    """Open and handled meldingen apart, filtered by case and period, 25 to a page."""
+    chosen, errors = _meldingen_filter(dict(request.query_params))
+    return _meldingen(request, viewer, chosen=chosen, errors=errors,
+                      status=422 if errors else 200)
 
 
-def _meldingen(request: Request, viewer: Viewer, *, errors: list[FieldError] | None = None,
-               status: int = 200) -> HTMLResponse:
+def _meldingen(request: Request, viewer: Viewer, *, chosen: MeldingenFilter | None = None,
+               errors: list[FieldError] | None = None, status: int = 200) -> HTMLResponse:
     ctx = context(request)
+    chosen = chosen or MeldingenFilter()
     items = cases.meldingen_for(ctx.store, viewer.user.procesregisseur_id or "")
     now = ctx.clock()
-    return render(request, "meldingen.html", viewer, status, meldingen=items,
-                  open=sum(1 for m in items if m.handled_at is None), errors=errors or [],
+    total_open = sum(1 for m in items if m.handled_at is None)
+    start = (time.mktime(chosen.van.timetuple()) if chosen.van else None)
+    end = (time.mktime((chosen.tot + dt.timedelta(days=1)).timetuple()) if chosen.tot
+           else None)
+    shown = [m for m in items
+             if (not chosen.casus or m.case_ref.lower() == chosen.casus.lower())
+             and (start is None or m.last_at >= start) and (end is None or m.at < end)]
+    open_page, open_at, open_pages = _page([m for m in shown if m.handled_at is None],
+                                           chosen.pagina_open)
+    done = [m for m in shown if m.handled_at is not None]
+    done_page, done_at, done_pages = _page(done, chosen.pagina_afgehandeld)
+    return render(request, "meldingen.html", viewer, status, errors=errors or [],
+                  error_fields=("casus", "van", "tot"),
+                  open=total_open, open_items=open_page, open_at=open_at,
+                  open_pages=open_pages, open_count=sum(1 for m in shown
+                                                        if m.handled_at is None),
+                  done_items=done_page, done_at=done_at, done_pages=done_pages,
+                  done_count=len(done), chosen=chosen,
+                  filtered=bool(chosen.casus or chosen.van or chosen.tot),
                   choices=cases.handling_choices,
                   overdue={m.id for m in items if cases.assessment_overdue(m, now)})
 

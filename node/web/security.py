@@ -33,6 +33,18 @@ bearer = HTTPBearer(auto_error=False, description="API-token van de gebruiker (s
 class NeedLogin(Exception):
     """A page asked for without a (live) session: the handler sends the login page."""
 
+    location = "/inloggen"
+
+
+class MustChangePassword(NeedLogin):
+    """A password a beheerder set is changed first: every page but this one and logout
+    sends the user to the change-password page."""
+
+    location = "/account/wachtwoord"
+
+
+CHANGE_PASSWORD_PATHS = frozenset({"/account/wachtwoord", "/uitloggen"})
+
 
 class ApiError(HTTPException):
     """An API refusal in the Dutch error format."""
@@ -79,6 +91,8 @@ def page_user(*roles: str, form: bool = False) -> Callable[[Request], Awaitable[
         if user is None or user.disabled:
             ctx.store.end_session(session.token_hash)
             raise NeedLogin
+        if user.must_change_password and request.url.path not in CHANGE_PASSWORD_PATHS:
+            raise MustChangePassword
         if user.role not in roles:
             raise HTTPException(403, "U heeft geen toegang tot deze pagina.")
         if form:  # only now, for a user of the route's role, is the body read

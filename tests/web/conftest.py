@@ -39,7 +39,7 @@ def add_users(ctx: NodeContext, prefix: str = "") -> None:
     for name, (role, regisseur) in USERS.items():
         if ctx.store.user(prefix + name) is None:
             accounts.add_user(ctx.store, prefix + name, role, regisseur, PASSWORD, by="test",
-                              now=ctx.clock())
+                              now=ctx.clock(), must_change=False)
 
 
 def csrf_of(html: str) -> str:

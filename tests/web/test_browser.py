@@ -80,7 +80,7 @@ def test_procesregisseur_flow_in_the_browser(browser: object, net: Harness,
     _fill_check(page, PIETER)
     page.get_by_role("button", name="Controleren").click()
     refusal = page.locator("#fouten").inner_text()
-    assert "u heeft het maximum van 3 checks per uur bereikt" in refusal
+    assert "U heeft het maximum van 3 checks per uur bereikt" in refusal
     _shot(page, "05-limiet")
 
     # The API without a token.

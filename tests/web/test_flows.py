@@ -130,7 +130,7 @@ def test_melding_reaches_the_inbox_and_is_handled(net: Harness, fryslan: NodeCon
         {"melding": melding.id, "actie": "contact_opgenomen"}]
     # Nobody else's meldingen: pr-2 cannot handle pr-1's.
     accounts.add_user(limburg.store, "collega", "procesregisseur", "pr-2",
-                      "correct-horse-battery", by="test", now=time.time())
+                      "correct-horse-battery", by="test", now=time.time(), must_change=False)
     other = TestClient(create_app(limburg), follow_redirects=False)
     csrf = login(other, "collega")
     assert "NL-2026-014" not in other.get("/meldingen").text
@@ -147,7 +147,7 @@ def test_rate_limit_refusal_is_shown_in_dutch(net: Harness, fryslan: NodeContext
     ctx = dataclasses.replace(fryslan, config=dataclasses.replace(
         fryslan.config, checks_per_user_per_hour=1))
     accounts.add_user(ctx.store, "ijverig", "procesregisseur", "pr-1",
-                      "correct-horse-battery", by="test", now=time.time())
+                      "correct-horse-battery", by="test", now=time.time(), must_change=False)
     client = TestClient(create_app(ctx), follow_redirects=False)
     csrf = login(client, "ijverig")
     form = {"csrf_token": csrf, "casus": TRIAGE_CASE, "aantal": "1",
@@ -156,7 +156,7 @@ def test_rate_limit_refusal_is_shown_in_dutch(net: Harness, fryslan: NodeContext
     assert client.post("/check", data=form).status_code == 303
     refused = client.post("/check", data=form)
     assert refused.status_code == 429
-    assert "u heeft het maximum van 1 checks per uur bereikt" in refused.text
+    assert "U heeft het maximum van 1 checks per uur bereikt" in refused.text
 
 
 def test_api_check_import_close_and_audit(net: Harness, fryslan: NodeContext,

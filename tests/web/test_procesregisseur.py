@@ -104,7 +104,7 @@ def test_prefill_refuses_a_case_of_another_procesregisseur(fryslan: NodeContext,
                                                            net: Harness) -> None:
     net.intake("zvh-fryslan", "F-2026-PR2", "pr-2")
     accounts.add_user(fryslan.store, "vreemde", "procesregisseur", "pr-1", PASSWORD,
-                      by="test", now=time.time())
+                      by="test", now=time.time(), must_change=False)
     client = TestClient(create_app(fryslan), follow_redirects=False)
     login(client, "vreemde")
     form = client.get(f"/check?casus=F-2026-PR2&doel={quote(PURPOSE)}")
@@ -121,7 +121,7 @@ def test_history_lists_own_checks_with_counts_and_no_identifiers(
     _check(client, csrf, {**PIETER, **MEMBER}, count=2)
     # Another user's check of the same case is not in this user's history.
     accounts.add_user(fryslan.store, "collega", "procesregisseur", "pr-1", PASSWORD,
-                      by="test", now=time.time())
+                      by="test", now=time.time(), must_change=False)
     other = TestClient(create_app(fryslan), follow_redirects=False)
     _check(other, login(other, "collega"), {
         "p0_achternaam": "Kuipers", "p0_voornamen": "Sjoerd", "p0_geboortedatum": "1970-01-02"})
@@ -186,7 +186,7 @@ def test_printed_result_has_no_navigation_or_buttons(browser: object,
     url = servers[FRYSLAN].url
     # Its own account: the servers allow 3 checks per user per hour, used up above.
     accounts.add_user(servers[FRYSLAN].ctx.store, "afdrukker", "procesregisseur", "pr-1",
-                      PASSWORD, by="test", now=time.time())
+                      PASSWORD, by="test", now=time.time(), must_change=False)
     context = browser.new_context(locale="nl-NL")  # type: ignore[attr-defined]
     page = context.new_page()
     page.set_default_timeout(10_000)

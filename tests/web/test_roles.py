@@ -32,6 +32,8 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/check/uitkomst/{result_id}"): (PR,),
     ("GET", "/geschiedenis"): (PR,),
     ("GET", "/help"): LOGGED_IN,
+    ("GET", "/account/wachtwoord"): LOGGED_IN,
+    ("POST", "/account/wachtwoord"): LOGGED_IN,
     ("GET", "/aanmelding"): (PR,),
     ("POST", "/aanmelding"): (PR,),
     ("GET", "/casussen"): (PR,),
