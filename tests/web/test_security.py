@@ -230,7 +230,9 @@ def test_api_tokens_are_made_by_their_owner_and_a_reset_revokes_them(
         "Authorization": f"Bearer {operator_token}"}).status_code == 401
     # A beheerder may revoke someone's tokens (not make them).
     accounts.create_api_token(fryslan.store, "eigenaar", by="operator", now=fryslan.clock())
-    page = beheer.post("/beheer/gebruikers/eigenaar/tokens-intrekken",
-                       data={"csrf_token": beheer_csrf})
+    revoked = beheer.post("/beheer/gebruikers/eigenaar/tokens-intrekken",
+                          data={"csrf_token": beheer_csrf})
+    assert revoked.status_code == 303  # post/redirect/get: the message is shown once
+    page = beheer.get(revoked.headers["location"])
     assert "1 API-token(s) van eigenaar ingetrokken" in page.text
     assert fryslan.store.api_token_counts().get("eigenaar", 0) == 0
