@@ -29,7 +29,7 @@ from samenloop.node.web.limits import (
     size_text,
 )
 from samenloop.node.web.mailer import MeldingMailer
-from samenloop.node.web.security import NeedLogin
+from samenloop.node.web.security import NeedLogin, Viewer, context, page_session
 
 log = logging.getLogger("samenloop.web")
 
@@ -173,9 +173,22 @@ _STATUS_TEXT = {
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return pages.templates.TemplateResponse(request, "fout.html", {
-        "viewer": None, "csrf": "", "zvh": "Samenloop", "message": message},
-        status_code=status)
+    """An error page keeps the navigation and the logged-in state: a user who took a wrong
+    turn still sees where they are and can go on (or log out) from here."""
+    return pages.render(request, "fout.html", _viewer_of(request), status, message=message)
+
+
+def _viewer_of(request: Request) -> Viewer | None:
+    """The logged-in user behind an error page, if the session is valid; never raises
+    (the page must render whatever went wrong)."""
+    try:
+        session = page_session(request)
+        if session is None or session.username is None:
+            return None
+        user = context(request).store.user(session.username)
+        return Viewer(user, session) if user is not None and not user.disabled else None
+    except Exception:
+        return None
 
 
 class WebServer:
