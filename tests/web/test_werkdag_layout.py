@@ -12,7 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from samenloop.node.config import WebConfig
 from samenloop.node.demo import free_port
-from samenloop.node.web.app import WebServer
+from samenloop.node.web.app import HEADERS, WebServer
 from tests.support.network import Harness
 from tests.web.browser import PIETER, _fill_check, _login, _shot, browser
 from tests.web.conftest import FRYSLAN, PASSWORD, TRIAGE_CASE, add_users, web_context
@@ -199,4 +199,31 @@ def test_error_pages_keep_the_navigation_and_the_login(
     assert f"Ingelogd als {USERNAME[role]}" in page.locator("header").inner_text()
     assert page.locator("header .brand strong").inner_text() == "Samenloop"
     assert "Zorg- en Veiligheidshuis Fryslân" in page.locator("header").inner_text()
+    context.close()
+
+
+def test_the_api_documentation_comes_from_the_node_itself(browser: object, web: str) -> None:
+    """Swagger UI at /api/v1/docs, its files served by the node, under the CSP: no request
+    leaves the node and the browser reports no CSP violation."""
+    context = browser.new_context(locale="nl-NL")  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    requests: list[str] = []
+    console: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("console", lambda message: console.append(message.text))
+    page.add_init_script("window.violations = []; document.addEventListener("
+                         "'securitypolicyviolation', e => window.violations.push("
+                         "e.violatedDirective + ' ' + e.blockedURI));")
+    response = page.goto(f"{web}/api/v1/docs")
+    assert response is not None and response.status == 200
+    page.get_by_text("Samenloop node API").first.wait_for()
+    page.get_by_text("/api/v1/meldingen", exact=True).first.click()  # opens the operation
+    page.get_by_text("Try it out").first.wait_for()
+    assert page.evaluate("window.violations") == []
+    assert requests and all(url.startswith(web) for url in requests), requests
+    assert not [m for m in console if "Content Security Policy" in m], console
+    csp = response.headers["content-security-policy"]
+    assert csp == HEADERS["Content-Security-Policy"] + "; img-src 'self' data:"
+    _shot(page, "werkdag-api-docs-1280")
     context.close()
