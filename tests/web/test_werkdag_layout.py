@@ -114,6 +114,7 @@ def test_the_navigation_collapses_on_a_phone(browser: object,
     assert not menu.is_visible()
     page.get_by_text("Menu", exact=True).click()
     assert menu.is_visible()
+    _shot(page, "werkdag-procesregisseur-menu-open-375")
     page.set_viewport_size({"width": 1280, "height": 800})
     page.reload()
     assert page.get_by_role("link", name="Mijn casussen").is_visible()
