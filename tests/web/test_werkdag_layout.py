@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from samenloop.node.config import WebConfig
+from samenloop.node.config import Procesregisseur, WebConfig
 from samenloop.node.demo import free_port
+from samenloop.node.store import NewMelding
 from samenloop.node.web.app import HEADERS, WebServer
 from tests.support.network import Harness
 from tests.web.browser import PIETER, _fill_check, _login, _shot, browser
@@ -34,6 +35,14 @@ def web(net: Harness) -> Iterator[str]:
     """Fryslân's web app, without the low check limit of the other browser tests."""
     ctx = web_context(net, FRYSLAN, WebConfig(listen=f"127.0.0.1:{free_port()}"))
     add_users(ctx)
+    # A melding in the inbox, so its table is laid out too (with a long case number).
+    ctx.store.record_meldingen([NewMelding(
+        case_ref="F-2026-001-LANG-CASUSNUMMER", procesregisseur_id="pr-1",
+        from_node="zvh-noord-limburg", from_zvh="Zorg- en Veiligheidshuis Noord-Limburg",
+        requester=Procesregisseur("pr-9", "Anne de Vries", "077 123 4511",
+                                  "anne@noord-limburg.zvh.example"),
+        strength=3, query_id="q-werkdag", purpose="triage", assess=False)],
+        now=ctx.clock(), audit=[])
     server = WebServer(ctx)
     server.start()
     yield server.url
