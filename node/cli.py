@@ -221,7 +221,7 @@ def node_intake(case_ref: Annotated[str, typer.Argument(help="case reference")],
             reason = ("already registered" if isinstance(exc, cases.AlreadyExists)
                       else INTAKE_REFUSALS.get(exc.field, exc.field))
             raise fail(f"intake refused: {reason}") from None
-    typer.echo(f"registered aanmelding {case_ref.strip()}")
+    typer.echo(f"registered case {case_ref.strip()} (phase aanmelding)")
 
 
 # Operators read English; the use cases refuse in Dutch for procesregisseurs.
@@ -295,12 +295,18 @@ def node_meldingen(config: ConfigOption) -> None:
     from samenloop.node.model import STRENGTH_NAMES
 
     with _opened(config) as (_, store):
-        for n in store.notifications():
+        notifications = store.notifications()
+        if not notifications:
+            typer.echo("no meldingen")
+            return
+        typer.echo(f"{'LAST':16}  {'CASE':20}  {'STRENGTH':14}  {'TIMES':>5}  {'STATUS':32}  "
+                   f"FROM (ZVH: procesregisseur, phone, email)")
+        for n in notifications:
             at = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.last_at or n.at))
             status = (f"handled ({n.handled_action})" if n.handled_at else
-                      "to assess" if n.assess else "open")
-            typer.echo(f"{at}  {n.case_ref}  {STRENGTH_NAMES.get(n.strength, '?'):14} "
-                       f"x{n.times}  {status:12} {n.from_zvh}: {n.requester.name}, "
+                      "open, to assess" if n.assess else "open")
+            typer.echo(f"{at:16}  {n.case_ref:20}  {STRENGTH_NAMES.get(n.strength, '?'):14}  "
+                       f"{n.times:>5}  {status:32}  {n.from_zvh}: {n.requester.name}, "
                        f"{n.requester.phone}, {n.requester.email}")
 
 
@@ -446,6 +452,23 @@ def _password(from_stdin: bool) -> str:
     return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
 
 
+def _account_refusal(exc: Exception) -> str:
+    """The accounts module refuses in Dutch (for the beheerder's page); operators read
+    English, naming the field."""
+    from samenloop.node.web.accounts import MIN_PASSWORD, AccountError
+
+    assert isinstance(exc, AccountError)
+    if exc.field == "gebruikersnaam":
+        return ("username: already exists" if "bestaat al" in exc.message else
+                "username: use 2-64 lowercase letters, digits, '.', '_' or '-'"
+                if exc.message.startswith("gebruik") else "username: unknown or disabled user")
+    return {"rol": "role: choose procesregisseur, beheerder, auditor or privacy",
+            "procesregisseur": "procesregisseur: unknown id (add it first: node "
+                               "procesregisseur add)",
+            "wachtwoord": f"password: at least {MIN_PASSWORD} characters",
+            }.get(exc.field, f"{exc.field}: refused")
+
+
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin",
                                              help="read the password from standard input")]
 
@@ -471,7 +494,7 @@ def user_add(
                               by="operator", now=time.time(),
                               must_change=False if own_password else None)
         except accounts.AccountError as exc:
-            raise fail(f"{exc.field}: {exc.message}") from None
+            raise fail(_account_refusal(exc)) from None
     typer.echo(f"added {role} {username.strip().lower()}")
 
 
@@ -516,7 +539,7 @@ def _user_change(config: Path, username: str, change: str, password: str = "") -
                 accounts.set_disabled(store, username, change == "disable", by="operator",
                                       now=time.time())
         except accounts.AccountError as exc:
-            raise fail(f"{exc.field}: {exc.message}") from None
+            raise fail(_account_refusal(exc)) from None
     typer.echo(f"{change}: {username}")
 
 

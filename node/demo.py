@@ -50,7 +50,14 @@ _DEMO_PEOPLE = {
          "'s-Gravenhage"),
     ],
 }
-_PEOPLE_NAMES = [("Anne de Vries", "123 451"), ("Joris Meijer", "123 452")]
+# Each demo ZVH has procesregisseurs of its own (pr-1, pr-2), so a hit's contact plainly
+# shows which house answered.
+_PEOPLE_NAMES = {
+    "zvh-fryslan": [("Sjoukje Bosma", "123 451"), ("Wiebe Postma", "123 452")],
+    "zvh-noord-limburg": [("Anne de Vries", "123 451"), ("Joris Meijer", "123 452")],
+    "zvh-rotterdam-rijnmond": [("Fatima Ouali", "123 451"), ("Daan de Graaf", "123 452")],
+}
+_OTHER_PEOPLE = [("Lotte Jansen", "123 451"), ("Bram de Wit", "123 452")]
 # Each demo ZVH's procesregisseurs have their own number, in the region's area code.
 _AREA_CODES = {"zvh-fryslan": "058", "zvh-noord-limburg": "077", "zvh-rotterdam-rijnmond": "010"}
 
@@ -157,7 +164,8 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
         folder = root / "nodes" / node_id
         folder.mkdir(parents=True, exist_ok=True)
         regisseurs = []
-        for index, (person, phone) in enumerate(_PEOPLE_NAMES, start=1):
+        for index, (person, phone) in enumerate(_PEOPLE_NAMES.get(node_id, _OTHER_PEOPLE),
+                                                start=1):
             short = node_id.removeprefix("zvh-")
             area = _AREA_CODES.get(node_id, "030")
             regisseurs += ["[[procesregisseurs]]", f'id = "pr-{index}"',

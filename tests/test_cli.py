@@ -127,6 +127,9 @@ def test_operator_flow_and_no_identifier_in_any_file(deployed: Path) -> None:
 
     meldingen = run("node", "meldingen", "--config", "zvh-b.toml", cwd=root).stdout
     assert "B-1" in meldingen and "ZVH A" in meldingen and "Regisseur A" in meldingen
+    header, row = meldingen.splitlines()[:2]  # a header, and each melding's status
+    assert header.split()[:5] == ["LAST", "CASE", "STRENGTH", "TIMES", "STATUS"]
+    assert "B-1" in row and " open " in row
 
     run("node", "close", "B-1", "--config", "zvh-b.toml", cwd=root)
     result = run(*check, cwd=root, stdin=json.dumps(QUERY[:1]))

@@ -66,7 +66,7 @@ def test_a_check_at_aanmelding_reaches_no_other_node(network: Harness) -> None:
     network.check(FRYSLAN, TRIAGE_CASE, NOBODY)                  # registers NOBODY there
     own = network.check(FRYSLAN, "F-AANM-1", NOBODY)
     assert [(h.node_id, h.procesregisseur.name) for h in own.hits] == [
-        (FRYSLAN, "Anne de Vries")]
+        (FRYSLAN, "Sjoukje Bosma")]
     [record] = [e for e in network.nodes[FRYSLAN].store.audit_entries("check")
                 if e.details["case_ref"] == "F-AANM-1"][-1:]
     assert record.details["reach"] == "eigen"
@@ -123,7 +123,7 @@ def test_only_the_procesregisseur_or_a_named_vervanger_may_check(network: Harnes
                            actor="joris")
     # The holder is told who really asks: the vervanger.
     assert result.hits and network.nodes[LIMBURG].store.notifications()[0].requester.name == (
-        "Joris Meijer")
+        "Wiebe Postma")
     # The vervanger also sees the procesregisseur's meldingen, others do not.
     assert cases.meldingen_for(store, "pr-2") == store.notifications(["pr-1", "pr-2"])
     cases.set_vervanger(store, "pr-1", "pr-2", named=False, actor="beheerder", now=time.time())

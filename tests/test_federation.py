@@ -47,7 +47,7 @@ def test_hit_within_own_node_but_not_on_the_case_checked_for(network: Harness) -
                            dict(surname="Hoekstra", given_names="Sietske",
                                 date_of_birth="14-02-1988", place_of_birth="Leeuwarden"))
     assert [(h.subject, h.node_id) for h in result.hits] == [(0, FRYSLAN)]
-    assert result.hits[0].procesregisseur.name == "Joris Meijer"
+    assert result.hits[0].procesregisseur.name == "Wiebe Postma"
 
 
 def test_no_hit_is_reported_with_full_coverage(network: Harness) -> None:
@@ -294,7 +294,7 @@ def test_notification_filed_at_the_holding_node(network: Harness) -> None:
     [melding] = network.nodes[LIMBURG].store.notifications()
     assert melding.case_ref == "NL-2026-014" and melding.procesregisseur_id == "pr-1"
     assert melding.from_zvh == "Zorg- en Veiligheidshuis Fryslân"
-    assert melding.requester.name == "Anne de Vries"  # Fryslân's procesregisseur of the case
+    assert melding.requester.name == "Sjoukje Bosma"  # Fryslân's procesregisseur of the case
     assert network.nodes[RIJNMOND].store.notifications() == []
     assert network.nodes[FRYSLAN].store.notifications() == []
 
@@ -358,7 +358,7 @@ def test_checking_registers_the_subject_in_the_own_case(network: Harness) -> Non
     assert network.check(FRYSLAN, TRIAGE_CASE, NOBODY).hits == ()
     later = network.check(RIJNMOND, "R-2026-101", NOBODY)  # Rijnmond's case at triage
     assert [(h.node_id, h.procesregisseur.name) for h in later.hits] == [
-        (FRYSLAN, "Anne de Vries")]
+        (FRYSLAN, "Sjoukje Bosma")]
     [melding] = network.nodes[FRYSLAN].store.notifications()
     assert melding.case_ref == TRIAGE_CASE
     # The first check was not told of the second; only a new check learns of it.
@@ -425,7 +425,7 @@ def test_up_to_twenty_persons_when_the_operator_allows_it(tmp_path: Path) -> Non
         result = harness.check(FRYSLAN, TRIAGE_CASE, *subjects)
         assert result.coverage.complete and result.subjects == 20
         assert sorted((h.subject, h.node_id, h.procesregisseur.name) for h in result.hits) == [
-            (7, LIMBURG, "Anne de Vries"), (15, FRYSLAN, "Joris Meijer")]
+            (7, LIMBURG, "Anne de Vries"), (15, FRYSLAN, "Wiebe Postma")]
     finally:
         harness.close()
 

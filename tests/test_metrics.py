@@ -13,7 +13,8 @@ from samenloop.node.demo import free_port
 from tests.support.network import NOBODY, PIETER_VAN_DEN_BERG, Harness
 
 ALLOWED_LABELS = {"outcome", "node", "status", "kind", "phase", "version", "le"}
-FORBIDDEN = ["F-2026-001", "NL-2026-014", "Anne de Vries", "Joris Meijer", "Berg", "Pieter",
+FORBIDDEN = ["F-2026-001", "NL-2026-014", "Anne de Vries", "Joris Meijer", "Sjoukje Bosma",
+             "Wiebe Postma", "Berg", "Pieter",
              "Visser", "Karin", "1985", "1975", "Venlo", "test"]
 
 

@@ -99,10 +99,16 @@ class CheckUit(BaseModel):
     waarschuwing: str | None
 
 
+def _moment(at: float) -> dt.datetime:
+    """A stored Unix time as the API gives it: ISO 8601 in the node's local time with its
+    UTC offset, so a client never has to guess the time zone."""
+    return dt.datetime.fromtimestamp(at).astimezone()
+
+
 class MeldingUit(BaseModel):
     id: int
-    ontvangen: float
-    laatst: float
+    ontvangen: dt.datetime = Field(description="ISO 8601 met tijdzone")
+    laatst: dt.datetime = Field(description="ISO 8601 met tijdzone")
     aantal: int
     casus: str
     van_zvh: str
@@ -110,7 +116,7 @@ class MeldingUit(BaseModel):
     sterkte: str
     contact: Contact
     beoordelen: bool
-    afgehandeld: float | None
+    afgehandeld: dt.datetime | None = Field(description="ISO 8601 met tijdzone")
     actie: str | None
 
 
@@ -249,12 +255,14 @@ def api_meldingen(request: Request,
                   user: User = Depends(api_user("procesregisseur"))  # noqa: B008
                   ) -> list[MeldingUit]:
     names = {v: k for k, v in STRENGTHS.items()}
-    return [MeldingUit(id=n.id, ontvangen=n.at, laatst=n.last_at, aantal=n.times,
+    return [MeldingUit(id=n.id, ontvangen=_moment(n.at), laatst=_moment(n.last_at),
+                       aantal=n.times,
                        casus=n.case_ref, van_zvh=n.from_zvh, doel=n.purpose,
                        sterkte=names.get(n.strength, "onbekend"),
                        contact=Contact(naam=n.requester.name, telefoon=n.requester.phone,
                                        email=n.requester.email), beoordelen=n.assess,
-                       afgehandeld=n.handled_at, actie=n.handled_action)
+                       afgehandeld=_moment(n.handled_at) if n.handled_at else None,
+                       actie=n.handled_action)
             for n in cases.meldingen_for(context(request).store,
                                          user.procesregisseur_id or "")]
 

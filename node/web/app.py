@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +30,7 @@ from samenloop.node.web.limits import (
     size_text,
 )
 from samenloop.node.web.mailer import MeldingMailer
-from samenloop.node.web.security import NeedLogin
+from samenloop.node.web.security import NeedLogin, Viewer, context, page_session
 
 log = logging.getLogger("samenloop.web")
 
@@ -40,6 +41,26 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
 }
+
+# Swagger UI's stylesheet draws its icons as data: SVG images; only the docs page allows
+# them, and only as images (scripts, styles and connections stay 'self', nothing inline).
+DOCS_CSP = HEADERS["Content-Security-Policy"] + "; img-src 'self' data:"
+SWAGGER_UI = Path(fastapi_offline.__file__).resolve().parent / "static"
+API_DOCS_PAGE = """<!doctype html>
+<html lang="nl">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>API-documentatie – Samenloop</title>
+<link rel="stylesheet" href="/static/swagger-ui/swagger-ui.css">
+</head>
+<body>
+<main id="swagger-ui"></main>
+<script src="/static/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/api-docs.js"></script>
+</body>
+</html>
+"""
 
 # Pydantic error types in plain Dutch; `{veld}` is the field's name, never its value.
 MESSAGES = {
@@ -94,6 +115,15 @@ def create_app(ctx: NodeContext) -> FastAPI:
     app.include_router(auditor.router)
     app.include_router(procesregisseur.router)
     app.include_router(api.router)
+    # Interactive API documentation from the node itself: Swagger UI's files as the
+    # fastapi-offline package ships them (no CDN), started by a script file of our own
+    # (the CSP allows no inline script). Mounted before /static, which would take the path.
+    app.mount("/static/swagger-ui", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(API_DOCS_PAGE, headers={"Content-Security-Policy": DOCS_CSP})
+
     # resolve(): the strict editable install links each file, and StaticFiles refuses a
     # link that leads out of its directory (the page would come without its stylesheet).
     app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"),
@@ -123,7 +153,10 @@ def create_app(ctx: NodeContext) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
+        docs_page = response.headers.get("Content-Security-Policy") == DOCS_CSP
         response.headers.update(HEADERS)
+        if docs_page:  # the one page that needs Swagger UI's data: icons
+            response.headers["Content-Security-Policy"] = DOCS_CSP
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
@@ -173,9 +206,22 @@ _STATUS_TEXT = {
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    return pages.templates.TemplateResponse(request, "fout.html", {
-        "viewer": None, "csrf": "", "zvh": "Samenloop", "message": message},
-        status_code=status)
+    """An error page keeps the navigation and the logged-in state: a user who took a wrong
+    turn still sees where they are and can go on (or log out) from here."""
+    return pages.render(request, "fout.html", _viewer_of(request), status, message=message)
+
+
+def _viewer_of(request: Request) -> Viewer | None:
+    """The logged-in user behind an error page, if the session is valid; never raises
+    (the page must render whatever went wrong)."""
+    try:
+        session = page_session(request)
+        if session is None or session.username is None:
+            return None
+        user = context(request).store.user(session.username)
+        return Viewer(user, session) if user is not None and not user.disabled else None
+    except Exception:
+        return None
 
 
 class WebServer:

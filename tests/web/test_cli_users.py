@@ -34,7 +34,7 @@ def test_user_add_token_disable_reset_and_list(net: Harness) -> None:
         run("reset", "cli-regisseur", "--password-stdin", stdin="nog-een-lang-wachtwoord\n")
         refused = runner.invoke(app, ["node", "user", "add", "x", "--role", "auditor",
                                       "--password-stdin", "--config", config], input="kort\n")
-        assert refused.exit_code == 2 and "gebruikersnaam" in refused.output
+        assert refused.exit_code == 2 and "username: use 2-64" in refused.output
         actions = [e.action for e in store.audit_entries() if e.details.get("user")
                    == "cli-regisseur"]
         assert actions == ["user_add", "token_add", "user_disable", "user_enable",

@@ -119,7 +119,7 @@ def test_melding_reaches_the_inbox_and_is_handled(net: Harness, fryslan: NodeCon
     csrf = login(inbox, "regisseur")
     page = inbox.get("/meldingen").text
     assert "NL-2026-014" in page and "Zorg- en Veiligheidshuis Fryslân" in page
-    assert "Anne de Vries" in page  # Fryslân's pr-1 is the requester
+    assert "Sjoukje Bosma" in page  # Fryslân's pr-1 is the requester
     melding = limburg.store.notifications(["pr-1"])[0]
     assert "triage: samenloop met ander ZVH" in page  # the purpose category, never a note
     done = inbox.post(f"/meldingen/{melding.id}/afgehandeld",

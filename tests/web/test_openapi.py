@@ -4,6 +4,7 @@ every refusal is in the Dutch error format."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 import pytest
@@ -46,3 +47,35 @@ def test_api_never_answers_with_a_server_error(fryslan: NodeContext) -> None:
                         {"field", "message"} <= set(d) for d in detail), response.text
 
         exercise()
+
+
+def test_api_times_are_iso_8601_with_a_time_zone(fryslan: NodeContext) -> None:
+    """A melding's times were Unix floats: a client had to guess what they meant."""
+    from fastapi.testclient import TestClient
+
+    from samenloop.node import cases
+    from samenloop.node.config import Procesregisseur
+    from samenloop.node.store import NewMelding
+
+    fryslan.store.record_meldingen([NewMelding(
+        case_ref="NL-TIJD-1", procesregisseur_id="pr-1", from_node="zvh-noord-limburg",
+        from_zvh="Zorg- en Veiligheidshuis Noord-Limburg",
+        requester=Procesregisseur("pr-9", "Iemand", "077 123 4567", "iemand@example.org"),
+        strength=3, query_id="q-tijd", purpose="triage", assess=False)],
+        now=fryslan.clock(), audit=[])
+    melding = next(m for m in cases.meldingen_for(fryslan.store, "pr-1")
+                   if m.case_ref == "NL-TIJD-1")
+    cases.handle_melding(fryslan.store, melding.id, "al_in_contact", procesregisseur_id="pr-1",
+                         actor="regisseur",
+                         now=fryslan.clock())
+    token = accounts.create_api_token(fryslan.store, "regisseur", by="test",
+                                      now=fryslan.clock())
+    client = TestClient(create_app(fryslan))
+    got = client.get("/api/v1/meldingen", headers={"Authorization": f"Bearer {token}"})
+    row = next(m for m in got.json() if m["casus"] == "NL-TIJD-1")
+    for field in ("ontvangen", "laatst", "afgehandeld"):
+        moment = dt.datetime.fromisoformat(row[field])
+        assert moment.tzinfo is not None, (field, row[field])
+        assert abs(moment.timestamp() - fryslan.clock()) < 3600, (field, row[field])
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["MeldingUit"]
+    assert schema["properties"]["ontvangen"]["format"] == "date-time"

@@ -84,6 +84,7 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("POST", "/api/v1/casussen"): (PR,),
     ("POST", "/api/v1/casussen/niet-in-behandeling"): (PR, BEHEER),
     ("GET", "/api/v1/status"): (BEHEER,),
+    ("GET", "/api/v1/docs"): ANYONE,
     ("GET", "/api/v1/gebruikers"): (BEHEER,),
     ("POST", "/api/v1/gebruikers"): (BEHEER,),
     ("GET", "/api/v1/audit"): (AUDIT,),
@@ -105,7 +106,7 @@ def test_the_table_lists_every_route() -> None:
     routes = {(m, r.path) for router in (pages.router, privacy.router, auditor.router,
                                          procesregisseur.router, api.router)
               for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
-    routes |= {("GET", "/api/v1/openapi.json")}
+    routes |= {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
     assert routes == set(ROUTES)
 
 
@@ -143,7 +144,7 @@ def test_every_route_with_every_role(sessions: dict[str | None, tuple[TestClient
     url = _concrete(path)
     for role, client, csrf in _clients(sessions):
         permitted = allowed == ANYONE or role in allowed
-        if path.startswith("/api/") and path != "/api/v1/openapi.json":
+        if path.startswith("/api/") and path not in ("/api/v1/openapi.json", "/api/v1/docs"):
             headers = {"Authorization": f"Bearer {tokens[role]}"} if role else {}
             response = client.request(method, url, headers=headers,
                                       json={} if method == "POST" else None)
