@@ -720,13 +720,25 @@ def vervangers(request: Request,
 def import_form(request: Request,
                 viewer: Viewer = Depends(page_user("beheerder"))  # noqa: B008
                 ) -> HTMLResponse:
-    return render(request, "import.html", viewer, report=None, summary=None, errors=[])
+    """The upload form, or once after a POST its report or summary (post/redirect/get:
+    reloading does not check or apply the file again)."""
+    ctx = context(request)
+    key = viewer.session.token_hash
+    shown = ctx.pending.get(key, "import_view", ctx.clock()) or {}
+    ctx.pending.drop(key, "import_view")
+    return render(request, "import.html", viewer, report=shown.get("report"),
+                  summary=shown.get("summary"), errors=[])
+
+
+def _show_import(ctx: NodeContext, viewer: Viewer, **shown: Any) -> Response:
+    ctx.pending.put(viewer.session.token_hash, "import_view", shown, ctx.clock())
+    return RedirectResponse("/beheer/import", 303)
 
 
 @router.post("/beheer/import")
 def import_upload(request: Request,
-                        viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                        ) -> HTMLResponse:
+                  viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
+                  ) -> Response:
     """"Controleren" validates an upload and keeps it in memory; "toepassen" applies it."""
     ctx = context(request)
     form = posted_form(request)
@@ -745,7 +757,7 @@ def import_upload(request: Request,
                           summary=None, errors=exc.errors)
         finally:
             ctx.pending.drop(key, "import")
-        return render(request, "import.html", viewer, report=None, summary=summary, errors=[])
+        return _show_import(ctx, viewer, summary=summary)
     upload = form.get("bestand")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return render(request, "import.html", viewer, 422, report=None, summary=None,
@@ -764,9 +776,9 @@ def import_upload(request: Request,
     rows, cases, problems = actions.check_import(ctx, text)
     if not problems:
         ctx.pending.put(key, "import", text, ctx.clock())
-    return render(request, "import.html", viewer, report={
+    return _show_import(ctx, viewer, report={
         "rows": rows, "cases": cases, "problems": problems[:500],
-        "more": max(0, len(problems) - 500)}, summary=None, errors=[])
+        "more": max(0, len(problems) - 500)})
 
 
 @router.get("/beheer/gebruikers")

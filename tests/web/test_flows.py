@@ -81,12 +81,13 @@ def test_web_checks_and_imports_leave_no_identifier_on_disk_or_in_logs(
                                             "gebruikersnaam": "beheerder",
                                             "wachtwoord": "correct-horse-battery"})
             csrf = csrf_of(browser.get("/beheer/import").text)
-            report = browser.post("/beheer/import", data={"csrf_token": csrf,
+            report = browser.post("/beheer/import", follow_redirects=True, data={"csrf_token": csrf,
                                                           "actie": "controleren"},
                                   files={"bestand": ("export.csv", IMPORT_CSV, "text/csv")})
             assert "goedgekeurd" in report.text, report.text
-            applied = browser.post("/beheer/import", data={"csrf_token": csrf, "sync": "nee",
-                                                           "actie": "toepassen"})
+            applied = browser.post("/beheer/import", follow_redirects=True,
+                                   data={"csrf_token": csrf, "sync": "nee",
+                                         "actie": "toepassen"})
             assert "Import toegepast" in applied.text
     finally:
         server.stop()

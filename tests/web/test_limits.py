@@ -49,7 +49,8 @@ def test_deeply_nested_json_is_refused_in_dutch(client: TestClient,
     assert api.json()["toegepast"] is False
     assert api.json()["problemen"][0]["reden"].startswith("geen geldige JSON")
     csrf = login(client, "beheerder")
-    page = client.post("/beheer/import", data={"csrf_token": csrf, "actie": "controleren"},
+    page = client.post("/beheer/import", follow_redirects=True,
+                       data={"csrf_token": csrf, "actie": "controleren"},
                        files={"bestand": ("export.json", DEEP, "application/json")})
     assert page.status_code == 200 and "geen geldige JSON" in page.text
     assert len(fryslan.store.audit_entries("import")) == before
@@ -217,7 +218,7 @@ def test_uploads_and_forms_never_touch_the_disk(served: WebServer, tmp_path: Pat
                                         "gebruikersnaam": "beheerder",
                                         "wachtwoord": PASSWORD})
         csrf = csrf_of(browser.get("/beheer/import").text)
-        report = browser.post("/beheer/import", data={"csrf_token": csrf,
+        report = browser.post("/beheer/import", follow_redirects=True, data={"csrf_token": csrf,
                                                       "actie": "controleren"},
                               files={"bestand": ("export.csv", export, "text/csv")})
         assert report.status_code == 200 and "goedgekeurd" in report.text, report.text[-2000:]
@@ -344,15 +345,15 @@ def test_a_page_answers_while_an_import_and_a_check_hang(fryslan: NodeContext) -
         beheer, beheer_csrf = _browser(server, "beheerder")
         regisseur, regisseur_csrf = _browser(server, "regisseur")
         export = _export_csv(300 * 80).replace("F-2026-", "V-2026-")
-        report = beheer.post("/beheer/import", data={"csrf_token": beheer_csrf,
-                                                     "actie": "controleren"},
+        report = beheer.post("/beheer/import", follow_redirects=True,
+                             data={"csrf_token": beheer_csrf, "actie": "controleren"},
                              files={"bestand": ("export.csv", export, "text/csv")})
         assert "goedgekeurd" in report.text
         coordinator.flowing.clear()
 
         def run(name: str, browser: httpx.Client, data: dict[str, str]) -> None:
             path = "/beheer/import" if name == "import" else "/check"
-            results[name] = browser.post(path, data=data)
+            results[name] = browser.post(path, data=data, follow_redirects=name == "import")
 
         importing = threading.Thread(target=run, args=("import", beheer, {
             "csrf_token": beheer_csrf, "sync": "nee", "actie": "toepassen"}))

@@ -172,7 +172,8 @@ OWN_HEADER = "Zaaknummer;FASE;Procesregisseur;Achternaam;Voornamen;DOB;Geboortep
 
 
 def _upload(client: TestClient, csrf: str, text: str) -> str:
-    page = client.post("/beheer/import", data={"csrf_token": csrf, "actie": "controleren"},
+    page = client.post("/beheer/import", follow_redirects=True,
+                       data={"csrf_token": csrf, "actie": "controleren"},
                        files={"bestand": ("export.csv", text.encode(), "text/csv")})
     assert page.status_code == 200, page.text
     return html.unescape(page.text)
@@ -224,3 +225,22 @@ def test_the_api_import_report_is_dutch_with_the_files_columns(fryslan: NodeCont
     assert response.status_code == 200, response.text
     assert response.json()["problemen"] == [
         {"regel": 2, "veld": "DOB", "reden": "geboortedatum ligt in de toekomst"}]
+
+
+def test_an_import_is_shown_after_a_redirect_and_reloading_applies_nothing(
+        fryslan: NodeContext, client: TestClient) -> None:
+    csrf = login(client, "beheerder")
+    export = ("casusnummer;fase;procesregisseur;achternaam;voornamen;geboortedatum\n"
+              "PRG-1;triage;pr-1;Oudegeest;Wietske;1993-04-04\n")
+    checked = client.post("/beheer/import", data={"csrf_token": csrf, "actie": "controleren"},
+                          files={"bestand": ("export.csv", export.encode(), "text/csv")})
+    assert checked.status_code == 303 and checked.headers["location"] == "/beheer/import"
+    assert "goedgekeurd" in client.get("/beheer/import").text
+    before = len(fryslan.store.audit_entries("import"))
+    applied = client.post("/beheer/import", data={"csrf_token": csrf, "actie": "toepassen",
+                                                  "sync": "nee"})
+    assert applied.status_code == 303
+    assert "Import toegepast" in client.get("/beheer/import").text
+    again = client.get("/beheer/import")  # a reload: the form, nothing applied again
+    assert "Import toegepast" not in again.text
+    assert len(fryslan.store.audit_entries("import")) == before + 1
