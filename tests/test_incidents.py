@@ -24,6 +24,8 @@ from tests.support.network import NOBODY, PIETER_VAN_DEN_BERG, Harness
 
 FRYSLAN, LIMBURG = "zvh-fryslan", "zvh-noord-limburg"
 
+# The users columns a store had before the privacy role (must_change_password came later).
+OLD_COLUMNS = "(username, role, procesregisseur_id, password_hash, disabled, created_at)"
 OLD_CHECK = "CHECK (role IN ('procesregisseur', 'beheerder', 'auditor'))"
 
 
@@ -35,7 +37,7 @@ def _old_store(path: Path) -> None:
     db.execute("PRAGMA foreign_keys=ON")
     db.executescript(SCHEMA.replace(new_check, OLD_CHECK))
     now = time.time()
-    db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)", [
+    db.executemany(f"INSERT INTO users {OLD_COLUMNS} VALUES (?, ?, ?, ?, ?, ?)", [
         ("regisseur", "procesregisseur", "pr-1", "hash-1", 0, now),
         ("beheerder", "beheerder", None, "hash-2", 0, now),
         ("oud", "auditor", None, "hash-3", 1, now)])
@@ -46,7 +48,7 @@ def _old_store(path: Path) -> None:
         ("t1", "regisseur", now), ("t2", "beheerder", now)])
     db.commit()
     with pytest.raises(sqlite3.IntegrityError):
-        db.execute("INSERT INTO users VALUES ('p', 'privacy', NULL, 'h', 0, 0)")
+        db.execute(f"INSERT INTO users {OLD_COLUMNS} VALUES ('p', 'privacy', NULL, 'h', 0, 0)")
     db.close()
 
 

@@ -76,7 +76,7 @@ def test_meldingen_open_and_handled_apart_with_count_in_navigation(
     assert "Afgehandeld op" in done_part and "Afhandelen" not in done_part
     # Phone numbers dial; case numbers are never broken inside.
     assert 'href="tel:0581234567"' in page
-    assert '<td class="nowrap">W-2026/001-lang</td>' in page
+    assert '<td class="nowrap" data-label="Uw casus">W-2026/001-lang</td>' in page
     # The count in the navigation and on the landing page after login.
     nav = page[page.index('aria-label="Hoofdmenu"'):page.index("</nav>")]
     assert re.search(r"Samenloopmeldingen \(2<span[^>]*> open</span>\)", nav)
