@@ -131,8 +131,8 @@ def login(request: Request,
 
 @router.post("/uitloggen")
 def logout(request: Request,
-                 viewer: Viewer = Depends(page_user("procesregisseur", "beheerder",  # noqa: B008
-                                                    "auditor", form=True))) -> Response:
+           viewer: Viewer = Depends(page_user("procesregisseur", "beheerder",  # noqa: B008
+                                              "auditor", form=True))) -> Response:
     ctx = context(request)
     ctx.store.end_session(viewer.session.token_hash)
     ctx.pending.drop(viewer.session.token_hash)
@@ -177,8 +177,8 @@ def _purpose(form: FormData) -> str:
 
 @router.post("/check")
 def check(request: Request,
-                viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
-                ) -> HTMLResponse:
+          viewer: Viewer = Depends(page_user("procesregisseur", form=True))  # noqa: B008
+          ) -> HTMLResponse:
     """Run a check; "gezinslid toevoegen" re-renders with one more person block, and
     "opnieuw" re-runs the last check of this session from memory (no identifiers in the
     browser's history or in hidden fields)."""
@@ -290,8 +290,8 @@ def _beheer(request: Request, viewer: Viewer, *, message: str | None = None,
 
 @router.post("/beheer/casus-sluiten")
 def close_case(request: Request,
-                     viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                     ) -> HTMLResponse:
+               viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
+               ) -> HTMLResponse:
     ctx = context(request)
     case_ref = _text(posted_form(request), "casus").strip()
     try:
@@ -311,8 +311,8 @@ def import_form(request: Request,
 
 @router.post("/beheer/import")
 def import_upload(request: Request,
-                        viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                        ) -> HTMLResponse:
+                  viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
+                  ) -> HTMLResponse:
     """"Controleren" validates an upload and keeps it in memory; "toepassen" applies it."""
     ctx = context(request)
     form = posted_form(request)
@@ -373,8 +373,8 @@ def _users(request: Request, viewer: Viewer, *, message: str | None = None,
 
 @router.post("/beheer/gebruikers")
 def user_add(request: Request,
-                   viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                   ) -> HTMLResponse:
+             viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
+             ) -> HTMLResponse:
     ctx = context(request)
     form = posted_form(request)
     password = accounts.new_password()
@@ -391,8 +391,8 @@ def user_add(request: Request,
 
 @router.post("/beheer/gebruikers/{username}/{change}")
 def user_change(request: Request, username: str, change: str,
-                      viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
-                      ) -> HTMLResponse:
+                viewer: Viewer = Depends(page_user("beheerder", form=True))  # noqa: B008
+                ) -> HTMLResponse:
     ctx = context(request)
     secret = None
     try:
@@ -443,8 +443,8 @@ def _my_tokens(request: Request, viewer: Viewer, *, message: str | None = None,
 
 @router.post("/mijn-api-tokens")
 def my_tokens_change(request: Request,
-                           viewer: Viewer = Depends(page_user(*ANY_ROLE, form=True))  # noqa: B008
-                           ) -> HTMLResponse:
+                     viewer: Viewer = Depends(page_user(*ANY_ROLE, form=True))  # noqa: B008
+                     ) -> HTMLResponse:
     """Only the owner makes a token for an account: a token acts as its owner."""
     ctx = context(request)
     if _text(posted_form(request), "actie") == "intrekken":
