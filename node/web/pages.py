@@ -886,8 +886,8 @@ def _my_tokens(request: Request, viewer: Viewer, *, message: str | None = None,
 
 @router.post("/mijn-api-tokens")
 def my_tokens_change(request: Request,
-                           viewer: Viewer = Depends(page_user(*ANY_ROLE, form=True))  # noqa: B008
-                           ) -> HTMLResponse:
+                     viewer: Viewer = Depends(page_user(*ANY_ROLE, form=True))  # noqa: B008
+                     ) -> HTMLResponse:
     """Only the owner makes a token for an account: a token acts as its owner."""
     ctx = context(request)
     if _text(posted_form(request), "actie") == "intrekken":

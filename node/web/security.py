@@ -111,6 +111,7 @@ class _InMemoryMultiPartParser(MultiPartParser):
     export's names and dates of birth never touch the disk. The body limit bounds it."""
 
     spool_max_size = sys.maxsize
+    max_file_size = sys.maxsize  # the same setting's older name in Starlette
 
 
 MAX_FORM_FIELDS = 20_000  # a check of 1,000 persons has 6,000; the body limit bounds them

@@ -20,7 +20,9 @@ import anyio
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from samenloop.node.cli import app as cli
 from samenloop.node.config import WebConfig
 from samenloop.node.demo import free_port
 from samenloop.node.network import Network
@@ -29,7 +31,7 @@ from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import WebServer, create_app
 from samenloop.proto.configfile import ConfigError, Section
 from tests.support.network import Harness
-from tests.web.conftest import PASSWORD, csrf_of, login
+from tests.web.conftest import FRYSLAN, PASSWORD, csrf_of, login
 
 DEEP = "[" * 50_000 + "]" * 50_000
 
@@ -128,6 +130,18 @@ def test_bodies_streamed_past_the_limit_are_cut_off(served: WebServer,
             **_bearer(fryslan, "regisseur"), "content-type": "application/json"})
         assert refused.status_code == 413, refused.text
         assert refused.json()["detail"][0]["message"] == "het verzoek is groter dan 64 KB"
+    # A page form streamed past the limit by a logged-in beheerder: cut off while parsing.
+    beheer, csrf = _browser(served, "beheerder")
+
+    def form() -> Iterator[bytes]:
+        yield f"csrf_token={csrf}&casus=".encode()
+        for _ in range(100):
+            yield b"x" * 4096
+
+    page = beheer.post("/beheer/casus-sluiten", content=form(), headers={
+        "content-type": "application/x-www-form-urlencoded"})
+    beheer.close()
+    assert page.status_code == 413 and "Het verzoek is groter dan 64 KB" in page.text
 
 
 def test_body_limits_are_configured_in_the_web_section(tmp_path: Path) -> None:
@@ -379,3 +393,14 @@ def test_a_page_answers_while_an_import_and_a_check_hang(fryslan: NodeContext) -
         coordinator.close()
         server.stop()
         ctx.network.close()
+
+
+def test_the_cli_refuses_deeply_nested_json_in_english(net: Harness, tmp_path: Path) -> None:
+    """`samenloop node import` once ended in a RecursionError traceback."""
+    export = tmp_path / "diep.json"
+    export.write_text(DEEP)
+    result = CliRunner().invoke(cli, ["node", "import", str(export), "--config",
+                                      str(net.layout.node_configs[FRYSLAN])])
+    assert result.exit_code != 0
+    assert "not valid JSON (nested deeper than 32 levels)" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
