@@ -304,12 +304,14 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def refuse_ports_in_use(ports: DemoPorts) -> None:
-    for port in ports.all():
-        if port_in_use(port):
-            raise DemoError(
-                f"port {port} is in use (another demo, or on macOS the AirPlay receiver on "
-                "7000); stop it, or start the demo on other ports with --base-port N "
-                "(0: any free ports)")
+    """Every port the demo needs that something else holds, named, before anything starts."""
+    busy = [port for port in ports.all() if port_in_use(port)]
+    if busy:
+        named = (f"port {busy[0]} is" if len(busy) == 1
+                 else f"ports {', '.join(map(str, busy))} are")
+        raise DemoError(
+            f"{named} in use (another demo, or on macOS the AirPlay receiver on 7000); stop "
+            "it, or start the demo on other ports with --base-port N (0: any free ports)")
 
 
 # Demo accounts of every node: username -> (role, procesregisseur id).
