@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -112,6 +113,17 @@ class PendingStore:
             self._expire(now)
             item = self._items.get((session, kind))
         return item[1] if item else None
+
+    def keep(self, session: str, kind: str, value: Any, now: float) -> str:
+        """Keep `value` under a new random id (a check result, an inzage overview) for a
+        redirect to show it: the id goes in the address, the value never does."""
+        item_id = secrets.token_urlsafe(16)
+        self.put(session, f"{kind}:{item_id}", value, now)
+        return item_id
+
+    def kept(self, session: str, kind: str, item_id: str, now: float) -> Any | None:
+        """What `keep` kept for this session under an id from an address or form."""
+        return self.get(session, f"{kind}:{item_id[:64]}", now)
 
     def drop(self, session: str, kind: str | None = None) -> None:
         with self._lock:

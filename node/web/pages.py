@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import io
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -238,7 +237,7 @@ def check(request: Request,
     action = _text(form, "actie")
     key = viewer.session.token_hash
     if action == "opnieuw":
-        last = ctx.pending.get(key, f"uitkomst:{_text(form, 'uitkomst')}", ctx.clock())
+        last = ctx.pending.kept(key, "uitkomst", _text(form, "uitkomst"), ctx.clock())
         if last is None:
             return _check_form(request, viewer, errors=[FieldError(
                 "check", "de vorige check is niet meer bewaard; vul het formulier opnieuw in")],
@@ -317,10 +316,9 @@ def _run_check(request: Request, viewer: Viewer, values: dict[str, str], persons
         # What the user typed comes back only in this no-store POST response.
         return _check_form(request, viewer, persons=persons, values=values,
                            errors=exc.errors, status=exc.status)
-    result_id = secrets.token_urlsafe(16)
-    ctx.pending.put(viewer.session.token_hash, f"uitkomst:{result_id}",
-                    {"request": request_args, "result": result, "at": ctx.clock()},
-                    ctx.clock())
+    result_id = ctx.pending.keep(viewer.session.token_hash, "uitkomst",
+                                 {"request": request_args, "result": result,
+                                  "at": ctx.clock()}, ctx.clock())
     return RedirectResponse(f"/check/uitkomst/{result_id}", 303)
 
 
@@ -330,8 +328,7 @@ def check_result(request: Request, result_id: str,
                  ) -> HTMLResponse:
     """A result, shown from the server's memory for this session only (never run again)."""
     ctx = context(request)
-    shown = ctx.pending.get(viewer.session.token_hash, f"uitkomst:{result_id[:64]}",
-                            ctx.clock())
+    shown = ctx.pending.kept(viewer.session.token_hash, "uitkomst", result_id, ctx.clock())
     if shown is None:
         return render(request, "fout.html", viewer, 404, message=(
             "Deze uitkomst is niet meer beschikbaar. Uitkomsten worden niet bewaard; doe zo "

@@ -5,7 +5,6 @@ incident register with its 72-hour clock towards the Autoriteit Persoonsgegevens
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -178,8 +177,7 @@ def inzage(request: Request,
     except rights.CheckRefused as exc:
         return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
                          status=actions.CHECK_STATUS.get(type(exc), 422))
-    overview_id = secrets.token_urlsafe(16)
-    ctx.pending.put(viewer.session.token_hash, f"inzage:{overview_id}", result, ctx.clock())
+    overview_id = ctx.pending.keep(viewer.session.token_hash, "inzage", result, ctx.clock())
     return RedirectResponse(f"/privacy/inzage/{overview_id}", 303)
 
 
@@ -189,8 +187,7 @@ def inzage_overview(request: Request, overview_id: str,
                     ) -> HTMLResponse:
     """The letter-ready overview, from the server's memory for this session only."""
     ctx = context(request)
-    result = ctx.pending.get(viewer.session.token_hash, f"inzage:{overview_id[:64]}",
-                             ctx.clock())
+    result = ctx.pending.kept(viewer.session.token_hash, "inzage", overview_id, ctx.clock())
     if result is None:
         return render(request, "fout.html", viewer, 404, message=(
             "Dit overzicht is niet meer beschikbaar; het wordt niet bewaard. Doe zo nodig "
