@@ -36,6 +36,30 @@ class DirectoryNode:
 
 
 @dataclass(frozen=True)
+class KeyHolder:
+    """An organisation holding one share of split OPRF keys (#13), reached by nodes directly."""
+
+    holder_id: str
+    display_name: str
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class PublicShare:
+    holder_id: str
+    index: int  # Shamir x-coordinate, 1..255
+    public_share: bytes  # P_i = k_i * G
+
+
+@dataclass(frozen=True)
+class KeySplit:
+    """How an epoch's key is split: any `threshold` of `shares` evaluate it together."""
+
+    threshold: int
+    shares: tuple[PublicShare, ...]
+
+
+@dataclass(frozen=True)
 class NodeDirectory:
     network: str
     serial: int
@@ -47,10 +71,19 @@ class NodeDirectory:
     # BSN as a match key is the network's decision (off by default), never one node's.
     bsn_enabled: bool = False
     match_key_versions: tuple[int, ...] = DEFAULT_MATCH_KEY_VERSIONS
+    key_holders: tuple[KeyHolder, ...] = ()
+    # Epochs whose key is split over key holders; an epoch not here is one coordinator key.
+    key_splits: dict[int, KeySplit] = field(default_factory=dict)
 
     def node(self, node_id: str) -> DirectoryNode | None:
         for entry in self.nodes:
             if entry.node_id == node_id:
+                return entry
+        return None
+
+    def key_holder(self, holder_id: str) -> KeyHolder | None:
+        for entry in self.key_holders:
+            if entry.holder_id == holder_id:
                 return entry
         return None
 
@@ -91,6 +124,8 @@ def build(
     signing_key: bytes,
     bsn_enabled: bool = False,
     match_key_versions: Iterable[int] = DEFAULT_MATCH_KEY_VERSIONS,
+    key_holders: Iterable[KeyHolder] = (),
+    key_splits: dict[int, KeySplit] | None = None,
 ) -> pb.SignedDirectory:
     """Validate and sign a directory edition."""
     message = pb.Directory(
@@ -102,8 +137,13 @@ def build(
                              endpoint=n.endpoint, box_public_key=n.box_public_key)
             for n in nodes
         ],
-        oprf_keys=[pb.OprfKey(epoch=e, public_key=k) for e, k in sorted(oprf_keys.items())],
+        oprf_keys=[_oprf_key(e, k, (key_splits or {}).get(e))
+                   for e, k in sorted(oprf_keys.items())],
+        key_holders=[pb.KeyHolderEntry(holder_id=h.holder_id, display_name=h.display_name,
+                                       endpoint=h.endpoint) for h in key_holders],
     )
+    if set(key_splits or {}) - set(oprf_keys):
+        raise DirectoryError("a key split names an epoch without an OPRF key")
     _check(message)
     raw = message.SerializeToString(deterministic=True)
     return pb.SignedDirectory(directory=raw, signature=signature.sign_directory(raw, signing_key))
@@ -134,7 +174,24 @@ def verify(signed: pb.SignedDirectory, verify_key: bytes) -> NodeDirectory:
         signed=signed,
         bsn_enabled=message.bsn_enabled,
         match_key_versions=tuple(message.match_key_versions) or DEFAULT_MATCH_KEY_VERSIONS,
+        key_holders=tuple(KeyHolder(h.holder_id, h.display_name, h.endpoint)
+                          for h in message.key_holders),
+        key_splits={
+            k.epoch: KeySplit(k.threshold, tuple(
+                PublicShare(s.holder_id, s.index, bytes(s.public_share))
+                for s in k.public_shares))
+            for k in message.oprf_keys if k.threshold
+        },
     )
+
+
+def _oprf_key(epoch: int, public_key: bytes, split: KeySplit | None) -> pb.OprfKey:
+    if split is None:
+        return pb.OprfKey(epoch=epoch, public_key=public_key)
+    return pb.OprfKey(
+        epoch=epoch, public_key=public_key, threshold=split.threshold,
+        public_shares=[pb.PublicShare(holder_id=s.holder_id, index=s.index,
+                                      public_share=s.public_share) for s in split.shares])
 
 
 def parse_file(data: bytes, verify_key: bytes) -> NodeDirectory:
@@ -170,3 +227,39 @@ def _check(message: pb.Directory) -> None:
         raise DirectoryError(f"current epoch {message.current_epoch} has no OPRF key")
     if message.match_key_versions:
         validate_match_key_versions(message.match_key_versions)
+    holders: set[str] = set()
+    for h in message.key_holders:
+        validate_node_id(h.holder_id)
+        if h.holder_id in seen or h.holder_id in holders:
+            raise DirectoryError(f"key holder {h.holder_id} is listed twice or is also a node")
+        holders.add(h.holder_id)
+        if not 0 < len(h.display_name) <= 100:
+            raise DirectoryError(f"key holder {h.holder_id} display name must be 1-100 characters")
+        if not ENDPOINT.match(h.endpoint):
+            raise DirectoryError(f"key holder {h.holder_id} endpoint must be host:port")
+    for k in message.oprf_keys:
+        _check_split(k, holders)
+
+
+def _check_split(key: pb.OprfKey, holders: set[str]) -> None:
+    """A split epoch: t of n distinct holders with distinct indices 1..255, each listed."""
+    if not key.threshold:
+        if key.public_shares:
+            raise DirectoryError(f"epoch {key.epoch} lists public shares but no threshold")
+        return
+    shares = key.public_shares
+    if not 1 <= key.threshold <= len(shares):
+        raise DirectoryError(f"epoch {key.epoch} threshold {key.threshold} must be 1 to the "
+                             f"number of shares ({len(shares)})")
+    if len({s.holder_id for s in shares}) != len(shares) or \
+            len({s.index for s in shares}) != len(shares):
+        raise DirectoryError(f"epoch {key.epoch} lists a key holder or share index twice")
+    for s in shares:
+        if s.holder_id not in holders:
+            raise DirectoryError(f"epoch {key.epoch} share of {s.holder_id}, "
+                                 f"who is not a listed key holder")
+        if not 1 <= s.index <= 255:
+            raise DirectoryError(f"epoch {key.epoch} share index {s.index} must be 1-255")
+        if len(s.public_share) != 32:
+            raise DirectoryError(f"epoch {key.epoch} public share of {s.holder_id} "
+                                 f"must be 32 bytes")

@@ -71,6 +71,32 @@ class EvaluateResponse(_message.Message):
     proof: bytes
     def __init__(self, epoch: _Optional[int] = ..., evaluated_elements: _Optional[_Iterable[bytes]] = ..., proof: _Optional[bytes] = ...) -> None: ...
 
+class EvaluateShareRequest(_message.Message):
+    __slots__ = ("epoch", "blinded_elements", "request_id", "purpose")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    BLINDED_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    blinded_elements: _containers.RepeatedScalarFieldContainer[bytes]
+    request_id: str
+    purpose: EvaluationPurpose
+    def __init__(self, epoch: _Optional[int] = ..., blinded_elements: _Optional[_Iterable[bytes]] = ..., request_id: _Optional[str] = ..., purpose: _Optional[_Union[EvaluationPurpose, str]] = ...) -> None: ...
+
+class EvaluateShareResponse(_message.Message):
+    __slots__ = ("holder_id", "epoch", "request_id", "evaluated_elements", "proof")
+    HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    holder_id: str
+    epoch: int
+    request_id: str
+    evaluated_elements: _containers.RepeatedScalarFieldContainer[bytes]
+    proof: bytes
+    def __init__(self, holder_id: _Optional[str] = ..., epoch: _Optional[int] = ..., request_id: _Optional[str] = ..., evaluated_elements: _Optional[_Iterable[bytes]] = ..., proof: _Optional[bytes] = ...) -> None: ...
+
 class SealedQuery(_message.Message):
     __slots__ = ("node_id", "sealed")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -136,7 +162,7 @@ class SignedDirectory(_message.Message):
     def __init__(self, directory: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class Directory(_message.Message):
-    __slots__ = ("network", "serial", "issued_at", "nodes", "oprf_keys", "current_epoch", "bsn_enabled", "match_key_versions")
+    __slots__ = ("network", "serial", "issued_at", "nodes", "oprf_keys", "current_epoch", "bsn_enabled", "match_key_versions", "key_holders")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +171,7 @@ class Directory(_message.Message):
     CURRENT_EPOCH_FIELD_NUMBER: _ClassVar[int]
     BSN_ENABLED_FIELD_NUMBER: _ClassVar[int]
     MATCH_KEY_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    KEY_HOLDERS_FIELD_NUMBER: _ClassVar[int]
     network: str
     serial: int
     issued_at: int
@@ -153,7 +180,18 @@ class Directory(_message.Message):
     current_epoch: int
     bsn_enabled: bool
     match_key_versions: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, network: _Optional[str] = ..., serial: _Optional[int] = ..., issued_at: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[DirectoryNode, _Mapping]]] = ..., oprf_keys: _Optional[_Iterable[_Union[OprfKey, _Mapping]]] = ..., current_epoch: _Optional[int] = ..., bsn_enabled: _Optional[bool] = ..., match_key_versions: _Optional[_Iterable[int]] = ...) -> None: ...
+    key_holders: _containers.RepeatedCompositeFieldContainer[KeyHolderEntry]
+    def __init__(self, network: _Optional[str] = ..., serial: _Optional[int] = ..., issued_at: _Optional[int] = ..., nodes: _Optional[_Iterable[_Union[DirectoryNode, _Mapping]]] = ..., oprf_keys: _Optional[_Iterable[_Union[OprfKey, _Mapping]]] = ..., current_epoch: _Optional[int] = ..., bsn_enabled: _Optional[bool] = ..., match_key_versions: _Optional[_Iterable[int]] = ..., key_holders: _Optional[_Iterable[_Union[KeyHolderEntry, _Mapping]]] = ...) -> None: ...
+
+class KeyHolderEntry(_message.Message):
+    __slots__ = ("holder_id", "display_name", "endpoint")
+    HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    holder_id: str
+    display_name: str
+    endpoint: str
+    def __init__(self, holder_id: _Optional[str] = ..., display_name: _Optional[str] = ..., endpoint: _Optional[str] = ...) -> None: ...
 
 class DirectoryNode(_message.Message):
     __slots__ = ("node_id", "display_name", "endpoint", "box_public_key")
@@ -168,12 +206,26 @@ class DirectoryNode(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., display_name: _Optional[str] = ..., endpoint: _Optional[str] = ..., box_public_key: _Optional[bytes] = ...) -> None: ...
 
 class OprfKey(_message.Message):
-    __slots__ = ("epoch", "public_key")
+    __slots__ = ("epoch", "public_key", "threshold", "public_shares")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_SHARES_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     public_key: bytes
-    def __init__(self, epoch: _Optional[int] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+    threshold: int
+    public_shares: _containers.RepeatedCompositeFieldContainer[PublicShare]
+    def __init__(self, epoch: _Optional[int] = ..., public_key: _Optional[bytes] = ..., threshold: _Optional[int] = ..., public_shares: _Optional[_Iterable[_Union[PublicShare, _Mapping]]] = ...) -> None: ...
+
+class PublicShare(_message.Message):
+    __slots__ = ("holder_id", "index", "public_share")
+    HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_SHARE_FIELD_NUMBER: _ClassVar[int]
+    holder_id: str
+    index: int
+    public_share: bytes
+    def __init__(self, holder_id: _Optional[str] = ..., index: _Optional[int] = ..., public_share: _Optional[bytes] = ...) -> None: ...
 
 class Contact(_message.Message):
     __slots__ = ("name", "phone", "email")

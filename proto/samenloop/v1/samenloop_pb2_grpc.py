@@ -263,3 +263,86 @@ class Node:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class KeyHolderStub:
+    """Run by an independent organisation that holds one Shamir share k_i of an epoch's OPRF key
+    (k = sum of lambda_i * k_i over any t of the n holders). Nodes call it directly, never
+    through the coordinator.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.EvaluateShare = channel.unary_unary(
+                '/samenloop.v1.KeyHolder/EvaluateShare',
+                request_serializer=samenloop_dot_proto_dot_samenloop_dot_v1_dot_samenloop__pb2.EvaluateShareRequest.SerializeToString,
+                response_deserializer=samenloop_dot_proto_dot_samenloop_dot_v1_dot_samenloop__pb2.EvaluateShareResponse.FromString,
+                _registered_method=True)
+
+
+class KeyHolderServicer:
+    """Run by an independent organisation that holds one Shamir share k_i of an epoch's OPRF key
+    (k = sum of lambda_i * k_i over any t of the n holders). Nodes call it directly, never
+    through the coordinator.
+    """
+
+    def EvaluateShare(self, request, context):
+        """Partial VOPRF evaluation k_i * B of a batch, with one RFC 9497-style batch DLEQ proof
+        against the holder's public share P_i = k_i * G listed in the directory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_KeyHolderServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'EvaluateShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluateShare,
+                    request_deserializer=samenloop_dot_proto_dot_samenloop_dot_v1_dot_samenloop__pb2.EvaluateShareRequest.FromString,
+                    response_serializer=samenloop_dot_proto_dot_samenloop_dot_v1_dot_samenloop__pb2.EvaluateShareResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'samenloop.v1.KeyHolder', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('samenloop.v1.KeyHolder', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class KeyHolder:
+    """Run by an independent organisation that holds one Shamir share k_i of an epoch's OPRF key
+    (k = sum of lambda_i * k_i over any t of the n holders). Nodes call it directly, never
+    through the coordinator.
+    """
+
+    @staticmethod
+    def EvaluateShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/samenloop.v1.KeyHolder/EvaluateShare',
+            samenloop_dot_proto_dot_samenloop_dot_v1_dot_samenloop__pb2.EvaluateShareRequest.SerializeToString,
+            samenloop_dot_proto_dot_samenloop_dot_v1_dot_samenloop__pb2.EvaluateShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
