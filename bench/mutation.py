@@ -32,6 +32,10 @@ STAGING = REPO / "build" / "mutation"
 # module file in the package -> its own tests (the refusal tables included).
 MODULES: dict[str, tuple[str, ...]] = {
     "crypto/voprf.py": ("tests/crypto/test_voprf.py", "tests/crypto/test_refusals.py"),
+    "crypto/_common.py": ("tests/crypto/test_voprf.py", "tests/crypto/test_refusals.py",
+                          "tests/crypto/test_threshold.py"),
+    "crypto/threshold.py": ("tests/crypto/test_threshold.py",),
+    "crypto/dkg.py": ("tests/crypto/test_dkg.py",),
     "crypto/identity.py": ("tests/crypto/test_identity.py", "tests/crypto/test_refusals.py"),
     "crypto/seal.py": ("tests/crypto/test_seal_tags.py", "tests/crypto/test_refusals.py"),
     "crypto/tags.py": ("tests/crypto/test_seal_tags.py", "tests/crypto/test_refusals.py"),
