@@ -11,17 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import pysodium
 import pytest
 
 from samenloop.coordinator.keyholder.config import KeyHolderConfig
 from samenloop.coordinator.keyholder.server import BackgroundKeyHolder
-from samenloop.crypto import pki, voprf
+from samenloop.crypto import pki, threshold, voprf
 from samenloop.proto import healthcheck, limits
 from samenloop.proto.configfile import ConfigError
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.transport import RETRY_AFTER_MS
-from tests.support.keyholders import NODES, HolderNetwork, build_holders, scalar
+from tests.support.keyholders import NODES, HolderNetwork, build_holders
 
 A, B, C = "houder-a", "houder-b", "houder-c"
 FRYSLAN, LIMBURG = NODES
@@ -72,20 +71,14 @@ def test_a_partial_evaluation_verifies_against_the_public_share_and_combines(
         assert (answer.holder_id, answer.epoch, answer.request_id) == (holder, 1, f"q-{holder}")
         # The batch proof verifies against P_i (and only against it).
         share = holders.shares[holder]
-        voprf.finalize_verifiable(inputs, blinds, list(answer.evaluated_elements), elements,
-                                  share.public_share, answer.proof)
+        evaluated = list(answer.evaluated_elements)
+        threshold.verify_share_evaluation(share.public_share, elements, evaluated, answer.proof)
         with pytest.raises(voprf.VerifyError):
-            voprf.finalize_verifiable(inputs, blinds, list(answer.evaluated_elements),
-                                      elements, holders.shares[B].public_share, answer.proof)
-        answers[share.index] = list(answer.evaluated_elements)
-    # Lagrange at 0 for indices 1 and 3: 3/2 and -1/2; the combination is k * B.
-    half = pysodium.crypto_core_ristretto255_scalar_invert(scalar(2))
-    l1 = pysodium.crypto_core_ristretto255_scalar_mul(scalar(3), half)
-    l3 = pysodium.crypto_core_ristretto255_scalar_negate(half)
-    combined = [pysodium.crypto_core_ristretto255_add(
-        pysodium.crypto_scalarmult_ristretto255(l1, z1),
-        pysodium.crypto_scalarmult_ristretto255(l3, z3))
-        for z1, z3 in zip(answers[1], answers[3], strict=True)]
+            threshold.verify_share_evaluation(holders.shares[B].public_share, elements,
+                                              evaluated, answer.proof)
+        answers[share.index] = evaluated
+    public_shares = {s.index: s.public_share for s in holders.shares.values()}
+    combined = threshold.combine(holders.public_key, public_shares, answers, threshold=2)
     assert combined == voprf.blind_evaluate(holders.key, elements)
     assert [voprf.finalize(x, r, z, voprf.Mode.VOPRF) for x, r, z in
             zip(inputs, blinds, combined, strict=True)] == \

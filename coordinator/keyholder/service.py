@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import grpc
 import pysodium
@@ -18,7 +18,7 @@ from samenloop.coordinator.keyholder.config import KeyHolderConfig
 from samenloop.coordinator.keyholder.metrics import KeyHolderMetrics
 from samenloop.coordinator.keyholder.shares import EpochShare
 from samenloop.coordinator.keyholder.store import HolderAuditRecord, HolderAuditStore
-from samenloop.crypto import voprf
+from samenloop.crypto import threshold, voprf
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.proto import limits
 from samenloop.proto.directory import DirectoryNode, NodeDirectory
@@ -101,12 +101,6 @@ def valid_element(element: bytes) -> bool:
             and bool(pysodium.crypto_core_ristretto255_is_valid_point(element)))
 
 
-def evaluate_share(secret: bytes, blinded: Sequence[bytes]) -> tuple[list[bytes], bytes]:
-    """k_i * B for each element and one batch DLEQ proof against P_i = k_i * G: the VOPRF
-    server's evaluation with the share as its key (the same math as the threshold API)."""
-    return voprf.blind_evaluate_verifiable(secret, voprf.public_key(secret), list(blinded))
-
-
 class KeyHolderService:
     def __init__(self, config: KeyHolderConfig, directory: NodeDirectory,
                  audit: HolderAuditStore, metrics: KeyHolderMetrics,
@@ -159,7 +153,7 @@ class KeyHolderService:
                                      "element")
         self._limit(node_id, request_id, epoch, len(blinded), purpose_name)
         started = time.monotonic()
-        evaluated, proof = evaluate_share(share.secret, blinded)
+        evaluated, proof = threshold.evaluate_share(share.secret, blinded)
         self.metrics.seconds.observe(time.monotonic() - started)
         self.audit.record(HolderAuditRecord(self.clock(), node_id, request_id, epoch,
                                             len(blinded), purpose_name, "ok"))

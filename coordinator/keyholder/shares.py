@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from samenloop.crypto import voprf
+from samenloop.crypto import threshold, voprf
 from samenloop.proto.configfile import ConfigError, Section, write_secret
 
 SCALAR_BYTES = voprf.SCALAR_BYTES
@@ -28,7 +28,7 @@ class EpochShare:
 
     @property
     def public_share(self) -> bytes:
-        return voprf.public_key(self.secret)
+        return threshold.public_share(self.secret)
 
 
 @dataclass(frozen=True)

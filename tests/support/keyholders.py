@@ -11,11 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pysodium
-
 from samenloop.coordinator.keyholder.config import config_text
 from samenloop.coordinator.keyholder.shares import EpochShare, write_share_file
 from samenloop.crypto import pki, seal, signature, voprf
+from samenloop.crypto.threshold import split_key
 from samenloop.node.demo import free_port
 from samenloop.proto import directory as directory_mod
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
@@ -23,24 +22,6 @@ from samenloop.proto.transport import TlsFiles, secure_channel
 
 NODES = ("zvh-fryslan", "zvh-noord-limburg")
 HOLDERS = ("houder-a", "houder-b", "houder-c")
-
-
-def scalar(value: int) -> bytes:
-    return value.to_bytes(32, "little")
-
-
-def shamir(secret: bytes, threshold: int, count: int) -> list[bytes]:
-    """f(i) for i = 1..count of a random polynomial with f(0) = secret (test-only dealer)."""
-    coefficients = [secret] + [pysodium.crypto_core_ristretto255_scalar_random()
-                               for _ in range(threshold - 1)]
-    shares = []
-    for i in range(1, count + 1):
-        value = bytes(32)
-        for coefficient in reversed(coefficients):  # Horner
-            value = pysodium.crypto_core_ristretto255_scalar_add(
-                pysodium.crypto_core_ristretto255_scalar_mul(value, scalar(i)), coefficient)
-        shares.append(value)
-    return shares
 
 
 @dataclass
@@ -106,8 +87,8 @@ def build_holders(root: Path, threshold: int = 2, holders: tuple[str, ...] = HOL
             (ca_dir / f"{identity}.crt").write_bytes(cert)
     admin_seed, verify_key = signature.generate_signing_key()
     key, public_key = voprf.generate_key_pair(voprf.Mode.VOPRF)
-    shares = {h: EpochShare(1, i, s) for i, (h, s) in
-              enumerate(zip(holders, shamir(key, threshold, len(holders)), strict=True), 1)}
+    split = split_key(key, threshold, len(holders))
+    shares = {h: EpochShare(1, s.index, s.secret) for h, s in zip(holders, split, strict=True)}
     endpoints = {h: f"127.0.0.1:{free_port()}" for h in holders}
     network = HolderNetwork(root, key, public_key, threshold, shares, {}, endpoints,
                             admin_seed, verify_key, root / "directory.pb")
