@@ -21,6 +21,7 @@ from samenloop.coordinator.keyholder import ceremony
 from samenloop.coordinator.keyholder.shares import EpochShare, read_share_file
 from samenloop.crypto import dkg, seal, threshold, voprf
 from samenloop.node.cli import app
+from samenloop.proto import directory as directory_mod
 from samenloop.proto import healthcheck
 from samenloop.proto.configfile import write_secret
 from tests.support.keyholders import build_holders
@@ -83,6 +84,37 @@ def test_split_shares_a_running_key_and_every_pair_gives_its_output(tmp_path: Pa
     inputs = [secrets.token_bytes(20) for _ in range(3)]
     expected = [voprf.evaluate(key, x, voprf.Mode.VOPRF) for x in inputs]
     assert threshold_outputs(shares, public_key, 2, inputs) == [expected] * 3
+
+
+def test_the_public_shares_file_signs_into_the_directory(tmp_path: Path) -> None:
+    """The administrator pastes the split's file into directory.toml, lists the holders,
+    and signs: the directory carries the split, as the nodes and holders read it."""
+    key_file = tmp_path / "oprf-epoch-1.key"
+    key, public_key = voprf.generate_key_pair(voprf.Mode.VOPRF)
+    write_secret(key_file, key.hex())
+    run("keyholder", "split", "--key", key_file, "--threshold", 2, "--holders",
+        ",".join(HOLDERS), "--out", tmp_path / "split")
+    verify_key = run("directory", "keygen", "--out", tmp_path / "admin.key").strip()
+    spec = tmp_path / "directory.toml"
+    spec.write_text("\n".join([
+        'network = "test"', "serial = 2", "current_epoch = 1", "",
+        (tmp_path / "split" / "public-shares-epoch-1.toml").read_text(),
+        "[[nodes]]", 'node_id = "zvh-fryslan"', 'display_name = "ZVH Fryslân"',
+        'endpoint = "127.0.0.1:7101"', f'box_public_key = "{"ab" * 32}"', "",
+        *(line for i, h in enumerate(HOLDERS) for line in (
+            "[[key_holders]]", f'holder_id = "{h}"', f'display_name = "Houder {i}"',
+            f'endpoint = "{h}.example:7300"', ""))]), encoding="utf-8")
+    run("directory", "sign", "--spec", spec, "--key", tmp_path / "admin.key", "--out",
+        tmp_path / "directory.pb")
+    shown = run("directory", "show", tmp_path / "directory.pb", "--public-key", verify_key)
+    assert "epoch 1 split 2 of 3: houder-a (index 1), houder-b (index 2), houder-c " \
+           "(index 3)" in shown and "key holder houder-b" in shown
+    signed = directory_mod.parse_file((tmp_path / "directory.pb").read_bytes(),
+                                      bytes.fromhex(verify_key))
+    assert signed.oprf_keys[1] == public_key and signed.key_splits[1].threshold == 2
+    assert [s.public_share for s in signed.key_splits[1].shares] == [
+        read_share_file(tmp_path / "split" / f"{h}.share").shares[1].public_share
+        for h in HOLDERS]
 
 
 @pytest.mark.parametrize(("args", "message"), [
