@@ -17,9 +17,12 @@ from typing import Any
 import pytest
 
 from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.coordinator.keyholder.config import KeyHolderConfig
+from samenloop.coordinator.keyholder.server import BackgroundKeyHolder
 from samenloop.node.config import NodeConfig
 from samenloop.node.demo import free_port
 from samenloop.proto import directory as directory_mod
+from tests.support.keyholders import build_holders
 from tests.support.network import NOBODY, Harness
 from tests.support.prometheus import PrometheusServer, find_or_install_prometheus
 
@@ -297,7 +300,8 @@ def test_prometheus_config_rules_and_rule_tests(promtool: str) -> None:
     rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
     names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
     assert {"SamenloopProcessDown", "SamenloopNodeUnreachable", "SamenloopChecksIncomplete",
-            "SamenloopCoordinatorRateLimited", "SamenloopCertificateExpiresSoon",
+            "SamenloopCoordinatorRateLimited", "SamenloopKeyHolderRefusing",
+            "SamenloopCertificateExpiresSoon",
             "SamenloopRetentionSweeperStalled"} <= names
     tested = yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text())
     covered = {t["alertname"] for case in tested["tests"] for t in case["alert_rule_test"]}
@@ -310,13 +314,16 @@ def _with_metrics(config: Path) -> str:
     return target
 
 
-def _prometheus_config(tmp_path: Path, coordinator: str, nodes: dict[str, str]) -> Path:
+def _prometheus_config(tmp_path: Path, coordinator: str, nodes: dict[str, str],
+                       holders: dict[str, str]) -> Path:
     """deploy/prometheus/prometheus.yml with this test's targets, 1 s intervals and the real
     alerts.yml beside it."""
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"samenloop-coordinator", "samenloop-node"}
+    assert set(jobs) == {"samenloop-coordinator", "samenloop-node", "samenloop-keyholder"}
+    jobs["samenloop-keyholder"]["static_configs"] = [
+        {"targets": [target], "labels": {"holder": holder}} for holder, target in holders.items()]
     jobs["samenloop-coordinator"]["static_configs"] = [{"targets": [coordinator]}]
     jobs["samenloop-node"]["static_configs"] = [
         {"targets": [target], "labels": {"node": node_id}} for node_id, target in nodes.items()]
@@ -351,14 +358,21 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
     coordinator = _with_metrics(harness.layout.coordinator_config)
     nodes = {node_id: _with_metrics(config)
              for node_id, config in harness.layout.node_configs.items()}
-    config = _prometheus_config(tmp_path, coordinator, nodes)
+    # A key holder beside it (its own PKI and directory: only its metrics matter here).
+    key_holders = build_holders(tmp_path / "kh")
+    holder_config = key_holders.configs["houder-a"]
+    holder = _with_metrics(holder_config)
+    config = _prometheus_config(tmp_path, coordinator, nodes, {"houder-a": holder})
     done = subprocess.run([promtool, "check", "config", str(config)], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+    key_holder = BackgroundKeyHolder(KeyHolderConfig.load(holder_config))
     try:
         harness.start()
+        key_holder.start()
         # The probe the container and Kubernetes use, against the real mTLS servers.
-        for path in (harness.layout.coordinator_config, *harness.layout.node_configs.values()):
+        for path in (harness.layout.coordinator_config, *harness.layout.node_configs.values(),
+                     holder_config):
             probe = _healthcheck(path)
             assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stderr
 
@@ -376,7 +390,8 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
             assert float(complete[0]["value"][1]) == 3
             assert complete[0]["metric"]["job"] == "samenloop-coordinator"
 
-            targets = {coordinator: "up", **{target: "up" for target in nodes.values()}}
+            targets = {coordinator: "up", holder: "up",
+                       **{target: "up" for target in nodes.values()}}
 
             def all_up() -> bool:
                 return {r["labels"]["instance"]: r["health"]
@@ -384,7 +399,7 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
 
             prometheus.wait_until(all_up, 30, f"every target to be scraped: {targets}")
             assert {r["metric"]["instance"]: r["value"][1] for r in prometheus.query("up")} == {
-                target: "1" for target in (coordinator, *nodes.values())}
+                target: "1" for target in (coordinator, holder, *nodes.values())}
 
             # Lookups reach the central scrape without hit or no-hit: the nodes serve their
             # *_outcomes counts (for their own monitoring), the shipped config drops them.
@@ -445,4 +460,6 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
 
             prometheus.wait_until(pending, 30, "the unreachable node's alerts to go pending")
     finally:
+        key_holder.stop()
+        key_holders.close()
         harness.close()
