@@ -254,6 +254,7 @@ def test_a_share_file_others_can_read_is_refused(holders: HolderNetwork) -> None
     (lambda t: t.replace('holder_id = "houder-a"', 'holder_id = "houder-b"'),
      "holds the shares of 'houder-b', not of 'houder-a'"),
     (lambda t: t.replace("index = 1", "index = 0"), r"shares\[0\]\.index: must be at least 1"),
+    (lambda t: t.replace('holder_id = "houder-a"', ""), r"shares\.toml: holder_id: missing"),
     (lambda t: t.replace("epoch = 1", "epoch = 1\ncolour = 1"),
      r"shares\[0\]\.colour: unknown key"),
     (lambda t: t.replace('secret = "', 'secret = "zz'), r"shares\[0\]\.secret: must be "
