@@ -76,6 +76,7 @@ mutation: $(MUTATION_STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/matching.py
+	$(PY) bench/threshold.py
 	$(PY) bench/check.py
 
 clean:
