@@ -89,6 +89,9 @@ class OidcConfig:
     display_name: str = "uw organisatie"  # the login button: "Inloggen via ..."
     scopes: tuple[str, ...] = ("openid", "profile")
     username_claim: str = "preferred_username"
+    # A claim value "name@<username_domain>" gives the account name "name" (Entra ID's
+    # preferred_username is the UPN); a value with another domain is refused.
+    username_domain: str | None = None
     role_claim: str = "roles"
     roles: tuple[tuple[str, str], ...] = ()  # (claim value, our role)
     procesregisseur_claim: str = "procesregisseur_id"
@@ -108,7 +111,8 @@ class OidcConfig:
 
     @classmethod
     def from_section(cls, oidc: Section) -> OidcConfig:
-        issuer = oidc.str("issuer").rstrip("/")
+        # Exactly as the provider writes it in `iss` (Entra ID's v1.0 issuer ends in "/").
+        issuer = oidc.str("issuer")
         host = re.match(r"^https?://([^/\s?#]+)", issuer)
         if host is None or not (issuer.startswith("https://")
                                 or host.group(1).rsplit(":", 1)[0] in _LOOPBACK):
@@ -143,10 +147,19 @@ class OidcConfig:
             issuer=issuer, client_id=oidc.str("client_id"), client_secret_file=secret,
             display_name=oidc.str("display_name", "uw organisatie")[:60],
             scopes=scopes, roles=tuple(roles), **claims,
+            username_domain=_domain(oidc) if oidc.has("username_domain") else None,
             acr_values=_texts(oidc, "acr_values", []),
             amr_values=_texts(oidc, "amr_values", []),
             end_session=oidc.bool("end_session", True),
             leeway_seconds=oidc.int("leeway_seconds", 60, minimum=0, maximum=300))
+
+
+def _domain(oidc: Section) -> str:
+    domain = oidc.str("username_domain").lower().lstrip("@")
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+",
+                        domain):
+        raise ConfigError(oidc._field("username_domain"), "must be a domain name")
+    return domain
 
 
 def _texts(section: Section, key: str, default: list[str],

@@ -175,8 +175,8 @@ class OidcClient:
         cached = self._provider
         if cached is not None and now - cached.fetched_at < METADATA_SECONDS:
             return cached
-        data = self._get_json(self.config.issuer + "/.well-known/openid-configuration",
-                              "discovery")
+        data = self._get_json(self.config.issuer.rstrip("/")
+                              + "/.well-known/openid-configuration", "discovery")
         if data.get("issuer") != self.config.issuer:
             log.warning("oidc: discovery names another issuer than [web.oidc] issuer")
             raise OidcRefused("provider", self._unreachable())
@@ -384,6 +384,9 @@ def identity(config: OidcConfig, store: NodeStore, claims: dict[str, Any]) -> Id
                                     f"gebruikers-id.")
     name = claims.get(config.username_claim)
     username = name.strip().lower() if isinstance(name, str) else ""
+    if config.username_domain is not None:
+        local, at, domain = username.rpartition("@")
+        username = local if at and domain == config.username_domain else ""
     if not accounts.USERNAME.match(username):
         raise OidcRefused("username", f"{config.display_name} gaf geen bruikbare "
                                       f"gebruikersnaam mee (claim {config.username_claim}). "
@@ -466,7 +469,9 @@ def _refused_page(request: Request, ctx: NodeContext, exc: OidcRefused,
     cookie does not come along on the provider's cross-site redirect)."""
     from samenloop.node.web import pages
 
-    ctx.store.append_audit("login_failed", exc.actor, {"via": "oidc", "reason": exc.reason},
+    # Only a name the node already stores as an account; anything else stays "-".
+    actor = exc.actor if exc.actor != "-" and ctx.store.user(exc.actor) else "-"
+    ctx.store.append_audit("login_failed", actor, {"via": "oidc", "reason": exc.reason},
                            ctx.clock())
     new = accounts.start_session(ctx.store, ctx.web, None, now=ctx.clock())
     response = pages.templates.TemplateResponse(request, "login.html", {

@@ -368,3 +368,32 @@ def test_an_unreachable_provider_is_named_in_dutch(
         response = client.get("/inloggen/oidc")
     assert response.status_code == 503
     assert "Gemeente Leeuwarden is nu niet bereikbaar" in response.text
+
+
+def test_a_upn_gives_the_account_name_before_the_configured_domain(
+        oidc_ctx: NodeContext, provider: StubProvider) -> None:
+    assert oidc_ctx.web.oidc is not None
+    entra = dataclasses.replace(oidc_ctx.web.oidc, username_domain="gemeente.example")
+    ctx = dataclasses.replace(oidc_ctx, web=dataclasses.replace(oidc_ctx.web, oidc=entra))
+    provider.make_token = provider.sign
+    with TestClient(create_app(ctx), follow_redirects=False) as client:
+        provider.claims = lambda c: {**c, "sub": "sub-upn",
+                                     "preferred_username": "K.de.Boer@gemeente.example"}
+        assert _sign_in(client, provider).status_code == 200
+        assert oidc_ctx.store.oidc_account(provider.issuer, "sub-upn") == "k.de.boer"
+        provider.claims = lambda c: {**c, "sub": "sub-elders",
+                                     "preferred_username": "x.elders@andere.example"}
+        _refused(_sign_in(client, provider), oidc_ctx, "username", "geen bruikbare")
+    # A name the node does not store as an account is not written to the audit trail.
+    assert oidc_ctx.store.audit_entries("login_failed")[-1].actor == "-"
+    provider.claims = lambda c: c
+
+
+def test_a_name_taken_by_a_local_account_is_not_taken_over(
+        browser: TestClient, provider: StubProvider, oidc_ctx: NodeContext) -> None:
+    accounts.add_user(oidc_ctx.store, "l.lokaal", "auditor", None, "lang-genoeg-wachtwoord",
+                      by="test", now=time.time())
+    provider.claims = lambda c: {**c, "sub": "sub-lokaal", "preferred_username": "l.lokaal"}
+    _refused(_sign_in(browser, provider), oidc_ctx, "name_taken", "bestaat in Samenloop al")
+    assert oidc_ctx.store.user("l.lokaal").role == "auditor"  # type: ignore[union-attr]
+    assert oidc_ctx.store.oidc_account(provider.issuer, "sub-lokaal") is None
