@@ -136,3 +136,19 @@ def test_logout_ends_the_session_here_and_at_the_provider(page: object, app: str
     page.get_by_role("link", name="Inloggen via Gemeente Test").click()  # type: ignore[attr-defined]
     page.locator("#idp-gebruiker").wait_for()  # type: ignore[attr-defined]
     assert page.url.startswith(f"{idp.issuer}/interaction/")  # type: ignore[attr-defined]
+
+
+def test_the_login_page_with_the_provider_meets_wcag_21_aa(page: object, app: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.web.test_accessibility import WCAG_21_AA
+
+    page.goto(f"{app}/inloggen")  # type: ignore[attr-defined]
+    reports = []
+    result = Axe().run(page, options=WCAG_21_AA)
+    reports.append(result.generate_report() if result.violations_count else "")
+    _sign_in(page, app, "sub-zonder-mfa")  # refused: the login page with the reason
+    page.locator("#login-fout").wait_for()  # type: ignore[attr-defined]
+    result = Axe().run(page, options=WCAG_21_AA)
+    reports.append(result.generate_report() if result.violations_count else "")
+    assert reports == ["", ""], "\n".join(reports)
