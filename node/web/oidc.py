@@ -45,6 +45,7 @@ from joserfc.errors import (
     BadSignatureError,
     ExpiredTokenError,
     InvalidClaimError,
+    InvalidKeyIdError,
     JoseError,
     MissingClaimError,
 )
@@ -290,9 +291,7 @@ class OidcClient:
         try:
             try:
                 token = jwt.decode(id_token, self.keys(now), algorithms=list(ALGORITHMS))
-            except (BadSignatureError, ValueError) as exc:
-                if isinstance(exc, BadSignatureError):
-                    raise
+            except InvalidKeyIdError:
                 # An unknown key id: the provider may have rolled its keys over.
                 token = jwt.decode(id_token, self.keys(now, refresh=True),
                                    algorithms=list(ALGORITHMS))

@@ -397,3 +397,24 @@ def test_a_name_taken_by_a_local_account_is_not_taken_over(
     _refused(_sign_in(browser, provider), oidc_ctx, "name_taken", "bestaat in Samenloop al")
     assert oidc_ctx.store.user("l.lokaal").role == "auditor"  # type: ignore[union-attr]
     assert oidc_ctx.store.oidc_account(provider.issuer, "sub-lokaal") is None
+
+
+def test_a_new_signing_key_of_the_provider_is_fetched(
+        oidc_ctx: NodeContext, provider: StubProvider) -> None:
+    """Key rollover: a token under a key id not seen yet makes the node fetch the JWKS
+    again (at most once a minute), and the sign-in goes through."""
+    provider.make_token, provider.claims = provider.sign, lambda c: c
+    shift = [0.0]
+    ctx = dataclasses.replace(oidc_ctx, clock=lambda: time.time() + shift[0])
+    old_key = provider.key
+    try:
+        with TestClient(create_app(ctx), follow_redirects=False) as client:
+            assert _sign_in(client, provider).status_code == 200  # keys cached
+            provider.key = RSAKey.generate_key(2048, parameters={"kid": "k2", "use": "sig"})
+            provider.make_token = lambda c: jwt.encode({"alg": "RS256", "kid": "k2"}, c,
+                                                       provider.key)
+            _refused(_sign_in(client, provider), oidc_ctx, "signature", "geweigerd")
+            shift[0] = 120.0  # the keys were fetched more than a minute ago
+            assert _sign_in(client, provider).status_code == 200
+    finally:
+        provider.key = old_key
