@@ -519,6 +519,10 @@ def callback(request: Request, state: str | None = None, code: str | None = None
         user = sign_in(client.config, ctx.store, who, now=now)
     except OidcRefused as exc:
         return _refused_page(request, ctx, exc, 401)
+    earlier = request.cookies.get(SESSION_COOKIE)  # only on a same-site return
+    if earlier:  # a new session at sign-in, as at the local login: no session fixation
+        ctx.store.end_session(accounts.token_hash(earlier))
+        ctx.pending.drop(accounts.token_hash(earlier))
     new = accounts.start_session(ctx.store, ctx.web, user.username, now=now)
     client.remember(new.session.token_hash, who.id_token,
                     now + ctx.web.session_max_hours * 3600, now)

@@ -418,3 +418,15 @@ def test_a_new_signing_key_of_the_provider_is_fetched(
             assert _sign_in(client, provider).status_code == 200
     finally:
         provider.key = old_key
+
+
+def test_a_sign_in_replaces_the_browsers_earlier_session(
+        browser: TestClient, provider: StubProvider, oidc_ctx: NodeContext) -> None:
+    from samenloop.node.web.security import SESSION_COOKIE
+
+    browser.get("/inloggen")  # an anonymous session, as a fixation attack would plant
+    planted = browser.cookies.get(SESSION_COOKIE)
+    assert planted and oidc_ctx.store.session(accounts.token_hash(planted)) is not None
+    assert _sign_in(browser, provider).status_code == 200
+    assert browser.cookies.get(SESSION_COOKIE) != planted
+    assert oidc_ctx.store.session(accounts.token_hash(planted)) is None
