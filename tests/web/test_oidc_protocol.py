@@ -430,3 +430,21 @@ def test_a_sign_in_replaces_the_browsers_earlier_session(
     assert _sign_in(browser, provider).status_code == 200
     assert browser.cookies.get(SESSION_COOKIE) != planted
     assert oidc_ctx.store.session(accounts.token_hash(planted)) is None
+
+
+def test_an_account_of_the_provider_gets_no_local_password(
+        browser: TestClient, provider: StubProvider, oidc_ctx: NodeContext) -> None:
+    assert _sign_in(browser, provider).status_code == 200
+    with pytest.raises(accounts.AccountError, match="identity provider"):
+        accounts.reset_password(oidc_ctx.store, "j.devries", "een-nieuw-wachtwoord",
+                                by="beheerder", now=time.time())
+    user = oidc_ctx.store.user("j.devries")
+    assert user is not None
+    failures = len(oidc_ctx.store.audit_entries("password_change_refused"))
+    counted = oidc_ctx.store.login_failures("j.devries", 0)
+    with pytest.raises(accounts.PasswordRefused) as refused:
+        accounts.change_password(oidc_ctx.store, oidc_ctx.web, user, "x", "een-nieuw-wachtwoord",
+                                 "een-nieuw-wachtwoord", keep_session="-", now=time.time())
+    assert "via uw organisatie" in refused.value.problems[0].message
+    assert len(oidc_ctx.store.audit_entries("password_change_refused")) == failures
+    assert oidc_ctx.store.login_failures("j.devries", 0) == counted  # not a failed login
