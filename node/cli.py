@@ -462,6 +462,8 @@ def _account_refusal(exc: Exception) -> str:
     assert isinstance(exc, AccountError)
     if exc.field == "gebruikersnaam":
         return ("username: already exists" if "bestaat al" in exc.message else
+                "username: signs in through the organisation's OpenID provider and has no "
+                "password here" if "identity provider" in exc.message else
                 "username: use 2-64 lowercase letters, digits, '.', '_' or '-'"
                 if exc.message.startswith("gebruik") else "username: unknown or disabled user")
     return {"rol": "role: choose procesregisseur, beheerder, auditor or privacy",

@@ -71,6 +71,108 @@ class SmtpConfig:
     poll_seconds: float = 30.0
 
 
+OIDC_ROLES = ("procesregisseur", "beheerder", "auditor", "privacy")  # = web.accounts.ROLES
+OIDC_CLAIM = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,99}$")
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    """`[web.oidc]`: sign-in through the ZVH's own OpenID Connect provider (issue #14).
+
+    Staff sign in where their organisation manages them (and where MFA is done); this node
+    keeps an account per (issuer, sub) with the role the provider's claim gives it."""
+
+    issuer: str
+    client_id: str
+    client_secret_file: Path
+    display_name: str = "uw organisatie"  # the login button: "Inloggen via ..."
+    scopes: tuple[str, ...] = ("openid", "profile")
+    username_claim: str = "preferred_username"
+    # A claim value "name@<username_domain>" gives the account name "name" (Entra ID's
+    # preferred_username is the UPN); a value with another domain is refused.
+    username_domain: str | None = None
+    role_claim: str = "roles"
+    roles: tuple[tuple[str, str], ...] = ()  # (claim value, our role)
+    procesregisseur_claim: str = "procesregisseur_id"
+    # MFA: the ID token's `acr` must be one of these (asked for with `acr_values`), and/or
+    # its `amr` must hold one of `amr_values` (Entra ID: "mfa"). Empty: not checked here.
+    acr_values: tuple[str, ...] = ()
+    amr_values: tuple[str, ...] = ()
+    end_session: bool = True  # RP-initiated logout when the provider offers it
+    leeway_seconds: int = 60
+
+    @property
+    def client_secret(self) -> str:
+        return self.client_secret_file.read_text(encoding="utf-8").strip()
+
+    def role_for(self, value: str) -> str | None:
+        return dict(self.roles).get(value)
+
+    @classmethod
+    def from_section(cls, oidc: Section) -> OidcConfig:
+        # Exactly as the provider writes it in `iss` (Entra ID's v1.0 issuer ends in "/").
+        issuer = oidc.str("issuer")
+        host = re.match(r"^https?://([^/\s?#]+)", issuer)
+        if host is None or not (issuer.startswith("https://")
+                                or host.group(1).rsplit(":", 1)[0] in _LOOPBACK):
+            raise ConfigError(oidc._field("issuer"), "must be an https:// URL (http:// only "
+                                                     "on loopback, for tests)")
+        if "?" in issuer or "#" in issuer:
+            raise ConfigError(oidc._field("issuer"), "must not have a query or fragment")
+        secret = oidc.secret_file("client_secret_file")
+        if not secret.read_text(encoding="utf-8").strip():
+            raise ConfigError(oidc._field("client_secret_file"), f"{secret} is empty")
+        scopes = _texts(oidc, "scopes", ["openid", "profile"],
+                        pattern=r"[\x21\x23-\x5b\x5d-\x7e]+")
+        if "openid" not in scopes:
+            raise ConfigError(oidc._field("scopes"), "must include \"openid\"")
+        claims = {key: oidc.str(key, default) for key, default in (
+            ("username_claim", "preferred_username"), ("role_claim", "roles"),
+            ("procesregisseur_claim", "procesregisseur_id"))}
+        for key, claim in claims.items():
+            if not OIDC_CLAIM.match(claim):
+                raise ConfigError(oidc._field(key), "must be a claim name")
+        table = oidc.value("roles")
+        if not isinstance(table, dict) or not table:
+            raise ConfigError(oidc._field("roles"), "must be a table of \"claim value\" = "
+                                                    "role, with at least one entry")
+        roles = []
+        for value, role in table.items():
+            if role not in OIDC_ROLES:
+                raise ConfigError(oidc._field(f"roles.{value}"),
+                                  f"must be one of {', '.join(OIDC_ROLES)}")
+            roles.append((str(value), role))
+        return cls(
+            issuer=issuer, client_id=oidc.str("client_id"), client_secret_file=secret,
+            display_name=oidc.str("display_name", "uw organisatie")[:60],
+            scopes=scopes, roles=tuple(roles), **claims,
+            username_domain=_domain(oidc) if oidc.has("username_domain") else None,
+            acr_values=_texts(oidc, "acr_values", []),
+            amr_values=_texts(oidc, "amr_values", []),
+            end_session=oidc.bool("end_session", True),
+            leeway_seconds=oidc.int("leeway_seconds", 60, minimum=0, maximum=300))
+
+
+def _domain(oidc: Section) -> str:
+    domain = oidc.str("username_domain").lower().lstrip("@")
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+",
+                        domain):
+        raise ConfigError(oidc._field("username_domain"), "must be a domain name")
+    return domain
+
+
+def _texts(section: Section, key: str, default: list[str],
+           pattern: str = r"[\x21-\x7e]+") -> tuple[str, ...]:
+    """A list of short printable ASCII texts (scopes, acr and amr values)."""
+    values = section.value(key, default)
+    if (not isinstance(values, list)
+            or not all(isinstance(v, str) and 0 < len(v) <= 200 and re.fullmatch(pattern, v)
+                       for v in values)):
+        raise ConfigError(section._field(key), "must be a list of texts without spaces")
+    return tuple(values)
+
+
 @dataclass(frozen=True)
 class WebConfig:
     """The `[web]` section: the procesregisseurs' web app and HTTP API of this node."""
@@ -86,6 +188,7 @@ class WebConfig:
     # Request bodies above these are refused (413) before they are read.
     max_body_bytes: int = 64 * 1024
     max_upload_bytes: int = 20 * 1024 * 1024  # the import routes
+    oidc: OidcConfig | None = None  # sign-in through the organisation's provider
 
     @property
     def secure_cookies(self) -> bool:
@@ -111,6 +214,7 @@ class WebConfig:
                 password_file=mail.secret_file("password_file")
                 if mail.has("password_file") else None,
                 poll_seconds=mail.float("poll_seconds", 30.0))
+        oidc = OidcConfig.from_section(web.section("oidc")) if web.has("oidc") else None
         return cls(
             listen=listen, public_url=public_url.rstrip("/"),
             session_idle_minutes=web.int("session_idle_minutes", 30, minimum=1),
@@ -122,7 +226,8 @@ class WebConfig:
             max_body_bytes=web.int("max_body_bytes", 64 * 1024, minimum=4096,
                                    maximum=64 * 1024 * 1024),
             max_upload_bytes=web.int("max_upload_bytes", 20 * 1024 * 1024, minimum=64 * 1024,
-                                     maximum=1024 * 1024 * 1024))
+                                     maximum=1024 * 1024 * 1024),
+            oidc=oidc)
 
 
 # A check holds the persons of one case ("gestandaardiseerde verrijking is niet

@@ -193,6 +193,18 @@ CREATE TABLE IF NOT EXISTS incidents (
 USERS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS users"):
                      SCHEMA.index("CREATE TABLE IF NOT EXISTS sessions")]
 
+# (issuer, sub) of the provider's account onto ours; only the account name is ours.
+OIDC_ACCOUNTS_TABLE = """
+CREATE TABLE IF NOT EXISTS oidc_accounts (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    username TEXT NOT NULL UNIQUE REFERENCES users (username) ON DELETE CASCADE,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (issuer, subject)
+)"""
+# Set as an OIDC account's password hash: no password verifies against it.
+UNUSABLE_HASH = "!oidc"
+
 # Columns added after the first release; stores made before get them at open.
 ADDED_COLUMNS = {
     "notifications": {
@@ -439,6 +451,7 @@ class NodeStore:
                 if name not in columns:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
         self._migrate_users()
+        self._migrate_oidc_accounts()
         self._lock = threading.RLock()
         self._new_head: tuple[int, str] | None = None
 
@@ -476,6 +489,12 @@ class NodeStore:
             self._db.execute("COMMIT")
         finally:
             self._db.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate_oidc_accounts(self) -> None:
+        """Accounts signed in through the organisation's OpenID provider (issue #14): a
+        table of its own beside users (a store made before gets it at open), so the users
+        table keeps its shape for other migrations."""
+        self._db.execute(OIDC_ACCOUNTS_TABLE)
 
     def close(self) -> None:
         with self._lock:
@@ -1179,6 +1198,41 @@ class NodeStore:
         with self._transaction() as db:
             return db.execute("DELETE FROM api_tokens WHERE username = ?",
                               (username,)).rowcount
+
+    def oidc_account(self, issuer: str, subject: str) -> str | None:
+        """The account name linked to the provider's (issuer, sub), if any."""
+        with self._lock:
+            row = self._db.execute("SELECT username FROM oidc_accounts WHERE issuer = ? AND"
+                                   " subject = ?", (issuer, subject)).fetchone()
+        return row[0] if row else None
+
+    def is_oidc_account(self, username: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM oidc_accounts WHERE username = ?",
+                                    (username,)).fetchone() is not None
+
+    def add_oidc_user(self, username: str, role: str, procesregisseur_id: str | None,
+                      issuer: str, subject: str, *, now: float, audit: AuditRecord) -> bool:
+        """An account provisioned at its first sign-in, with its audit record; False if
+        the name is taken (by a local account, or another of the provider's)."""
+        try:
+            with self._transaction(audit, now) as db:
+                db.execute("INSERT INTO users (username, role, procesregisseur_id,"
+                           " password_hash, disabled, created_at, must_change_password)"
+                           " VALUES (?, ?, ?, ?, 0, ?, 0)",
+                           (username, role, procesregisseur_id, UNUSABLE_HASH, now))
+                db.execute("INSERT INTO oidc_accounts (issuer, subject, username, created_at)"
+                           " VALUES (?, ?, ?, ?)", (issuer, subject, username, now))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def set_user_role(self, username: str, role: str, procesregisseur_id: str | None, *,
+                      now: float, audit: AuditRecord) -> None:
+        """The role the provider's claim gives at this sign-in, with its audit record."""
+        with self._transaction(audit, now) as db:
+            db.execute("UPDATE users SET role = ?, procesregisseur_id = ? WHERE username = ?",
+                       (role, procesregisseur_id, username))
 
     def api_token_user(self, token_hash: str) -> User | None:
         with self._lock:

@@ -39,6 +39,8 @@ def test_node_example_loads_with_every_section(tmp_path: Path) -> None:
     assert config.max_inactive_days == 183 and config.check_registration_grace_days == 14
     assert config.web is not None and config.web.secure_cookies
     assert config.web.smtp is not None and config.web.smtp.starttls
+    assert config.web.oidc is not None and config.web.oidc.acr_values == ("mfa",)
+    assert config.web.oidc.role_for("samenloop-beheerder") == "beheerder"
     assert [p.id for p in config.procesregisseurs] == ["pr-1"]
 
 

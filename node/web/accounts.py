@@ -125,6 +125,9 @@ def set_disabled(store: NodeStore, username: str, disabled: bool, *, by: str,
 
 def reset_password(store: NodeStore, username: str, password: str, *, by: str,
                    now: float) -> None:
+    if store.is_oidc_account(username):
+        raise AccountError("gebruikersnaam", "dit account logt in via de identity provider "
+                                             "van de organisatie en heeft hier geen wachtwoord")
     if len(password) < MIN_PASSWORD:
         raise AccountError("wachtwoord", f"het wachtwoord moet ten minste {MIN_PASSWORD} "
                                          f"tekens hebben")
@@ -142,6 +145,9 @@ def change_password(store: NodeStore, web: WebConfig, user: User, current: str, 
     over; the user's other sessions end, the one that changed it stays, and so do the
     user's API tokens (made by the user, revoked on "Mijn API-tokens"). A wrong current
     password counts as a failed login: a session cannot be used to guess it."""
+    if store.is_oidc_account(user.username):
+        raise PasswordRefused([AccountError(
+            "huidig", "u logt in via uw organisatie; uw wachtwoord wijzigt u daar")])
     problems: list[AccountError] = []
     window = web.login_lockout_minutes * 60
     if store.login_failures(user.username, now - window) >= web.login_max_failures:

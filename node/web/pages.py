@@ -159,6 +159,11 @@ def logout(request: Request,
     ctx.store.end_session(viewer.session.token_hash)
     ctx.pending.drop(viewer.session.token_hash)
     ctx.store.append_audit("logout", viewer.username, {}, ctx.clock())
+    from samenloop.node.web import oidc  # its pages render with this module's templates
+
+    provider_logout = oidc.logout_page(request, viewer)
+    if provider_logout is not None:  # also at the organisation's provider
+        return provider_logout
     response = RedirectResponse("/inloggen", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from samenloop.node.cli import app
-from samenloop.node.store import NodeStore
+from samenloop.node.store import AuditRecord, NodeStore
 from samenloop.node.web import accounts
 from tests.support.network import Harness
 from tests.web.conftest import FRYSLAN
@@ -56,3 +56,22 @@ def test_the_operator_adds_a_privacy_officer(net: Harness) -> None:
         assert user is not None and user.role == "privacy" and user.procesregisseur_id is None
     finally:
         store.close()
+
+
+def test_user_reset_refuses_an_account_of_the_openid_provider(net: Harness) -> None:
+    config = str(net.layout.node_configs[FRYSLAN])
+    store = NodeStore(net.nodes[FRYSLAN].config.store_path)
+    try:
+        assert store.add_oidc_user("oidc-auditor", "auditor", None, "https://idp.example",
+                                   "sub-cli", now=0.0, audit=store_record())
+    finally:
+        store.close()
+    refused = CliRunner().invoke(app, ["node", "user", "reset", "oidc-auditor",
+                                       "--password-stdin", "--config", config],
+                                 input="een-lang-wachtwoord\n")
+    assert refused.exit_code == 2
+    assert "username: signs in through the organisation's OpenID provider" in refused.output
+
+
+def store_record() -> AuditRecord:
+    return AuditRecord("user_add", "test", {"user": "oidc-auditor", "via": "oidc"})

@@ -12,7 +12,15 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from samenloop.node.web import accounts, api, auditor, pages, privacy, procesregisseur
+from samenloop.node.web import (
+    accounts,
+    api,
+    auditor,
+    oidc,
+    pages,
+    privacy,
+    procesregisseur,
+)
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import create_app
 from tests.web.conftest import USERS, login
@@ -26,6 +34,9 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/"): ANYONE,
     ("GET", "/inloggen"): ANYONE,
     ("POST", "/inloggen"): ANYONE,
+    # Sign-in through the organisation's OpenID provider (404 where [web.oidc] is not set).
+    ("GET", "/inloggen/oidc"): ANYONE,
+    ("GET", "/inloggen/oidc/terug"): ANYONE,
     ("POST", "/uitloggen"): LOGGED_IN,
     ("GET", "/check"): (PR,),
     ("POST", "/check"): (PR,),
@@ -104,7 +115,7 @@ def _concrete(path: str) -> str:
 
 def test_the_table_lists_every_route() -> None:
     routes = {(m, r.path) for router in (pages.router, privacy.router, auditor.router,
-                                         procesregisseur.router, api.router)
+                                         procesregisseur.router, api.router, oidc.router)
               for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
     routes |= {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
     assert routes == set(ROUTES)
