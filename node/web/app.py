@@ -225,10 +225,25 @@ def _viewer_of(request: Request) -> Viewer | None:
         return None
 
 
+class PathOnlyAccessLog(logging.Filter):
+    """Drops the query string from uvicorn's access log lines: no path holds an identifier
+    (identifiers only travel in POST bodies), but a query may hold one-time values such as
+    the OpenID provider's `code` and `state` on the sign-in callback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
+ACCESS_LOG_FILTER = PathOnlyAccessLog()
+logging.getLogger("uvicorn.access").addFilter(ACCESS_LOG_FILTER)
+
+
 class WebServer:
     """Runs uvicorn in a thread of the node process (sharing its store and network) and
-    the melding mailer beside it. The access log shows paths only; no path holds an
-    identifier, because identifiers only travel in POST bodies."""
+    the melding mailer beside it. The access log shows paths only, without query strings."""
 
     def __init__(self, ctx: NodeContext, listen: str | None = None) -> None:
         self.ctx = ctx
