@@ -75,10 +75,15 @@ class FieldError:
 
 
 class Refused(Exception):
-    def __init__(self, errors: list[FieldError], status: int = 422) -> None:
+    """A use case's refusal at the web's edge: the fields, and the status its class maps to
+    (CHECK_STATUS, CASE_STATUS); `retry_after` seconds for a limit (429)."""
+
+    def __init__(self, errors: list[FieldError], status: int = 422,
+                 retry_after: int | None = None) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
         self.errors = errors
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -197,8 +202,8 @@ def samenloopcheck(ctx: NodeContext, *, actor: str, procesregisseur_id: str | No
             informing=informing),
             now=ctx.clock, metrics=ctx.metrics)
     except CheckRefused as exc:
-        raise Refused([FieldError(exc.field, exc.message)],
-                      CHECK_STATUS[type(exc)]) from None
+        raise Refused([FieldError(exc.field, exc.message)], CHECK_STATUS[type(exc)],
+                      exc.retry_after if isinstance(exc, RateLimited) else None) from None
 
 
 def case_action(action: Callable[[], Any]) -> Any:
