@@ -177,8 +177,7 @@ def api_problem(exc: Exception) -> JSONResponse:
 
 
 # What `api_problem` maps; registered as one handler (the web pages keep their HTML).
-API_REFUSALS: tuple[type[Exception], ...] = (
-    Refused, AccountError, RequestValidationError, StarletteHTTPException)
+API_REFUSALS = (Refused, AccountError, RequestValidationError, StarletteHTTPException)
 
 
 def create_app(ctx: NodeContext) -> FastAPI:
