@@ -42,10 +42,11 @@ ERROR_TEXT = {
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The error responses of an operation: 401, 403 and 422 always, and `statuses`; the
-    OpenAPI document gives each the problem+json schema (see `openapi_document`)."""
+    """The error responses of an operation: 401 and 403 always, and `statuses` (422 and 413
+    come with a body or parameters, see `openapi_document`, which gives each error the
+    problem+json schema)."""
     return {status: {"description": ERROR_TEXT[status]}
-            for status in sorted({401, 403, 422, *statuses})}
+            for status in sorted({401, 403, *statuses})}
 
 
 ERRORS = errors()
@@ -466,6 +467,8 @@ def openapi_document(generated: dict[str, Any], contact_url: str) -> dict[str, A
             responses = dict(operation["responses"])
             if "requestBody" in operation:
                 responses.setdefault("413", {"description": ERROR_TEXT[413]})
+            if "requestBody" in operation or operation.get("parameters"):
+                responses.setdefault("422", {"description": ERROR_TEXT[422]})
             for status, response in list(responses.items()):
                 response = {k: v for k, v in response.items() if k != "content"} \
                     if int(status) >= 400 else dict(response)
