@@ -75,7 +75,12 @@ class NoAccess(CheckRefused):
 
 
 class RateLimited(CheckRefused):
-    """The user's (or this ZVH's) limit of checks is reached."""
+    """The user's (or this ZVH's) limit of checks is reached; `retry_after` is how many
+    seconds until the limit allows a check again (at most; the edges send it on)."""
+
+    def __init__(self, field: str, message: str, retry_after: int = 60) -> None:
+        super().__init__(field, message)
+        self.retry_after = retry_after
 
 
 class NetworkUnavailable(CheckRefused):
@@ -146,7 +151,7 @@ def authorise_check(config: NodeConfig, store: NodeStore, request: CheckRequest,
         if store.count_audit("check", request.actor, now - window) >= limit:
             raise RateLimited("limiet", f"u heeft het maximum van {limit} checks per {label} "
                                         f"bereikt; probeer het later opnieuw of neem contact "
-                                        f"op met de beheerder")
+                                        f"op met de beheerder", retry_after=window)
     return Authorised(case, requester)
 
 
@@ -205,9 +210,9 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
                     for epoch in sorted(directory.oprf_keys)}
     except EvaluationBudgetExhausted as exc:
         log.error("check %s: %s", query_id, exc)
-        raise CheckRefused("netwerk", "het netwerk weigert tijdelijk meer checks van dit Zorg- "
-                                      "en Veiligheidshuis (evaluatielimiet van de coördinator "
-                                      "bereikt); probeer het later opnieuw") from None
+        raise RateLimited("netwerk", "het netwerk weigert tijdelijk meer checks van dit Zorg- "
+                                     "en Veiligheidshuis (evaluatielimiet van de coördinator "
+                                     "bereikt); probeer het later opnieuw") from None
     del inputs  # identifiers' derivatives: gone once the tags are built
     own_tags = [(tags[own_column], epoch, STRENGTHS[k.strength])
                 for epoch, element_tags in by_epoch.items()

@@ -26,7 +26,7 @@ from samenloop.coordinator import service
 from samenloop.coordinator.service import RateWindows
 from samenloop.coordinator.store import AuditStore
 from samenloop.crypto.identity import match_keys, parse_subject
-from samenloop.node.check import CheckRefused
+from samenloop.node.check import RateLimited
 from samenloop.node.network import EvaluationBudgetExhausted
 from samenloop.node.web.actions import Refused, apply_import
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
@@ -153,7 +153,8 @@ def test_exhausted_import_budget_is_named_and_changes_nothing(tmp_path: Path) ->
 
 def test_check_evaluations_refused_for_their_budget_say_so(tmp_path: Path) -> None:
     with _harness(tmp_path / "net", evaluations_per_day=3) as harness:
-        with pytest.raises(CheckRefused, match="evaluatielimiet"):
+        # A limit, not bad input: the web and API answer 429 with Retry-After, not 422.
+        with pytest.raises(RateLimited, match="evaluatielimiet"):
             harness.check(FRYSLAN, "F-2026-001", PIETER_VAN_DEN_BERG)
 
 

@@ -75,10 +75,15 @@ class FieldError:
 
 
 class Refused(Exception):
-    def __init__(self, errors: list[FieldError], status: int = 422) -> None:
+    """A use case's refusal at the web's edge: the fields, and the status its class maps to
+    (CHECK_STATUS, CASE_STATUS); `retry_after` seconds for a limit (429)."""
+
+    def __init__(self, errors: list[FieldError], status: int = 422,
+                 retry_after: int | None = None) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
         self.errors = errors
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -184,6 +189,12 @@ CASE_STATUS: dict[type[cases.CaseActionRefused], int] = {
 }
 
 
+def status_of(exc: Exception, table: Mapping[type[Any], int]) -> int:
+    """The status of the most specific class of `exc` in `table`: a subclass added later
+    (RightsRefused under CheckRefused) gets its base's status, never a KeyError (a 500)."""
+    return next(table[cls] for cls in type(exc).__mro__ if cls in table)
+
+
 def samenloopcheck(ctx: NodeContext, *, actor: str, procesregisseur_id: str | None,
                    case_ref: str, purpose: str, note: str,
                    subjects: tuple[Subject, ...],
@@ -197,8 +208,8 @@ def samenloopcheck(ctx: NodeContext, *, actor: str, procesregisseur_id: str | No
             informing=informing),
             now=ctx.clock, metrics=ctx.metrics)
     except CheckRefused as exc:
-        raise Refused([FieldError(exc.field, exc.message)],
-                      CHECK_STATUS[type(exc)]) from None
+        raise Refused([FieldError(exc.field, exc.message)], status_of(exc, CHECK_STATUS),
+                      exc.retry_after if isinstance(exc, RateLimited) else None) from None
 
 
 def case_action(action: Callable[[], Any]) -> Any:
@@ -206,7 +217,8 @@ def case_action(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except cases.CaseActionRefused as exc:
-        raise Refused([FieldError(exc.field, exc.message)], CASE_STATUS[type(exc)]) from None
+        raise Refused([FieldError(exc.field, exc.message)],
+                      status_of(exc, CASE_STATUS)) from None
 
 
 # ------------------------------------------------------------------ meldingen

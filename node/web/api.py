@@ -1,6 +1,9 @@
 """The HTTP API under /api/v1: the same actions as the pages, for case systems and scripts.
 
-Bearer token per account; errors are `{"detail": [{"field", "message"}]}` in Dutch.
+Bearer token per account. Follows the NL API Design Rules: an `API-Version` header on every
+response, errors as RFC 9457 problem details (`application/problem+json`) with the Dutch
+field messages in `fouten`, the OpenAPI document at /api/v1/openapi.json without sign-in.
+Routes raise the use cases' refusals; app.py maps each class to its status in one handler.
 """
 
 from __future__ import annotations
@@ -17,16 +20,36 @@ from samenloop.node.config import MAX_SUBJECTS, PURPOSE_CHARS
 from samenloop.node.model import STRENGTH_LABELS, STRENGTHS
 from samenloop.node.store import User
 from samenloop.node.web import accounts, actions
-from samenloop.node.web.actions import Refused
-from samenloop.node.web.security import ApiError, api_user, body_schema, context, json_body
+from samenloop.node.web.security import api_user, body_schema, context, json_body
 
-router = APIRouter(prefix="/api/v1")
+PREFIX = "/api/v1"  # the major version only in the URI (API-20); the full one in API_VERSION
+API_VERSION = "1.0.0"  # semantic version of the API (API-56), sent as API-Version (API-57)
+PROBLEM_JSON = "application/problem+json"  # RFC 9457
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "geen of ongeldig API-token"},
-    403: {"description": "uw rol geeft geen toegang"},
-    422: {"description": "ongeldige invoer; per veld een Nederlandse melding"},
+router = APIRouter(prefix=PREFIX)
+
+# What each error status means for a client; every operation documents the ones it can give.
+ERROR_TEXT = {
+    401: "geen of ongeldig API-token",
+    403: "uw rol geeft geen toegang, of de casus is niet van u",
+    404: "onbekende casus of melding",
+    409: "bestaat al",
+    413: "het verzoek is te groot",
+    422: "ongeldige invoer; per veld een Nederlandse melding",
+    429: "limiet bereikt; probeer het na Retry-After seconden opnieuw",
+    503: "de coördinator is niet bereikbaar; er is niets uitgevoerd",
 }
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses of an operation: 401 and 403 always, and `statuses` (422 and 413
+    come with a body or parameters, see `openapi_document`, which gives each error the
+    problem+json schema)."""
+    return {status: {"description": ERROR_TEXT[status]}
+            for status in sorted({401, 403, *statuses})}
+
+
+ERRORS = errors()
 
 
 class Strict(BaseModel):
@@ -201,33 +224,25 @@ class AuditUit(BaseModel):
     zonder_casusoverleg: list[str]
 
 
-def _refusal(exc: Refused) -> ApiError:
-    error = ApiError(exc.status, exc.errors[0].field, exc.errors[0].message)
-    error.detail = [e.as_json() for e in exc.errors]
-    return error
-
-
-@router.post("/checks", response_model=CheckUit, responses=ERRORS,
+@router.post("/checks", response_model=CheckUit, responses=errors(404, 413, 429, 503),
+             operation_id="checkUitvoeren", tags=["checks"],
              summary="samenloopcheck voor personen van een eigen casus",
              openapi_extra=body_schema(CheckIn))
 def api_check(request: Request,
               user: User = Depends(api_user("procesregisseur")),  # noqa: B008
               body: CheckIn = Depends(json_body(CheckIn))) -> CheckUit:  # noqa: B008
     ctx = context(request)
-    try:
-        subjects = actions.parse_subjects([p.model_dump() for p in body.personen],
-                                          bsn_enabled=actions.bsn_enabled(ctx))
-        asked = body.informeren
-        informing = actions.case_action(lambda: cases.parse_informing(
-            asked.geinformeerd_op, asked.uitgesteld, asked.herbeoordeling_op,
-            today=dt.date.fromtimestamp(ctx.clock()))) if asked is not None else None
-        result = actions.samenloopcheck(ctx, actor=user.username,
-                                        procesregisseur_id=user.procesregisseur_id,
-                                        case_ref=body.casus, purpose=body.doel,
-                                        note=body.toelichting, subjects=subjects,
-                                        informing=informing)
-    except Refused as exc:
-        raise _refusal(exc) from None
+    subjects = actions.parse_subjects([p.model_dump() for p in body.personen],
+                                      bsn_enabled=actions.bsn_enabled(ctx))
+    asked = body.informeren
+    informing = actions.case_action(lambda: cases.parse_informing(
+        asked.geinformeerd_op, asked.uitgesteld, asked.herbeoordeling_op,
+        today=dt.date.fromtimestamp(ctx.clock()))) if asked is not None else None
+    result = actions.samenloopcheck(ctx, actor=user.username,
+                                    procesregisseur_id=user.procesregisseur_id,
+                                    case_ref=body.casus, purpose=body.doel,
+                                    note=body.toelichting, subjects=subjects,
+                                    informing=informing)
     coverage = result.coverage
     return CheckUit(
         check_id=result.query_id, informeren_vastleggen=result.needs_informing,
@@ -250,6 +265,7 @@ def api_check(request: Request,
 
 
 @router.get("/meldingen", response_model=list[MeldingUit], responses=ERRORS,
+            operation_id="meldingenOphalen", tags=["meldingen"],
             summary="samenloopmeldingen voor de ingelogde procesregisseur")
 def api_meldingen(request: Request,
                   user: User = Depends(api_user("procesregisseur"))  # noqa: B008
@@ -267,48 +283,43 @@ def api_meldingen(request: Request,
                                          user.procesregisseur_id or "")]
 
 
-@router.post("/meldingen/{melding_id}/afgehandeld", status_code=204, responses=ERRORS,
+@router.post("/meldingen/{melding_id}/afgehandeld", status_code=204, responses=errors(404),
+             operation_id="meldingAfhandelen", tags=["meldingen"],
              summary="melding afhandelen, met wat er is gedaan")
 def api_melding_handled(request: Request, melding_id: int, body: AfhandelingIn,
                         user: User = Depends(api_user("procesregisseur"))  # noqa: B008
                         ) -> None:
-    try:
-        actions.handle_melding(context(request), actor=user.username,
-                               procesregisseur_id=user.procesregisseur_id or "",
-                               melding_id=melding_id, action=body.actie)
-    except Refused as exc:
-        raise _refusal(exc) from None
+    actions.handle_melding(context(request), actor=user.username,
+                           procesregisseur_id=user.procesregisseur_id or "",
+                           melding_id=melding_id, action=body.actie)
 
 
-@router.post("/casussen", response_model=CasusUit, status_code=201, responses=ERRORS,
+@router.post("/casussen", response_model=CasusUit, status_code=201, responses=errors(409),
+             operation_id="aanmeldingRegistreren", tags=["casussen"],
              summary="nieuwe aanmelding registreren (de gebruiker wordt procesregisseur)")
 def api_intake(request: Request, body: AanmeldingIn,
                user: User = Depends(api_user("procesregisseur"))) -> CasusUit:  # noqa: B008
     ctx = context(request)
-    try:
-        case = actions.case_action(lambda: cases.register_intake(
-            ctx.store, body.casus, user.procesregisseur_id or "", actor=user.username,
-            now=ctx.clock()))
-    except Refused as exc:
-        raise _refusal(exc) from None
+    case = actions.case_action(lambda: cases.register_intake(
+        ctx.store, body.casus, user.procesregisseur_id or "", actor=user.username,
+        now=ctx.clock()))
     return CasusUit(casus=case.case_ref, fase=case.phase, procesregisseur=case.procesregisseur_id)
 
 
-@router.post("/casussen/niet-in-behandeling", status_code=204, responses=ERRORS,
+@router.post("/casussen/niet-in-behandeling", status_code=204, responses=errors(404),
+             operation_id="aanmeldingNietInBehandeling", tags=["casussen"],
              summary="aanmelding niet in behandeling genomen: registratie en meldingen weg")
 def api_not_accepted(request: Request, body: CasusIn,
                      user: User = Depends(api_user("procesregisseur", "beheerder")  # noqa: B008
                                           )) -> None:
-    try:
-        actions.close_case(context(request), body.casus, actor=user.username,
-                           not_accepted=True,
-                           acting_for=user.procesregisseur_id or ""
-                           if user.role == "procesregisseur" else None)
-    except Refused as exc:
-        raise _refusal(exc) from None
+    actions.close_case(context(request), body.casus, actor=user.username,
+                       not_accepted=True,
+                       acting_for=user.procesregisseur_id or ""
+                       if user.role == "procesregisseur" else None)
 
 
-@router.post("/import", response_model=ImportUit, responses=ERRORS,
+@router.post("/import", response_model=ImportUit, responses=errors(413, 429, 503),
+             operation_id="casussenImporteren", tags=["import"],
              summary="export controleren en (met toepassen) importeren",
              openapi_extra=body_schema(ImportIn))
 def api_import(request: Request,
@@ -320,26 +331,22 @@ def api_import(request: Request,
         Probleem(regel=p.line, veld=p.field, reden=p.reason) for p in problems[:500]])
     if problems or not body.toepassen:
         return out
-    try:
-        summary = actions.apply_import(ctx, body.inhoud, sync=body.sync, actor=user.username)
-    except Refused as exc:
-        raise _refusal(exc) from None
+    summary = actions.apply_import(ctx, body.inhoud, sync=body.sync, actor=user.username)
     return out.model_copy(update=dict(toegepast=True, toegevoegd=summary.added,
                                       bijgewerkt=summary.updated, verwijderd=summary.removed))
 
 
-@router.post("/casussen/sluiten", status_code=204, responses=ERRORS,
+@router.post("/casussen/sluiten", status_code=204, responses=errors(404),
+             operation_id="casusSluiten", tags=["casussen"],
              summary="casus afsluiten (afschaling)", openapi_extra=body_schema(CasusIn))
 def api_close_case(request: Request,
                    user: User = Depends(api_user("beheerder")),  # noqa: B008
                    body: CasusIn = Depends(json_body(CasusIn))) -> None:  # noqa: B008
-    try:
-        actions.close_case(context(request), body.casus, actor=user.username)
-    except Refused as exc:
-        raise _refusal(exc) from None
+    actions.close_case(context(request), body.casus, actor=user.username)
 
 
-@router.get("/status", response_model=StatusUit, responses=ERRORS, summary="status van de node")
+@router.get("/status", response_model=StatusUit, responses=ERRORS, summary="status van de node",
+            operation_id="statusOphalen", tags=["beheer"])
 def api_status(request: Request,
                user: User = Depends(api_user("beheerder"))) -> StatusUit:  # noqa: B008
     status = actions.node_status(context(request))
@@ -353,6 +360,7 @@ def api_status(request: Request,
 
 
 @router.get("/gebruikers", response_model=list[GebruikerUit], responses=ERRORS,
+            operation_id="gebruikersOphalen", tags=["beheer"],
             summary="gebruikers van deze node")
 def api_users(request: Request,
               user: User = Depends(api_user("beheerder"))) -> list[GebruikerUit]:  # noqa: B008
@@ -362,22 +370,21 @@ def api_users(request: Request,
 
 
 @router.post("/gebruikers", response_model=GebruikerUit, status_code=201, responses=ERRORS,
+             operation_id="gebruikerToevoegen", tags=["beheer"],
              summary="gebruiker toevoegen", openapi_extra=body_schema(GebruikerIn))
 def api_user_add(request: Request,
                  user: User = Depends(api_user("beheerder")),  # noqa: B008
                  body: GebruikerIn = Depends(json_body(GebruikerIn))  # noqa: B008
                  ) -> GebruikerUit:
     ctx = context(request)
-    try:
-        added = accounts.add_user(ctx.store, body.gebruikersnaam, body.rol, body.procesregisseur,
-                                  body.wachtwoord, by=user.username, now=ctx.clock())
-    except accounts.AccountError as exc:
-        raise ApiError(422, exc.field, exc.message) from None
+    added = accounts.add_user(ctx.store, body.gebruikersnaam, body.rol, body.procesregisseur,
+                              body.wachtwoord, by=user.username, now=ctx.clock())
     return GebruikerUit(gebruikersnaam=added.username, rol=added.role,
                         procesregisseur=added.procesregisseur_id, uitgeschakeld=added.disabled)
 
 
 @router.get("/audit", response_model=AuditUit, responses=ERRORS,
+            operation_id="auditOphalen", tags=["audit"],
             summary="auditoverzicht: checks per maand, drempel, afsluiten zonder casusoverleg")
 def api_audit(request: Request,
               user: User = Depends(api_user("auditor"))) -> AuditUit:  # noqa: B008
@@ -389,3 +396,93 @@ def api_audit(request: Request,
                                      boven_drempel=n > report.threshold)
                           for m, u, n in report.per_month],
         zonder_casusoverleg=[q.case_ref for q in report.quiet_closes])
+
+
+# ------------------------------------------------------------------ errors and the OpenAPI document
+
+
+class Fout(BaseModel):
+    """One refused field, in Dutch; never the value that was sent."""
+
+    veld: str = Field(description="het veld (of 'regel 3, kolom geboortedatum' bij een import)")
+    melding: str = Field(description="wat er mis is, in het Nederlands")
+    persoon: int | None = Field(None, description="bij een check: 1 voor de hoofdpersoon, "
+                                                  "2.. voor gezinsleden")
+
+
+class Foutbericht(BaseModel):
+    """An error as RFC 9457 problem details, with the Dutch field messages as `fouten`."""
+
+    type: str = Field(description="soort probleem; about:blank: de HTTP-status zegt het")
+    title: str = Field(description="korte omschrijving van de status, in het Nederlands")
+    status: int
+    detail: str = Field(description="de eerste melding, in het Nederlands")
+    instance: str = Field(description="kenmerk van dit voorval (urn:uuid:...)")
+    fouten: list[Fout] = Field(description="per veld een Nederlandse melding")
+
+
+TAGS = [
+    {"name": "checks", "description": "samenloopcheck voor de personen van een eigen casus"},
+    {"name": "meldingen", "description": "samenloopmeldingen van andere huizen"},
+    {"name": "casussen", "description": "aanmelding, niet in behandeling, afschaling"},
+    {"name": "import", "description": "export uit het casussysteem controleren en importeren"},
+    {"name": "beheer", "description": "status van de node en gebruikers"},
+    {"name": "audit", "description": "auditoverzicht voor toezicht"},
+]
+API_VERSION_HEADER = {
+    "description": "versie van de API (semver), in elk antwoord",
+    "schema": {"type": "string", "example": API_VERSION},
+}
+RETRY_AFTER_HEADER = {
+    "description": "na hoeveel seconden het verzoek opnieuw kan",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+def openapi_document(generated: dict[str, Any], contact_url: str) -> dict[str, Any]:
+    """FastAPI's document of the API routes, shaped to the NL API Design Rules: paths under
+    the server `/api/v1` (major version in the URI), the full version in `info`, a contact,
+    API-Version on every response and every error as problem+json."""
+    doc = dict(generated)
+    doc["info"] = {**generated["info"], "version": API_VERSION, "contact": {
+        "name": "beheerder van deze Samenloop-node", "url": contact_url}}
+    doc["servers"] = [{"url": PREFIX, "description": "deze node"}]
+    doc["tags"] = TAGS
+    components = dict(generated.get("components", {}))
+    schemas = {k: v for k, v in components.get("schemas", {}).items()
+               if k not in ("HTTPValidationError", "ValidationError")}
+    problem = Foutbericht.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Foutbericht"] = problem
+    components["schemas"] = schemas
+    components["headers"] = {"API-Version": API_VERSION_HEADER, "Retry-After": RETRY_AFTER_HEADER}
+    doc["components"] = components
+    version = {"API-Version": {"$ref": "#/components/headers/API-Version"}}
+    paths: dict[str, Any] = {}
+    for path, item in generated["paths"].items():
+        if not path.startswith(PREFIX + "/"):
+            continue
+        operations = {}
+        for method, operation in item.items():
+            responses = dict(operation["responses"])
+            if "requestBody" in operation:
+                responses.setdefault("413", {"description": ERROR_TEXT[413]})
+            if "requestBody" in operation or operation.get("parameters"):
+                responses.setdefault("422", {"description": ERROR_TEXT[422]})
+            for status, response in list(responses.items()):
+                response = {k: v for k, v in response.items() if k != "content"} \
+                    if int(status) >= 400 else dict(response)
+                response["headers"] = dict(version)
+                if int(status) >= 400:
+                    response["content"] = {PROBLEM_JSON: {"schema": {
+                        "$ref": "#/components/schemas/Foutbericht"}}}
+                    response["description"] = ERROR_TEXT.get(int(status),
+                                                             response.get("description", ""))
+                if status == "429":
+                    response["headers"]["Retry-After"] = {
+                        "$ref": "#/components/headers/Retry-After"}
+                responses[status] = response
+            operations[method] = {**operation, "responses": dict(sorted(responses.items()))}
+        paths[path.removeprefix(PREFIX)] = operations
+    doc["paths"] = paths
+    return doc

@@ -2,12 +2,15 @@
 
 Security headers and `Cache-Control: no-store` on every dynamic response; error pages
 and API errors never echo what was sent (FastAPI's default 422 would, so it is replaced).
+Every API refusal, whatever raised it, passes `api_problem`: one table from exception class
+to status, written as RFC 9457 problem details with `API-Version`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +18,15 @@ import fastapi_offline
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from samenloop.node.web import api, auditor, oidc, pages, privacy, procesregisseur
-from samenloop.node.web.actions import NodeContext
+from samenloop.node.web.accounts import AccountError
+from samenloop.node.web.actions import NodeContext, Refused
 from samenloop.node.web.limits import (
     CHECK_PATHS,
     SUBJECT_BYTES,
@@ -90,24 +95,99 @@ def _dutch_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     for error in exc.errors():
         loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
         field = next((p for p in reversed(loc) if not p.isdigit()), "inhoud")
-        item: dict[str, Any] = {"field": field, "message": MESSAGES.get(
-            str(error.get("type")), "{veld} is ongeldig").format(veld=field)}
+        person = None
         if "personen" in loc and len(loc) > loc.index("personen") + 1 \
                 and loc[loc.index("personen") + 1].isdigit():
-            item["persoon"] = int(loc[loc.index("personen") + 1]) + 1
-        out.append(item)
-    return out or [{"field": "inhoud", "message": "de invoer is ongeldig"}]
+            person = int(loc[loc.index("personen") + 1]) + 1
+        out.append(_fout(field, MESSAGES.get(str(error.get("type")), "{veld} is ongeldig")
+                         .format(veld=field), person))
+    return out or [_fout("inhoud", "de invoer is ongeldig")]
 
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+# RFC 9457 `title` per status, in Dutch: the same for every problem of that status.
+PROBLEM_TITLES = {
+    400: "Ongeldig verzoek",
+    401: "Niet geauthenticeerd",
+    403: "Geen toegang",
+    404: "Niet gevonden",
+    405: "Methode niet toegestaan",
+    409: "Bestaat al",
+    413: "Verzoek te groot",
+    422: "Ongeldige invoer",
+    429: "Te veel verzoeken",
+    500: "Serverfout",
+    503: "Dienst niet beschikbaar",
+}
+# A refusal's field list for statuses that carry no fields of their own (404, 405, ...).
+API_STATUS_TEXT = {
+    400: "het verzoek is ongeldig",
+    401: "geef een geldig API-token mee (Authorization: Bearer ...)",
+    403: "uw rol geeft geen toegang tot deze functie",
+    404: "deze URI bestaat niet in de API",
+    405: "deze methode is niet toegestaan op deze URI",
+    413: "het verzoek is te groot",
+    500: "er ging iets mis op de server",
+}
+RETRY_AFTER_SECONDS = 60  # a 429 without a better hint from the limit that refused
+
+
+def _fout(field: str, message: str, person: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"veld": field, "melding": message}
+    if person is not None:
+        out["persoon"] = person
+    return out
+
+
+def problem(status: int, fouten: list[dict[str, Any]],
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    """An API error as RFC 9457 problem details: `detail` is the first Dutch message, every
+    field's message is in the `fouten` extension member, `instance` names this occurrence
+    (random: never the path or anything else that was sent)."""
+    detail = fouten[0]["melding"] + (f" (en {len(fouten) - 1} andere fouten)"
+                                     if len(fouten) > 1 else "")
+    return JSONResponse(
+        {"type": "about:blank", "title": PROBLEM_TITLES.get(status, "Fout"), "status": status,
+         "detail": detail, "instance": f"urn:uuid:{uuid.uuid4()}", "fouten": fouten},
+        status_code=status, media_type=api.PROBLEM_JSON,
+        headers={**(headers or {}), "API-Version": api.API_VERSION})
+
+
+def api_problem(exc: Exception) -> JSONResponse:
+    """The one place an exception becomes an API error: its class gives the status (a
+    `Refused` carries the one its use case's class maps to), its fields the `fouten`."""
+    if isinstance(exc, Refused):
+        retry = {"Retry-After": str(exc.retry_after or RETRY_AFTER_SECONDS)} \
+            if exc.status == 429 else {}
+        return problem(exc.status, [_fout(e.field, e.message, e.person) for e in exc.errors],
+                       retry)
+    if isinstance(exc, AccountError):
+        return problem(422, [_fout(exc.field, exc.message)])
+    if isinstance(exc, RequestValidationError):
+        return problem(422, _dutch_errors(exc))
+    if isinstance(exc, StarletteHTTPException):  # ApiError (401, 403), 404, 405, 400
+        detail = exc.detail if isinstance(exc.detail, list) else [
+            {"field": "verzoek", "message": API_STATUS_TEXT.get(exc.status_code, "fout")}]
+        return problem(exc.status_code, [_fout(d["field"], d["message"]) for d in detail],
+                       dict(exc.headers or {}))
+    return problem(500, [_fout("server", API_STATUS_TEXT[500])])
+
+
+# What `api_problem` maps; registered as one handler (the web pages keep their HTML).
+API_REFUSALS = (Refused, AccountError, RequestValidationError, StarletteHTTPException)
+
+
 def create_app(ctx: NodeContext) -> FastAPI:
-    app = FastAPI(title="Samenloop node API", version="1",
+    app = FastAPI(title="Samenloop node API", version=api.API_VERSION,
                   description="Hit/no-hit samenloopcheck, meldingen, import en audit van één "
-                              "Zorg- en Veiligheidshuis. Foutmeldingen: "
-                              '{"detail": [{"field": ..., "message": ...}]}.',
+                              "Zorg- en Veiligheidshuis. Volgt de NL API Design Rules: "
+                              "API-Version in elk antwoord, fouten als "
+                              "application/problem+json (RFC 9457) met per veld een "
+                              'Nederlandse melding in "fouten": [{"veld": ..., '
+                              '"melding": ...}].',
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.include_router(pages.router)
@@ -116,6 +196,15 @@ def create_app(ctx: NodeContext) -> FastAPI:
     app.include_router(auditor.router)
     app.include_router(procesregisseur.router)
     app.include_router(api.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = api.openapi_document(get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes), contact_url=ctx.web.public_url)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     # Interactive API documentation from the node itself: Swagger UI's files as the
     # fastapi-offline package ships them (no CDN), started by a script file of our own
     # (the CSP allows no inline script). Mounted before /static, which would take the path.
@@ -142,9 +231,7 @@ def create_app(ctx: NodeContext) -> FastAPI:
         upload = scope["path"] in UPLOAD_PATHS
         what = "het bestand" if upload else "het verzoek"
         if _is_api(request):
-            return JSONResponse({"detail": [{
-                "field": "inhoud", "message": f"{what} is groter dan {size_text(limit)}"}]},
-                status_code=413)
+            return problem(413, [_fout("inhoud", f"{what} is groter dan {size_text(limit)}")])
         return _error_page(request, 413, f"{what.capitalize()} is groter dan "
                                          f"{size_text(limit)}; er is niets gewijzigd.")
 
@@ -161,36 +248,39 @@ def create_app(ctx: NodeContext) -> FastAPI:
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
+        if _is_api(request):  # API-57: on every response of the API, errors included
+            response.headers["API-Version"] = api.API_VERSION
         return response
 
     @app.exception_handler(NeedLogin)
     async def need_login(request: Request, exc: NeedLogin) -> Response:
         return RedirectResponse(exc.location, 303)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+    async def refused(request: Request, exc: Exception) -> Response:
+        """API: problem+json through `api_problem`. Pages: the error page, as before."""
         if _is_api(request):
-            return JSONResponse({"detail": _dutch_errors(exc)}, status_code=422)
-        return _error_page(request, 422, "Het formulier is niet goed ingevuld.")
+            return api_problem(exc)
+        if isinstance(exc, RequestValidationError):
+            return _error_page(request, 422, "Het formulier is niet goed ingevuld.")
+        if isinstance(exc, Refused):
+            return _error_page(request, exc.status, exc.errors[0].message)
+        if isinstance(exc, AccountError):
+            return _error_page(request, 422, exc.message)
+        status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+        message = exc.detail if isinstance(exc, StarletteHTTPException) \
+            and isinstance(exc.detail, str) and status == 403 \
+            else _STATUS_TEXT.get(status, "Er ging iets mis.")
+        return _error_page(request, status, message)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if _is_api(request):
-            detail = exc.detail if isinstance(exc.detail, list) else [
-                {"field": "verzoek", "message": _STATUS_TEXT.get(exc.status_code, "fout")}]
-            return JSONResponse({"detail": detail}, status_code=exc.status_code,
-                                headers=getattr(exc, "headers", None))
-        message = exc.detail if isinstance(exc.detail, str) and exc.status_code == 403 \
-            else _STATUS_TEXT.get(exc.status_code, "Er ging iets mis.")
-        return _error_page(request, exc.status_code, message)
+    for refusal in API_REFUSALS:
+        app.add_exception_handler(refusal, refused)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
         log.error("web: unhandled %s on %s %s", type(exc).__name__, request.method,
                   request.url.path)
-        if _is_api(request):
-            return JSONResponse({"detail": [{"field": "server", "message":
-                                             "er ging iets mis op de server"}]}, 500)
+        if _is_api(request):  # outside the header middleware: problem() sets API-Version
+            return api_problem(exc)
         return _error_page(request, 500, "Er ging iets mis. Probeer het later opnieuw.")
 
     return app

@@ -176,7 +176,7 @@ def inzage(request: Request,
         return _requests(request, viewer, errors=exc.errors, status=422)
     except rights.CheckRefused as exc:
         return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
-                         status=actions.CHECK_STATUS.get(type(exc), 422))
+                         status=actions.status_of(exc, actions.CHECK_STATUS))
     overview_id = ctx.pending.keep(viewer.session.token_hash, "inzage", result, ctx.clock())
     return RedirectResponse(f"/privacy/inzage/{overview_id}", 303)
 
@@ -214,7 +214,7 @@ def block(request: Request,
         return _requests(request, viewer, errors=exc.errors, status=422)
     except rights.CheckRefused as exc:
         return _requests(request, viewer, errors=[FieldError(exc.field, exc.message)],
-                         status=actions.CHECK_STATUS.get(type(exc), 422))
+                         status=actions.status_of(exc, actions.CHECK_STATUS))
     return _requests(request, viewer, message=(
         f"{KIND_LABELS.get(kind, kind).capitalize()}: de persoon is uit {removed} casus(sen) "
         f"verwijderd. Een blokkade houdt de persoon uit nieuwe registraties tot u die opheft."))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from samenloop.node.config import WebConfig
 from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
+from samenloop.node.web.api import API_VERSION
 from samenloop.node.web.app import create_app
 from tests.support.network import Harness
 
@@ -80,3 +82,20 @@ def fryslan(net: Harness) -> NodeContext:
 def client(fryslan: NodeContext) -> Iterator[TestClient]:
     with TestClient(create_app(fryslan), follow_redirects=False) as test_client:
         yield test_client
+
+
+def assert_problem(status: int, headers: Mapping[str, str], body: Any) -> None:
+    """An API error as the NL API Design Rules want it: RFC 9457 problem details with the
+    Dutch field messages in `fouten`, and API-Version. `headers` as any case of names."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    assert headers["content-type"] == "application/problem+json", (status, body)
+    assert headers["api-version"] == API_VERSION, (status, body)
+    assert {"type", "title", "status", "detail", "instance", "fouten"} <= set(body), body
+    assert body["status"] == status and body["type"] == "about:blank", body
+    assert body["instance"].startswith("urn:uuid:"), body
+    assert body["fouten"] and all(
+        isinstance(f["veld"], str) and isinstance(f["melding"], str) and f["melding"]
+        for f in body["fouten"]), body
+    assert body["detail"].startswith(body["fouten"][0]["melding"]), body
+    if status == 429:
+        assert int(headers["retry-after"]) > 0

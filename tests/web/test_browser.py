@@ -86,7 +86,7 @@ def test_procesregisseur_flow_in_the_browser(browser: object, net: Harness,
     # The API without a token.
     response = page.request.post(f"{fryslan}/api/v1/checks", data={"casus": "x"})
     assert response.status == 401
-    assert response.json()["detail"][0]["field"] == "authorization"
+    assert response.json()["fouten"][0]["veld"] == "authorization"
     context.close()
 
 

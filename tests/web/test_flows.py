@@ -171,7 +171,7 @@ def test_api_check_import_close_and_audit(net: Harness, fryslan: NodeContext,
         "personen": [{"achternaam": "Van den Berg", "voornamen": "Pieter",
                       "geboortedatum": "12-3-1985", "geboorteplaats": "Venlo"}]})
     assert unknown.status_code == 404
-    assert unknown.json()["detail"][0]["message"] == ("onbekende casus; registreer eerst de "
+    assert unknown.json()["fouten"][0]["melding"] == ("onbekende casus; registreer eerst de "
                                                       "aanmelding")
     assert client.post("/api/v1/casussen", headers=auth["regisseur"],
                        json={"casus": "F-2026-555"}).status_code == 201

@@ -64,8 +64,8 @@ def test_deeply_nested_api_body_is_refused_in_dutch(client: TestClient,
     response = client.post("/api/v1/checks", content=body, headers={
         **_bearer(fryslan, "regisseur"), "content-type": "application/json"})
     assert response.status_code == 422, response.text
-    assert response.json() == {"detail": [{"field": "inhoud",
-                                           "message": "de inhoud is geen geldige JSON"}]}
+    assert response.json()["fouten"] == [{"veld": "inhoud",
+                                          "melding": "de inhoud is geen geldige JSON"}]
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +101,8 @@ def test_oversized_bodies_are_refused_before_they_are_read(served: WebServer,
             "Content-Length: 209715200\r\n")
     status, body = _raw_request(served, head, b"{" * 1024)
     assert status == 413
-    assert json.loads(body) == {"detail": [{"field": "inhoud",
-                                            "message": "het verzoek is groter dan 64 KB"}]}
+    assert json.loads(body)["fouten"] == [{"veld": "inhoud",
+                                           "melding": "het verzoek is groter dan 64 KB"}]
     head = ("POST /inloggen HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
             "boundary=x\r\nContent-Length: 31457280\r\n")
     status, body = _raw_request(served, head, b"--x\r\n")
@@ -129,7 +129,7 @@ def test_bodies_streamed_past_the_limit_are_cut_off(served: WebServer,
         refused = http.post("/api/v1/checks", content=chunks(), headers={
             **_bearer(fryslan, "regisseur"), "content-type": "application/json"})
         assert refused.status_code == 413, refused.text
-        assert refused.json()["detail"][0]["message"] == "het verzoek is groter dan 64 KB"
+        assert refused.json()["fouten"][0]["melding"] == "het verzoek is groter dan 64 KB"
     # A page form streamed past the limit by a logged-in beheerder: cut off while parsing.
     beheer, csrf = _browser(served, "beheerder")
 

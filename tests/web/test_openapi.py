@@ -1,6 +1,6 @@
 """Schemathesis against the OpenAPI document, in-process on the ASGI app: whatever it
-sends with a valid token of each role, the API never answers with a server error, and
-every refusal is in the Dutch error format."""
+sends with a valid token of each role, the API never answers with a server error, every
+answer carries API-Version, and every refusal is problem+json with the Dutch field list."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 
 from samenloop.node.web import accounts
 from samenloop.node.web.actions import NodeContext
+from samenloop.node.web.api import API_VERSION
 from samenloop.node.web.app import create_app
-from tests.web.conftest import USERS
+from tests.web.conftest import USERS, assert_problem
 
 pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = int(os.environ.get("SAMENLOOP_FUZZ_EXAMPLES", "30"))  # more: deeper
@@ -41,10 +42,10 @@ def test_api_never_answers_with_a_server_error(fryslan: NodeContext) -> None:
                 headers = {"Authorization": f"Bearer {tokens[role]}"} if role else {}
                 response = case.call(headers=headers)
                 assert response.status_code < 500, (case.operation.label, role, response.text)
+                headers = {name: values[-1] for name, values in response.headers.items()}
+                assert headers.get("api-version") == API_VERSION, case.operation.label
                 if response.status_code >= 400:
-                    detail = response.json()["detail"]
-                    assert isinstance(detail, list) and all(
-                        {"field", "message"} <= set(d) for d in detail), response.text
+                    assert_problem(response.status_code, headers, response.json())
 
         exercise()
 

@@ -165,7 +165,7 @@ def test_every_route_with_every_role(sessions: dict[str | None, tuple[TestClient
                 assert response.status_code < 500
             else:
                 assert response.status_code == expected, (role, response.text)
-                assert response.json()["detail"][0]["message"]
+                assert response.json()["fouten"][0]["melding"]
             continue
         response = client.request(method, url,
                                   data={"csrf_token": csrf} if method == "POST" else None)

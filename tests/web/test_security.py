@@ -143,18 +143,21 @@ def test_api_needs_a_token_and_answers_in_dutch(client: TestClient,
     auth = {"Authorization": f"Bearer {token}"}
     response = client.post("/api/v1/checks", json=body, headers=auth)
     assert response.status_code == 422
-    assert response.json() == {"detail": [{"field": "geboortedatum", "persoon": 1,
-                                           "message": "geboortedatum ligt in de toekomst"}]}
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["fouten"] == [{"veld": "geboortedatum", "persoon": 1,
+                                  "melding": "geboortedatum ligt in de toekomst"}]
+    assert problem["detail"] == "geboortedatum ligt in de toekomst"
     response = client.post("/api/v1/checks", json={"casus": "X", "fase": "uitvoering",
                                                    "personen": []}, headers=auth)
     assert response.status_code == 422
-    assert {"field": "doel", "message": "doel ontbreekt"} in response.json()["detail"]
-    assert {"field": "fase", "message": "fase is geen bekend veld"} in \
-        response.json()["detail"]
+    assert {"veld": "doel", "melding": "doel ontbreekt"} in response.json()["fouten"]
+    assert {"veld": "fase", "melding": "fase is geen bekend veld"} in \
+        response.json()["fouten"]
     assert "uitvoering" not in response.text  # FastAPI's default would echo the input
     response = client.post("/api/v1/checks", content=b"{niet json", headers={
         **auth, "content-type": "application/json"})
-    assert response.status_code == 422 and "JSON" in response.json()["detail"][0]["message"]
+    assert response.status_code == 422 and "JSON" in response.json()["fouten"][0]["melding"]
 
 
 def test_lockout_does_not_tell_which_usernames_exist(net: Harness) -> None:
