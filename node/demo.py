@@ -176,7 +176,10 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
                   else endpoints[n] for n in endpoints}
         web = ([] if not web_ports or node_id not in web_ports else
                ["[web]", f'listen = "{host}:{web_ports[node_id]}"',
-                f'public_url = "http://{host}:{web_ports[node_id]}"', ""])
+                f'public_url = "http://{host}:{web_ports[node_id]}"',
+                "# The demo's procesregisseurs log in with a password only (quick to try);",
+                "# beheerder, auditor and privacy accounts set up TOTP at their first login.",
+                "totp_for_procesregisseur = false", ""])
         config.write_text("\n".join([
             f'node_id = "{node_id}"',
             f'listen = "{listen[node_id]}"',

@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from samenloop.node.web import api, auditor, pages, privacy, procesregisseur
+from samenloop.node.web import api, auditor, pages, privacy, procesregisseur, second_step
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.limits import (
     CHECK_PATHS,
@@ -111,6 +111,7 @@ def create_app(ctx: NodeContext) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.include_router(pages.router)
+    app.include_router(second_step.router)
     app.include_router(privacy.router)
     app.include_router(auditor.router)
     app.include_router(procesregisseur.router)

@@ -12,7 +12,15 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from samenloop.node.web import accounts, api, auditor, pages, privacy, procesregisseur
+from samenloop.node.web import (
+    accounts,
+    api,
+    auditor,
+    pages,
+    privacy,
+    procesregisseur,
+    second_step,
+)
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import create_app
 from tests.web.conftest import USERS, login
@@ -26,6 +34,11 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("GET", "/"): ANYONE,
     ("GET", "/inloggen"): ANYONE,
     ("POST", "/inloggen"): ANYONE,
+    # The second step (TOTP): only the login page's session with a pending login uses them.
+    ("GET", "/inloggen/code"): ANYONE,
+    ("POST", "/inloggen/code"): ANYONE,
+    ("GET", "/inloggen/instellen"): ANYONE,
+    ("POST", "/inloggen/instellen"): ANYONE,
     ("POST", "/uitloggen"): LOGGED_IN,
     ("GET", "/check"): (PR,),
     ("POST", "/check"): (PR,),
@@ -104,7 +117,8 @@ def _concrete(path: str) -> str:
 
 def test_the_table_lists_every_route() -> None:
     routes = {(m, r.path) for router in (pages.router, privacy.router, auditor.router,
-                                         procesregisseur.router, api.router)
+                                         procesregisseur.router, api.router,
+                                         second_step.router)
               for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
     routes |= {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
     assert routes == set(ROUTES)
