@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -66,6 +67,14 @@ def second_step_done(ctx: NodeContext, username: str) -> str:
     return accounts.start_session(ctx.store, ctx.web, username, now=ctx.clock()).token
 
 
+def finish_second_step(cookies: httpx.Cookies, ctx: NodeContext, username: str) -> None:
+    """`second_step_done` for an HTTP client (TestClient or httpx) at the second step: its
+    cookie becomes the new session's (the login page's session is dropped, as after a
+    real code)."""
+    cookies.clear()
+    cookies.set(SESSION_COOKIE, second_step_done(ctx, username.strip().lower()))
+
+
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     """Log in through the form (the password step is real; the TOTP step, where the role
     asks for one, is `second_step_done`); returns the session's CSRF token."""
@@ -76,7 +85,7 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     location = response.headers["location"]
     if location in SECOND_STEP_PAGES:
         ctx: NodeContext = client.app.state.ctx  # type: ignore[attr-defined]
-        client.cookies.set(SESSION_COOKIE, second_step_done(ctx, username.strip().lower()))
+        finish_second_step(client.cookies, ctx, username)
         location = "/"
     # A user who must change a password set by a beheerder lands on that page instead.
     home = client.get(location, follow_redirects=True)
