@@ -13,7 +13,6 @@ import pytest
 
 from samenloop.node.config import WebConfig
 from samenloop.node.demo import free_port
-from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import WebServer
 from samenloop.node.web.security import SESSION_COOKIE
 from tests.support.network import Harness
@@ -22,6 +21,7 @@ from tests.web.conftest import (
     LIMBURG,
     PASSWORD,
     SECOND_STEP_PAGES,
+    SERVED,
     TRIAGE_CASE,
     add_users,
     second_step_done,
@@ -59,7 +59,6 @@ def servers(net: Harness) -> Iterator[dict[str, WebServer]]:
         add_users(ctx)
         out[node_id] = WebServer(ctx)
         out[node_id].start()
-        SERVED[out[node_id].url] = ctx
     yield out
     for server in out.values():
         server.stop()
@@ -70,10 +69,6 @@ def _shot(page: object, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
-# url -> the context of the web app serving it, for the second-step shortcut of `_login`.
-SERVED: dict[str, NodeContext] = {}
-
-
 def _login(page: object, url: str, username: str) -> None:
     """The password step through the form; where the role asks for TOTP, the second step
     is `second_step_done` (tests/web/conftest.py), whose session goes into the browser."""
@@ -81,7 +76,8 @@ def _login(page: object, url: str, username: str) -> None:
     page.get_by_label("Gebruikersnaam").fill(username)  # type: ignore[attr-defined]
     page.get_by_label("Wachtwoord").fill(PASSWORD)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
-    if urlsplit(page.url).path in SECOND_STEP_PAGES and url in SERVED:  # type: ignore[attr-defined]
+    page.wait_for_url(lambda u: urlsplit(u).path != "/inloggen")  # type: ignore[attr-defined]
+    if urlsplit(page.url).path in SECOND_STEP_PAGES:  # type: ignore[attr-defined]
         token = second_step_done(SERVED[url], username)
         page.context.add_cookies([{  # type: ignore[attr-defined]
             "name": SESSION_COOKIE, "value": token, "url": url}])

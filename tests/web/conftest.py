@@ -30,6 +30,11 @@ USERS = {  # username: (role, procesregisseur id)
 }
 
 
+# http://listen -> the context made for a web app on that address, so a browser test's
+# login can take the second-step shortcut (tests/web/browser.py `_login`).
+SERVED: dict[str, NodeContext] = {}
+
+
 def web_context(network: Harness, node_id: str, web: WebConfig | None = None, *,
                 totp_for_procesregisseur: bool = False, **config: object) -> NodeContext:
     """The suite's procesregisseurs log in with a password only, as in the demo (most tests
@@ -38,7 +43,9 @@ def web_context(network: Harness, node_id: str, web: WebConfig | None = None, *,
     node_config = dataclasses.replace(node.config, **config) if config else node.config
     web = dataclasses.replace(web or WebConfig(),
                               totp_for_procesregisseur=totp_for_procesregisseur)
-    return NodeContext(node_config, web, node.store, node.network)
+    ctx = NodeContext(node_config, web, node.store, node.network)
+    SERVED[f"http://{web.listen}"] = ctx
+    return ctx
 
 
 def add_users(ctx: NodeContext, prefix: str = "") -> None:
