@@ -411,6 +411,8 @@ Accounts at every node, all with password {password}
   beheerder   import, status, cases, users
   auditor     audit pages and exports
   privacy     rights requests (inzage, bezwaar), incidents, privacy documents
+beheerder, auditor and privacy set up a second factor (TOTP, an authenticator app) at
+their first login; regisseur logs in with the password only (totp_for_procesregisseur).
 In the web app of Fryslân, log in as regisseur, run a check for case F-2026-001 (triage)
 for Pieter van den Berg, 12-03-1985, Venlo; then log in as regisseur at Noord-Limburg
 ({ports.web["zvh-noord-limburg"]}) to see the samenloopmelding.
