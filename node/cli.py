@@ -556,11 +556,13 @@ def _user_change(config: Path, username: str, change: str, password: str = "") -
 
 @user_app.command("list")
 def user_list(config: ConfigOption) -> None:
-    """Accounts with role, procesregisseur and status."""
+    """Accounts with role, procesregisseur, status and whether TOTP is set up."""
     with _opened(config) as (_, store):
+        with_totp = store.second_factor_users()
         for user in store.users():
             typer.echo(f"{user.username:24} {user.role:16} {user.procesregisseur_id or '-':12} "
-                       f"{'disabled' if user.disabled else 'active'}")
+                       f"{'disabled' if user.disabled else 'active':9}"
+                       f"{'totp' if user.username in with_totp else '-'}")
 
 
 # ---------------------------------------------------------------- check

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 
 from samenloop.crypto.at_rest import AtRestError, derive_key, seal, unseal
 from samenloop.node.cli import app as cli_app
+from samenloop.node.store import NodeStore
 from samenloop.node.web import accounts, totp
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import create_app
@@ -233,8 +235,9 @@ def test_the_secret_is_not_in_the_database_in_plain(
         assert needle not in raw
 
 
-def test_the_operator_resets_a_lost_second_factor(ctx: NodeContext, net: Harness,
-                                                 clock: Clock) -> None:
+def test_the_operator_resets_a_lost_second_factor(
+        ctx: NodeContext, net: Harness, clock: Clock,
+        enrolled: dict[str, tuple[str, list[str]]]) -> None:
     with TestClient(create_app(ctx), follow_redirects=False) as browser:
         enrol(browser, clock, "t-cli")
         assert browser.get("/beheer").status_code == 200
@@ -246,6 +249,11 @@ def test_the_operator_resets_a_lost_second_factor(ctx: NodeContext, net: Harness
         assert password_step(browser, "t-cli").headers["location"] == "/inloggen/instellen"
     assert ctx.store.second_factor("t-cli") is None
     assert ctx.store.recovery_codes("t-cli") == []
+    listed = CliRunner().invoke(cli_app, ["node", "user", "list", "--config", config])
+    line = next(x for x in listed.output.splitlines() if x.startswith("t-beheer "))
+    assert line.split()[-1] == "totp"
+    assert next(x for x in listed.output.splitlines()
+                if x.startswith("t-cli ")).split()[-1] == "-"
     entry = [e for e in ctx.store.audit_entries("second_factor_reset")][-1]
     assert (entry.actor, entry.details) == ("operator", {"user": "t-cli"})
     unknown = CliRunner().invoke(cli_app, ["node", "user", "reset-totp", "niemand",
@@ -267,3 +275,17 @@ def test_sealed_secrets_open_only_with_their_key_and_account() -> None:
                   lambda: derive_key(bytes(31), b"x")):
         with pytest.raises(AtRestError):
             wrong()
+
+
+def test_a_store_made_before_gets_the_second_factor_tables(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"
+    NodeStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE second_factors")
+        db.execute("DROP TABLE recovery_codes")
+    store = NodeStore(path)
+    try:
+        assert store.second_factor_users() == set()
+        assert store.recovery_codes("iemand") == []
+    finally:
+        store.close()
