@@ -522,6 +522,13 @@ def user_reset(username: Annotated[str, typer.Argument()], config: ConfigOption,
     _user_change(config, username, "reset", _password(password_stdin))
 
 
+@user_app.command("reset-totp")
+def user_reset_totp(username: Annotated[str, typer.Argument()], config: ConfigOption) -> None:
+    """Remove an account's second factor (a lost phone): its TOTP secret and recovery
+    codes go and its sessions end; the next login sets TOTP up again. Audited."""
+    _user_change(config, username, "reset-totp")
+
+
 @user_app.command("token")
 def user_token(username: Annotated[str, typer.Argument()], config: ConfigOption) -> None:
     """Create an API bearer token; printed once, only its hash is kept."""
@@ -539,6 +546,10 @@ def _user_change(config: Path, username: str, change: str, password: str = "") -
                 return
             if change == "reset":
                 accounts.reset_password(store, username, password, by="operator", now=time.time())
+            elif change == "reset-totp":
+                from samenloop.node.web import totp
+
+                totp.reset(store, username, by="operator", now=time.time())
             else:
                 accounts.set_disabled(store, username, change == "disable", by="operator",
                                       now=time.time())
@@ -549,11 +560,13 @@ def _user_change(config: Path, username: str, change: str, password: str = "") -
 
 @user_app.command("list")
 def user_list(config: ConfigOption) -> None:
-    """Accounts with role, procesregisseur and status."""
+    """Accounts with role, procesregisseur, status and whether TOTP is set up."""
     with _opened(config) as (_, store):
+        with_totp = store.second_factor_users()
         for user in store.users():
             typer.echo(f"{user.username:24} {user.role:16} {user.procesregisseur_id or '-':12} "
-                       f"{'disabled' if user.disabled else 'active'}")
+                       f"{'disabled' if user.disabled else 'active':9}"
+                       f"{'totp' if user.username in with_totp else '-'}")
 
 
 # ---------------------------------------------------------------- check

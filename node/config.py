@@ -189,6 +189,9 @@ class WebConfig:
     max_body_bytes: int = 64 * 1024
     max_upload_bytes: int = 20 * 1024 * 1024  # the import routes
     oidc: OidcConfig | None = None  # sign-in through the organisation's provider
+    # A second factor (TOTP) for local accounts: always for beheerder, auditor and privacy;
+    # for procesregisseurs unless this is false (the demo, to stay quick to try).
+    totp_for_procesregisseur: bool = True
 
     @property
     def secure_cookies(self) -> bool:
@@ -227,7 +230,8 @@ class WebConfig:
                                    maximum=64 * 1024 * 1024),
             max_upload_bytes=web.int("max_upload_bytes", 20 * 1024 * 1024, minimum=64 * 1024,
                                      maximum=1024 * 1024 * 1024),
-            oidc=oidc)
+            oidc=oidc,
+            totp_for_procesregisseur=web.bool("totp_for_procesregisseur", True))
 
 
 # A check holds the persons of one case ("gestandaardiseerde verrijking is niet
@@ -309,6 +313,14 @@ class NodeConfig:
         from samenloop.crypto.signature import derive_signing_key
 
         return derive_signing_key(self.box_secret_key, b"samenloop/v1/node-audit")
+
+    @property
+    def account_secrets_key(self) -> bytes:
+        """Encrypts the web accounts' TOTP secrets in the store; derived from the box key
+        like `audit_key`, so a copy of the database alone does not give them away."""
+        from samenloop.crypto.at_rest import derive_key
+
+        return derive_key(self.box_secret_key, b"samenloop/v1/node-account-secrets")
 
     @property
     def directory_cache(self) -> Path:

@@ -176,7 +176,10 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
                   else endpoints[n] for n in endpoints}
         web = ([] if not web_ports or node_id not in web_ports else
                ["[web]", f'listen = "{host}:{web_ports[node_id]}"',
-                f'public_url = "http://{host}:{web_ports[node_id]}"', ""])
+                f'public_url = "http://{host}:{web_ports[node_id]}"',
+                "# The demo's procesregisseurs log in with a password only (quick to try);",
+                "# beheerder, auditor and privacy accounts set up TOTP at their first login.",
+                "totp_for_procesregisseur = false", ""])
         config.write_text("\n".join([
             f'node_id = "{node_id}"',
             f'listen = "{listen[node_id]}"',
@@ -408,6 +411,8 @@ Accounts at every node, all with password {password}
   beheerder   import, status, cases, users
   auditor     audit pages and exports
   privacy     rights requests (inzage, bezwaar), incidents, privacy documents
+beheerder, auditor and privacy set up a second factor (TOTP, an authenticator app) at
+their first login; regisseur logs in with the password only (totp_for_procesregisseur).
 In the web app of Fryslân, log in as regisseur, run a check for case F-2026-001 (triage)
 for Pieter van den Berg, 12-03-1985, Venlo; then log in as regisseur at Noord-Limburg
 ({ports.web["zvh-noord-limburg"]}) to see the samenloopmelding.

@@ -204,6 +204,23 @@ CREATE TABLE IF NOT EXISTS oidc_accounts (
 )"""
 # Set as an OIDC account's password hash: no password verifies against it.
 UNUSABLE_HASH = "!oidc"
+# A local account's second factor (issue #14): the TOTP secret sealed with the node's
+# account-secrets key (never plain), the last time step used (a code is accepted once), and
+# the recovery codes' argon2 hashes (a used one is deleted). Added by `_migrate_second_factor`.
+SECOND_FACTOR_TABLES = """
+CREATE TABLE IF NOT EXISTS second_factors (
+    username TEXT PRIMARY KEY REFERENCES users (username) ON DELETE CASCADE,
+    sealed_secret BLOB NOT NULL,
+    last_step INTEGER NOT NULL,
+    enrolled_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recovery_codes (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recovery_codes_by_user ON recovery_codes (username);
+"""
 
 # Columns added after the first release; stores made before get them at open.
 ADDED_COLUMNS = {
@@ -239,6 +256,10 @@ RIGHTS_TERM_SECONDS = 31 * 86400  # "binnen een maand"
 MELDING_GROUP_SECONDS = 30 * 86400
 
 GENESIS = "0" * 64
+
+
+class _Refused(Exception):
+    """Inside a store transaction: roll back (the audit record too) and answer False."""
 
 
 class CaseExists(Exception):
@@ -371,6 +392,16 @@ class User:
 
 
 @dataclass(frozen=True)
+class SecondFactor:
+    """An account's TOTP enrolment: the secret as sealed in the store, the last step used."""
+
+    username: str
+    sealed_secret: bytes
+    last_step: int
+    enrolled_at: float
+
+
+@dataclass(frozen=True)
 class Session:
     """A server-side web session; `username` is None before login (it still carries CSRF)."""
 
@@ -452,6 +483,7 @@ class NodeStore:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
         self._migrate_users()
         self._migrate_oidc_accounts()
+        self._migrate_second_factor()
         self._lock = threading.RLock()
         self._new_head: tuple[int, str] | None = None
 
@@ -495,6 +527,10 @@ class NodeStore:
         table of its own beside users (a store made before gets it at open), so the users
         table keeps its shape for other migrations."""
         self._db.execute(OIDC_ACCOUNTS_TABLE)
+    def _migrate_second_factor(self) -> None:
+        """Users-table step for TOTP: its own tables beside users (rows go with their
+        account), so a store made before gets them at open and nothing else changes."""
+        self._db.executescript(SECOND_FACTOR_TABLES)
 
     def close(self) -> None:
         with self._lock:
@@ -1262,6 +1298,84 @@ class NodeStore:
     def clear_login_failures(self, username: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+
+    # ------------------------------------------------------------ second factor (TOTP)
+
+    def second_factor(self, username: str) -> SecondFactor | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT username, sealed_secret, last_step, enrolled_at FROM second_factors"
+                " WHERE username = ?", (username,)).fetchone()
+        return SecondFactor(row[0], bytes(row[1]), row[2], row[3]) if row else None
+
+    def second_factor_users(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT username FROM second_factors")}
+
+    def enrol_second_factor(self, username: str, sealed_secret: bytes, step: int,
+                            recovery_code_hashes: list[str], *, now: float,
+                            audit: AuditRecord) -> bool:
+        """The confirmed TOTP secret and the recovery codes, with the audit record, in one
+        commit; `step` (the confirming code's) counts as used. False if the account has
+        a second factor already (a second browser enrolled meanwhile)."""
+        try:
+            with self._transaction(audit, now) as db:
+                try:
+                    db.execute("INSERT INTO second_factors (username, sealed_secret, last_step,"
+                               " enrolled_at) VALUES (?, ?, ?, ?)",
+                               (username, sealed_secret, step, now))
+                except sqlite3.IntegrityError:
+                    raise _Refused from None
+                db.executemany("INSERT INTO recovery_codes (username, code_hash) VALUES (?, ?)",
+                               [(username, h) for h in recovery_code_hashes])
+        except _Refused:
+            return False
+        return True
+
+    def use_totp_step(self, username: str, step: int, *, now: float,
+                      audit: AuditRecord) -> bool:
+        """Mark time step `step` used, with the login's audit record; False if it or a
+        later step was used already (a replayed code), and then nothing is recorded."""
+        try:
+            with self._transaction(audit, now) as db:
+                if db.execute("UPDATE second_factors SET last_step = ? WHERE username = ?"
+                              " AND last_step < ?", (step, username, step)).rowcount == 0:
+                    raise _Refused
+        except _Refused:
+            return False
+        return True
+
+    def recovery_codes(self, username: str) -> list[tuple[int, str]]:
+        """(id, argon2 hash) of the account's unused recovery codes."""
+        with self._lock:
+            return [(r[0], r[1]) for r in self._db.execute(
+                "SELECT id, code_hash FROM recovery_codes WHERE username = ? ORDER BY id",
+                (username,))]
+
+    def use_recovery_code(self, code_id: int, *, now: float, audit: AuditRecord) -> bool:
+        """Delete the used code with the login's audit record; False if it was used already."""
+        try:
+            with self._transaction(audit, now) as db:
+                if db.execute("DELETE FROM recovery_codes WHERE id = ?", (code_id,)).rowcount == 0:
+                    raise _Refused
+        except _Refused:
+            return False
+        return True
+
+    def reset_second_factor(self, username: str, *, now: float, audit: AuditRecord) -> bool:
+        """Remove the account's TOTP secret and recovery codes and end its sessions (the
+        phone may be in someone else's hands), with the audit record; False if unknown."""
+        try:
+            with self._transaction(audit, now) as db:
+                if db.execute("SELECT 1 FROM users WHERE username = ?",
+                              (username,)).fetchone() is None:
+                    raise _Refused
+                db.execute("DELETE FROM second_factors WHERE username = ?", (username,))
+                db.execute("DELETE FROM recovery_codes WHERE username = ?", (username,))
+                db.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        except _Refused:
+            return False
+        return True
 
     # ------------------------------------------------------------ audit trail
 

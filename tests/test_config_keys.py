@@ -127,3 +127,25 @@ def test_a_coordinator_with_an_unknown_key_does_not_start(layout: NetworkLayout)
                             check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: misspelt.toml: deadline_secnds: unknown key"
+
+
+def test_web_totp_for_procesregisseur_is_read_and_misspellings_refused(
+        layout: NetworkLayout) -> None:
+    """The demo turns TOTP off for procesregisseurs; the default is on; a misspelt key or a
+    value that is not true/false is refused, naming the key."""
+    original = layout.node_configs[NODE]
+    text = original.read_text(encoding="utf-8")
+    assert "totp_for_procesregisseur = false" in text
+    loaded = NodeConfig.load(original).web
+    assert loaded is not None and loaded.totp_for_procesregisseur is False
+    default = original.parent / "default-node.toml"
+    default.write_text(text.replace("totp_for_procesregisseur = false\n", ""), encoding="utf-8")
+    loaded = NodeConfig.load(default).web
+    assert loaded is not None and loaded.totp_for_procesregisseur is True
+    for wrong, dotted in (("totp_voor_procesregisseur = false", "web.totp_voor_procesregisseur"),
+                          ('totp_for_procesregisseur = "nee"', "web.totp_for_procesregisseur")):
+        bad = original.parent / "bad-totp.toml"
+        bad.write_text(text.replace("totp_for_procesregisseur = false", wrong), encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            NodeConfig.load(bad)
+        assert caught.value.field == dotted

@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from samenloop.node.web import api, auditor, oidc, pages, privacy, procesregisseur
+from samenloop.node.web import api, auditor, oidc, pages, privacy, procesregisseur, second_step
 from samenloop.node.web.accounts import AccountError
 from samenloop.node.web.actions import NodeContext, Refused
 from samenloop.node.web.limits import (
@@ -192,6 +192,7 @@ def create_app(ctx: NodeContext) -> FastAPI:
     app.state.ctx = ctx
     app.include_router(pages.router)
     app.include_router(oidc.router)
+    app.include_router(second_step.router)
     app.include_router(privacy.router)
     app.include_router(auditor.router)
     app.include_router(procesregisseur.router)

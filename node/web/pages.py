@@ -31,7 +31,7 @@ from samenloop.node.model import (
 )
 from samenloop.node.registration import CASE_REF
 from samenloop.node.store import Notification, Session
-from samenloop.node.web import accounts, actions
+from samenloop.node.web import accounts, actions, totp
 from samenloop.node.web.actions import FieldError, NodeContext, Refused
 from samenloop.node.web.limits import size_text
 from samenloop.node.web.security import (
@@ -145,8 +145,15 @@ def login(request: Request,
             "error": exc.message}, status_code=401)
     ctx.store.end_session(session.token_hash)  # a new token at login: no session fixation
     ctx.pending.drop(session.token_hash)
-    new = accounts.start_session(ctx.store, ctx.web, user.username, now=ctx.clock())
-    response = RedirectResponse(HOME[user.role], 303)
+    step = totp.next_step(ctx.store, ctx.web, user)
+    # With a second factor, the new session stays without a user until the code: only the
+    # second step's pages know the pending login (node/web/second_step.py).
+    new = accounts.start_session(ctx.store, ctx.web, None if step else user.username,
+                                 now=ctx.clock())
+    if step:
+        ctx.pending.put(new.session.token_hash, totp.PENDING, {"username": user.username},
+                        ctx.clock())
+    response = RedirectResponse(f"/inloggen/{step}" if step else HOME[user.role], 303)
     _set_session_cookie(response, ctx, new.token)
     return response
 
@@ -796,6 +803,9 @@ def _users(request: Request, viewer: Viewer, *, message: str | None = None,
     ctx = context(request)
     return render(request, "gebruikers.html", viewer, status, users=ctx.store.users(),
                   tokens=ctx.store.api_token_counts(), regisseur_names=_regisseur_names(ctx),
+                  second_factors=ctx.store.second_factor_users(),
+                  totp_required=lambda user: totp.required(ctx.web, user),
+                  totp_for_procesregisseur=ctx.web.totp_for_procesregisseur,
                   roles=accounts.ROLES, message=message, secret=secret, errors=errors or [])
 
 

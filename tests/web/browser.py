@@ -7,14 +7,26 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from samenloop.node.config import WebConfig
 from samenloop.node.demo import free_port
 from samenloop.node.web.app import WebServer
+from samenloop.node.web.security import SESSION_COOKIE
 from tests.support.network import Harness
-from tests.web.conftest import FRYSLAN, LIMBURG, PASSWORD, TRIAGE_CASE, add_users, web_context
+from tests.web.conftest import (
+    FRYSLAN,
+    LIMBURG,
+    PASSWORD,
+    SECOND_STEP_PAGES,
+    SERVED,
+    TRIAGE_CASE,
+    add_users,
+    second_step_done,
+    web_context,
+)
 
 CHROMIUM = Path(os.environ.get("SAMENLOOP_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -58,10 +70,18 @@ def _shot(page: object, name: str) -> None:
 
 
 def _login(page: object, url: str, username: str) -> None:
+    """The password step through the form; where the role asks for TOTP, the second step
+    is `second_step_done` (tests/web/conftest.py), whose session goes into the browser."""
     page.goto(f"{url}/inloggen")  # type: ignore[attr-defined]
     page.get_by_label("Gebruikersnaam").fill(username)  # type: ignore[attr-defined]
     page.get_by_label("Wachtwoord").fill(PASSWORD)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
+    page.wait_for_url(lambda u: urlsplit(u).path != "/inloggen")  # type: ignore[attr-defined]
+    if urlsplit(page.url).path in SECOND_STEP_PAGES:  # type: ignore[attr-defined]
+        token = second_step_done(SERVED[url], username)
+        page.context.add_cookies([{  # type: ignore[attr-defined]
+            "name": SESSION_COOKIE, "value": token, "url": url}])
+        page.goto(f"{url}/")  # type: ignore[attr-defined]
 
 
 def _fill_check(page: object, person: dict[str, str]) -> None:

@@ -3,12 +3,14 @@ most accessibility audits) finds no violation on any main page, for every role."
 
 from __future__ import annotations
 
+import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from samenloop.node.web import accounts
 from samenloop.node.web.app import WebServer
 from tests.web.browser import PIETER, _fill_check, _login, browser, servers
-from tests.web.conftest import FRYSLAN, LIMBURG, TRIAGE_CASE
+from tests.web.conftest import FRYSLAN, LIMBURG, PASSWORD, TRIAGE_CASE
 
 __all__ = ["browser", "servers"]  # fixtures used below
 
@@ -116,4 +118,47 @@ def test_main_pages_meet_wcag_21_aa(browser: object, servers: dict[str, WebServe
     audit(page, "control", control)
     context.close()
     assert control and "label" in control[0] and "document-title" in control[0]
+    assert not problems, "\n\n".join(problems)
+
+
+def test_second_factor_pages_meet_wcag_21_aa(browser: object,
+                                             servers: dict[str, WebServer]) -> None:
+    """The login's second step (TOTP): setting it up (QR code, key, a wrong code), the
+    recovery codes, and the code page with and without an error."""
+    url = servers[FRYSLAN].url
+    ctx = servers[FRYSLAN].ctx
+    accounts.add_user(ctx.store, "a11y-beheer", "beheerder", None, PASSWORD, by="test",
+                      now=ctx.clock(), must_change=False)
+    context = browser.new_context(locale="nl-NL")  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+
+    def password() -> None:
+        page.goto(f"{url}/inloggen")
+        page.get_by_label("Gebruikersnaam").fill("a11y-beheer")
+        page.get_by_label("Wachtwoord").fill(PASSWORD)
+        page.get_by_role("button", name="Inloggen").click()
+
+    password()
+    page.get_by_role("heading", name="Tweede factor instellen").wait_for()
+    audit(page, "tweede factor instellen", problems)
+    secret = pyotp.TOTP(page.locator("#totp-sleutel").inner_text().replace(" ", ""))
+    page.get_by_label("Code die de app nu toont").fill("12")
+    page.get_by_role("button", name="Bevestigen").click()
+    page.get_by_role("alert").wait_for()
+    audit(page, "tweede factor instellen met fout", problems)
+    page.get_by_label("Code die de app nu toont").fill(secret.now())
+    page.get_by_role("button", name="Bevestigen").click()
+    page.get_by_role("heading", name="Uw herstelcodes").wait_for()
+    audit(page, "herstelcodes", problems)
+    page.get_by_role("button", name="Uitloggen").click()
+    password()
+    page.get_by_role("heading", name="Code invoeren").wait_for()
+    audit(page, "code invoeren", problems)
+    page.get_by_label("Code").fill("000000")
+    page.get_by_role("button", name="Doorgaan").click()
+    page.get_by_role("alert").wait_for()
+    audit(page, "code invoeren met fout", problems)
+    context.close()
     assert not problems, "\n\n".join(problems)

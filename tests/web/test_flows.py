@@ -26,6 +26,7 @@ from tests.web.conftest import (
     TRIAGE_CASE,
     add_users,
     csrf_of,
+    finish_second_step,
     login,
     web_context,
 )
@@ -77,9 +78,11 @@ def test_web_checks_and_imports_leave_no_identifier_on_disk_or_in_logs(
             assert "Evertje" in browser.get(again.headers["location"]).text
             browser.post("/uitloggen", data={"csrf_token": csrf})
             page = browser.get("/inloggen")
-            browser.post("/inloggen", data={"csrf_token": csrf_of(page.text),
-                                            "gebruikersnaam": "beheerder",
-                                            "wachtwoord": "correct-horse-battery"})
+            step = browser.post("/inloggen", data={"csrf_token": csrf_of(page.text),
+                                                   "gebruikersnaam": "beheerder",
+                                                   "wachtwoord": "correct-horse-battery"})
+            assert step.headers["location"] == "/inloggen/instellen"
+            finish_second_step(browser.cookies, ctx, "beheerder")
             csrf = csrf_of(browser.get("/beheer/import").text)
             report = browser.post("/beheer/import", follow_redirects=True, data={"csrf_token": csrf,
                                                           "actie": "controleren"},

@@ -31,7 +31,14 @@ from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import WebServer, create_app
 from samenloop.proto.configfile import ConfigError, Section
 from tests.support.network import Harness
-from tests.web.conftest import FRYSLAN, PASSWORD, csrf_of, login
+from tests.web.conftest import (
+    FRYSLAN,
+    PASSWORD,
+    SECOND_STEP_PAGES,
+    csrf_of,
+    finish_second_step,
+    login,
+)
 
 DEEP = "[" * 50_000 + "]" * 50_000
 
@@ -228,9 +235,11 @@ def test_uploads_and_forms_never_touch_the_disk(served: WebServer, tmp_path: Pat
                                                   "wachtwoord": "fout"},
                                files={"bijlage": ("x.bin", b"x" * 60_000)})
         assert refused.status_code == 401
-        browser.post("/inloggen", data={"csrf_token": csrf_of(browser.get("/inloggen").text),
-                                        "gebruikersnaam": "beheerder",
-                                        "wachtwoord": PASSWORD})
+        step = browser.post("/inloggen", data={
+            "csrf_token": csrf_of(browser.get("/inloggen").text),
+            "gebruikersnaam": "beheerder", "wachtwoord": PASSWORD})
+        finish_second_step(browser.cookies, served.ctx, "beheerder")
+        assert step.headers["location"] in SECOND_STEP_PAGES
         csrf = csrf_of(browser.get("/beheer/import").text)
         report = browser.post("/beheer/import", follow_redirects=True, data={"csrf_token": csrf,
                                                       "actie": "controleren"},
@@ -338,8 +347,10 @@ class StallingCoordinator:
 def _browser(server: WebServer, username: str) -> tuple[httpx.Client, str]:
     browser = httpx.Client(base_url=server.url, timeout=120)
     page = browser.get("/inloggen")
-    browser.post("/inloggen", data={"csrf_token": csrf_of(page.text), "wachtwoord": PASSWORD,
-                                    "gebruikersnaam": username})
+    step = browser.post("/inloggen", data={"csrf_token": csrf_of(page.text),
+                                           "wachtwoord": PASSWORD, "gebruikersnaam": username})
+    if step.headers.get("location") in SECOND_STEP_PAGES:
+        finish_second_step(browser.cookies, server.ctx, username)
     return browser, csrf_of(browser.get("/mijn-api-tokens").text)
 
 

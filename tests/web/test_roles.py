@@ -20,6 +20,7 @@ from samenloop.node.web import (
     pages,
     privacy,
     procesregisseur,
+    second_step,
 )
 from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import create_app
@@ -37,6 +38,11 @@ ROUTES: dict[tuple[str, str], tuple[str, ...] | str] = {
     # Sign-in through the organisation's OpenID provider (404 where [web.oidc] is not set).
     ("GET", "/inloggen/oidc"): ANYONE,
     ("GET", "/inloggen/oidc/terug"): ANYONE,
+    # The second step (TOTP): only the login page's session with a pending login uses them.
+    ("GET", "/inloggen/code"): ANYONE,
+    ("POST", "/inloggen/code"): ANYONE,
+    ("GET", "/inloggen/instellen"): ANYONE,
+    ("POST", "/inloggen/instellen"): ANYONE,
     ("POST", "/uitloggen"): LOGGED_IN,
     ("GET", "/check"): (PR,),
     ("POST", "/check"): (PR,),
@@ -115,7 +121,8 @@ def _concrete(path: str) -> str:
 
 def test_the_table_lists_every_route() -> None:
     routes = {(m, r.path) for router in (pages.router, privacy.router, auditor.router,
-                                         procesregisseur.router, api.router, oidc.router)
+                                         procesregisseur.router, api.router, oidc.router,
+                                         second_step.router)
               for r in router.routes if isinstance(r, APIRoute) for m in r.methods}
     routes |= {("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
     assert routes == set(ROUTES)
