@@ -48,6 +48,15 @@ def validate_procesregisseur(id: str, name: str, phone: str, email: str,
     return Procesregisseur(id, name.strip(), phone.strip(), email.strip())
 
 
+def _optional_email(section: Section, key: str) -> str | None:
+    if not section.has(key):
+        return None
+    value = section.str(key)
+    if not EMAIL.match(value) or len(value.encode("utf-8")) > CONTACT_EMAIL_BYTES:
+        raise ConfigError(f"{section.name}.{key}", "must be an e-mail address")
+    return value
+
+
 # Purpose categories a check chooses from (the covenants: "namens wie, t.b.v. welke taak,
 # en met welk doel"); the holder's melding shows the category, never the optional note.
 STANDARD_PURPOSES = (
@@ -192,6 +201,9 @@ class WebConfig:
     # A second factor (TOTP) for local accounts: always for beheerder, auditor and privacy;
     # for procesregisseurs unless this is false (the demo, to stay quick to try).
     totp_for_procesregisseur: bool = True
+    # The beheer's address in the API document's contact (NL API Design Rules: name, URL and
+    # e-mail); without it the contact has the name and the web app's URL only.
+    api_contact_email: str | None = None
 
     @property
     def secure_cookies(self) -> bool:
@@ -231,7 +243,8 @@ class WebConfig:
             max_upload_bytes=web.int("max_upload_bytes", 20 * 1024 * 1024, minimum=64 * 1024,
                                      maximum=1024 * 1024 * 1024),
             oidc=oidc,
-            totp_for_procesregisseur=web.bool("totp_for_procesregisseur", True))
+            totp_for_procesregisseur=web.bool("totp_for_procesregisseur", True),
+            api_contact_email=_optional_email(web, "api_contact_email"))
 
 
 # A check holds the persons of one case ("gestandaardiseerde verrijking is niet

@@ -149,3 +149,28 @@ def test_web_totp_for_procesregisseur_is_read_and_misspellings_refused(
         with pytest.raises(ConfigError) as caught:
             NodeConfig.load(bad)
         assert caught.value.field == dotted
+
+
+def test_web_api_contact_email_reaches_the_api_document_and_a_bad_one_is_refused(
+        layout: NetworkLayout) -> None:
+    """NL API Design Rules: the OpenAPI contact names an e-mail address when the beheer gives
+    one; anything but an address is refused, naming the key."""
+    from samenloop.node.web import api
+
+    original = layout.node_configs[NODE]
+    text = original.read_text(encoding="utf-8")
+    assert NodeConfig.load(original).web.api_contact_email is None  # type: ignore[union-attr]
+    good = original.parent / "contact-node.toml"
+    good.write_text(text.replace("[web]\n", '[web]\napi_contact_email = "beheer@zvh.example"\n',
+                                 1), encoding="utf-8")
+    web = NodeConfig.load(good).web
+    assert web is not None and web.api_contact_email == "beheer@zvh.example"
+    doc = api.openapi_document({"info": {"title": "t"}, "paths": {}}, web.public_url,
+                               web.api_contact_email)
+    assert doc["info"]["contact"]["email"] == "beheer@zvh.example"
+    bad = original.parent / "bad-contact.toml"
+    bad.write_text(text.replace("[web]\n", '[web]\napi_contact_email = "geen adres"\n', 1),
+                   encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        NodeConfig.load(bad)
+    assert caught.value.field == "web.api_contact_email"

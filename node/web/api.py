@@ -439,13 +439,15 @@ RETRY_AFTER_HEADER = {
 }
 
 
-def openapi_document(generated: dict[str, Any], contact_url: str) -> dict[str, Any]:
+def openapi_document(generated: dict[str, Any], contact_url: str,
+                     contact_email: str | None = None) -> dict[str, Any]:
     """FastAPI's document of the API routes, shaped to the NL API Design Rules: paths under
     the server `/api/v1` (major version in the URI), the full version in `info`, a contact,
     API-Version on every response and every error as problem+json."""
     doc = dict(generated)
     doc["info"] = {**generated["info"], "version": API_VERSION, "contact": {
-        "name": "beheerder van deze Samenloop-node", "url": contact_url}}
+        "name": "beheerder van deze Samenloop-node", "url": contact_url,
+        **({"email": contact_email} if contact_email else {})}}
     doc["servers"] = [{"url": PREFIX, "description": "deze node"}]
     doc["tags"] = TAGS
     components = dict(generated.get("components", {}))

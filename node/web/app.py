@@ -202,7 +202,8 @@ def create_app(ctx: NodeContext) -> FastAPI:
         if app.openapi_schema is None:
             app.openapi_schema = api.openapi_document(get_openapi(
                 title=app.title, version=app.version, description=app.description,
-                routes=app.routes), contact_url=ctx.web.public_url)
+                routes=app.routes), contact_url=ctx.web.public_url,
+                contact_email=ctx.web.api_contact_email)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
