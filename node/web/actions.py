@@ -24,8 +24,10 @@ from samenloop.crypto.identity import InvalidSubject, InvalidSubjects, Subject, 
 from samenloop.crypto.pki import certificate_not_after
 from samenloop.node import cases, incidents
 from samenloop.node.check import (
+    KEY_HOLDERS_UNAVAILABLE,
     CheckRefused,
     CheckRequest,
+    KeyHoldersUnavailable,
     NetworkUnavailable,
     NoAccess,
     RateLimited,
@@ -35,7 +37,12 @@ from samenloop.node.check import (
 from samenloop.node.config import NodeConfig, WebConfig
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.model import CheckResult
-from samenloop.node.network import EvaluationBudgetExhausted, Network, NetworkError
+from samenloop.node.network import (
+    EvaluationBudgetExhausted,
+    Network,
+    NetworkError,
+    TooFewKeyHolders,
+)
 from samenloop.node.registration import (
     COLUMN_COUNT,
     COLUMNS,
@@ -176,7 +183,7 @@ def bsn_enabled(ctx: NodeContext) -> bool:
 # What each kind of refusal is at the HTTP edge.
 CHECK_STATUS: dict[type[CheckRefused], int] = {
     UnknownCase: 404, NoAccess: 403, RateLimited: 429, NetworkUnavailable: 503,
-    CheckRefused: 422,
+    KeyHoldersUnavailable: 503, CheckRefused: 422,
 }
 CASE_STATUS: dict[type[cases.CaseActionRefused], int] = {
     cases.CaseNotFound: 404, cases.NotPermitted: 403, cases.AlreadyExists: 409,
@@ -321,6 +328,9 @@ def apply_import(ctx: NodeContext, text: str, *, sync: bool, actor: str) -> Impo
                                              "(limiet bereikt); er is niets gewijzigd. Probeer "
                                              "het later opnieuw of vraag de netwerkbeheerder "
                                              "de limiet te verhogen.")], 429) from None
+    except TooFewKeyHolders:
+        raise Refused([FieldError("netwerk", f"{KEY_HOLDERS_UNAVAILABLE}; er is niets "
+                                             f"gewijzigd")], 503) from None
     except NetworkError:
         raise Refused([FieldError("netwerk", "de coördinator is niet bereikbaar; er is niets "
                                              "gewijzigd")], 503) from None
