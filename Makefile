@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 # mutmut can read, instead of an import hook they cannot follow. The links are made at install
 # time: a new module needs a re-install, so the stamp depends on the list of package files.
 PKG_FILES := $(sort $(wildcard crypto/*.py node/*.py node/web/*.py coordinator/*.py proto/*.py \
+               coordinator/keyholder/*.py coordinator/keyholder/py.typed \
                proto/samenloop/*.py proto/samenloop/v1/*.py proto/samenloop/v1/*.pyi proto/samenloop/v1/*.proto \
                node/web/templates/*.html node/web/static/*.css */py.typed))
 PKG_LIST  := $(VENV)/.package-files

@@ -35,6 +35,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "crypto/_common.py": ("tests/crypto/test_voprf.py", "tests/crypto/test_refusals.py",
                           "tests/crypto/test_threshold.py"),
     "crypto/threshold.py": ("tests/crypto/test_threshold.py",),
+    "crypto/dkg.py": ("tests/crypto/test_dkg.py",),
     "crypto/identity.py": ("tests/crypto/test_identity.py", "tests/crypto/test_refusals.py"),
     "crypto/seal.py": ("tests/crypto/test_seal_tags.py", "tests/crypto/test_refusals.py"),
     "crypto/tags.py": ("tests/crypto/test_seal_tags.py", "tests/crypto/test_refusals.py"),

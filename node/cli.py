@@ -24,6 +24,7 @@ from samenloop.coordinator.cli import (
     pki_app,
     serve_until_signalled,
 )
+from samenloop.coordinator.keyholder.cli import keyholder_app
 from samenloop.proto.configfile import ConfigError, write_secret
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ app.add_typer(node_app, name="node")
 app.add_typer(coordinator_app, name="coordinator")
 app.add_typer(pki_app, name="pki")
 app.add_typer(directory_app, name="directory")
+app.add_typer(keyholder_app, name="keyholder")
 node_app.add_typer(procesregisseur_app, name="procesregisseur")
 node_app.add_typer(audit_app, name="audit")
 node_app.add_typer(user_app, name="user")

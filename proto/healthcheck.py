@@ -1,5 +1,5 @@
-"""`samenloop-healthcheck`: ask a running coordinator or node for its gRPC health, over its
-own mutual TLS.
+"""`samenloop-healthcheck`: ask a running coordinator, node or key holder for its gRPC
+health, over its own mutual TLS.
 
 Operators (systemd, scripts), container healthchecks and Kubernetes exec probes use this:
 the kubelet's built-in `grpc:` probe cannot present a client certificate, and every
@@ -20,7 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-SERVICES = {"node": "samenloop.v1.Node", "coordinator": "samenloop.v1.Coordinator"}
+SERVICES = {"node": "samenloop.v1.Node", "coordinator": "samenloop.v1.Coordinator",
+            "keyholder": "samenloop.v1.KeyHolder"}
 
 
 def local_target(listen: str) -> str:
@@ -36,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="samenloop-healthcheck", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True,
-                        help="the process's coordinator.toml or node.toml")
+                        help="the process's coordinator.toml, node.toml or keyholder.toml")
     parser.add_argument("--service", default=None,
-                        help='health service name (default: samenloop.v1.Node or '
-                             'samenloop.v1.Coordinator; "" for the whole server)')
+                        help='health service name (default: samenloop.v1.Node, '
+                             'samenloop.v1.Coordinator or samenloop.v1.KeyHolder; "" for the '
+                             'whole server)')
     parser.add_argument("--live", action="store_true",
                         help="succeed on any answer (liveness), not only SERVING")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         root = Section.load(args.config)
-        kind = "node" if root.has("node_id") else "coordinator"
+        kind = ("node" if root.has("node_id") else
+                "keyholder" if root.has("holder_id") else "coordinator")
         listen = root.endpoint("listen", "127.0.0.1:7000")
         tls = root.tls()
         identity = certificate_identity(tls.cert.read_bytes())

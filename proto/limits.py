@@ -48,6 +48,10 @@ REQUEST_FIELDS: dict[str, FieldLimit] = {
         length=32, items=EVALUATE_MAX_ELEMENTS),
     "samenloop.v1.EvaluateRequest.request_id": FieldLimit(
         length=128, pattern=ID, alphabet=ID_ALPHABET, required=True),
+    "samenloop.v1.EvaluateShareRequest.blinded_elements": FieldLimit(
+        length=32, items=EVALUATE_MAX_ELEMENTS),
+    "samenloop.v1.EvaluateShareRequest.request_id": FieldLimit(
+        length=128, pattern=ID, alphabet=ID_ALPHABET, required=True),
     "samenloop.v1.CheckRequest.query_id": FieldLimit(
         length=64, pattern=ID, alphabet=ID_ALPHABET, required=True),
     "samenloop.v1.CheckRequest.queries": FieldLimit(items=CHECK_MAX_QUERIES),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import grpc
 
@@ -84,7 +84,8 @@ def secure_channel(target: str, tls: TlsFiles, expected_peer: str) -> grpc.Chann
     return grpc.secure_channel(target, creds, options=options)
 
 
-def peer_identity(context: grpc.ServicerContext) -> str | None:
+def peer_identity(context: grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any]
+                  ) -> str | None:
     """The common name of the authenticated client certificate, if any."""
     # grpc maps each property to a list of values; typeshed's stub says one bytes value.
     auth = cast("Mapping[str, list[bytes]]", context.auth_context())
