@@ -223,8 +223,21 @@ def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory
         node_id=n.str("node_id"), display_name=n.str("display_name"),
         endpoint=n.endpoint("endpoint"), box_public_key=n.hex_bytes("box_public_key", 32))
         for n in root.sections("nodes")]
-    keys = {k.int("epoch", 0, minimum=1): k.hex_bytes("public_key", 32)
-            for k in root.sections("oprf_keys")}
+    keys: dict[int, bytes] = {}
+    splits: dict[int, directory_mod.KeySplit] = {}
+    for k in root.sections("oprf_keys"):
+        epoch = k.int("epoch", 0, minimum=1)
+        keys[epoch] = k.hex_bytes("public_key", 32)
+        # A split epoch (#13): the entry `samenloop keyholder split` / `dkg finish` wrote.
+        if k.has("threshold") or k.has("public_shares"):
+            splits[epoch] = directory_mod.KeySplit(
+                k.int("threshold", 0, minimum=1, maximum=255),
+                tuple(directory_mod.PublicShare(
+                    s.str("holder_id"), s.int("index", 0, minimum=1, maximum=255),
+                    s.hex_bytes("public_share", 32)) for s in k.sections("public_shares")))
+    holders = [directory_mod.KeyHolder(
+        holder_id=h.str("holder_id"), display_name=h.str("display_name"),
+        endpoint=h.endpoint("endpoint")) for h in root.sections("key_holders")]
     signing_key = read_key_file(key_file, 32, "--key")
     network, serial = root.str("network"), root.int("serial", 1, minimum=1)
     current_epoch = root.int("current_epoch", 1, minimum=1)
@@ -236,7 +249,8 @@ def sign_from_file(spec: Path, key_file: Path, out: Path, now: int) -> directory
     signed = directory_mod.build(
         network=network, serial=serial, issued_at=now,
         nodes=nodes, oprf_keys=keys, current_epoch=current_epoch, signing_key=signing_key,
-        bsn_enabled=bsn_enabled, match_key_versions=versions)
+        bsn_enabled=bsn_enabled, match_key_versions=versions, key_holders=holders,
+        key_splits=splits)
     out.write_bytes(signed.SerializeToString())
     return directory_mod.verify(signed, signature.verify_key_of(signing_key))
 
@@ -271,5 +285,10 @@ def directory_show(
                f"match key versions {', '.join(map(str, d.match_key_versions))}")
     for epoch, pk in sorted(d.oprf_keys.items()):
         typer.echo(f"  oprf epoch {epoch}: {pk.hex()}")
+    for epoch, split in sorted(d.key_splits.items()):
+        typer.echo(f"  epoch {epoch} split {split.threshold} of {len(split.shares)}: "
+                   + ", ".join(f"{s.holder_id} (index {s.index})" for s in split.shares))
     for n in d.nodes:
         typer.echo(f"  {n.node_id:28} {n.endpoint:22} {n.display_name}")
+    for h in d.key_holders:
+        typer.echo(f"  key holder {h.holder_id:17} {h.endpoint:22} {h.display_name}")
