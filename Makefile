@@ -77,6 +77,7 @@ mutation: $(MUTATION_STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/matching.py
+	$(PY) bench/threshold.py
 	$(PY) bench/check.py
 
 clean:

@@ -16,13 +16,14 @@ Known caveat (Gennaro, Jarecki, Krawczyk, Rabin, "Secure distributed key generat
 discrete-log based cryptosystems", 1999): a dealer that sees the others' commitments first
 can choose whether to get itself disqualified, and so bias the key's distribution (with c
 such dealers, a choice among at most 2^c keys). Accepted here because the choice is only
-among keys that are each a uniformly random unknown (no cheating dealer learns `log_G` of
-any of them), and the pseudorandomness and one-more-DH hardness the OPRF relies on do not
-depend on the key being exactly uniform (GJKR 2003, "Secure applications of Pedersen's
-distributed key generation protocol", make this argument for discrete-log schemes). Each
-disqualification is recorded by the ceremony, so an attempt is visible, not silent. GJKR's
-own fix (Pedersen commitments first) would need a second generator and a second round for
-no gain against this threat model.
+among keys none of whose discrete logs a cheating dealer learns, and the one-more-DH
+hardness the OPRF relies on concerns the unknown key, not its exact distribution. That is an
+argument, not a proof for this OPRF; GJKR 2003 ("Secure applications of Pedersen's
+distributed key generation protocol") prove the analogous statement for threshold Schnorr
+signatures. Each disqualification is recorded by the ceremony, so an attempt is visible, not
+silent. GJKR's own fix (Pedersen commitments first, Feldman values revealed after QUAL is
+fixed) needs a second generator and a second broadcast round; it is the upgrade path if the
+argument is not accepted.
 
 What the ceremony (the key holder service, not this module) must do:
 1. Fix the participants' indices and `t`; each calls `deal(t, indices)`, broadcasts its

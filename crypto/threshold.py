@@ -111,14 +111,14 @@ def _indices(values: object, name: str) -> list[int]:
         values, Sequence | Mapping
     ):
         raise InvalidSplitError(f"{name} must be a list of share indices")
-    items = list(values)
-    if not items:
+    if not values:
         raise InsufficientShares(f"{name} is empty")
-    if len(items) > MAX_HOLDERS:
+    if len(values) > MAX_HOLDERS:  # before any work on the items
         raise InvalidSplitError(f"{name} holds more than {MAX_HOLDERS} indices")
-    out = [_index(v, f"{name} entry") for v in items]
-    if len(set(out)) != len(out):
-        raise InvalidSplitError(f"{name} holds a duplicate index")
+    out = [_index(v, f"{name} entry") for v in values]
+    duplicates = sorted({i for i in out if out.count(i) > 1})
+    if duplicates:
+        raise InvalidSplitError(f"{name} holds index {duplicates[0]} more than once")
     return out
 
 

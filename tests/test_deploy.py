@@ -17,9 +17,12 @@ from typing import Any
 import pytest
 
 from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.coordinator.keyholder.config import KeyHolderConfig
+from samenloop.coordinator.keyholder.server import BackgroundKeyHolder
 from samenloop.node.config import NodeConfig
 from samenloop.node.demo import free_port
 from samenloop.proto import directory as directory_mod
+from tests.support.keyholders import build_holders
 from tests.support.network import NOBODY, Harness
 from tests.support.prometheus import PrometheusServer, find_or_install_prometheus
 
@@ -36,7 +39,7 @@ METRIC = re.compile(r"\bsamenloop_[a-z_]+\b")
 def example_keys() -> set[str]:
     """Top-level and [section] keys documented in deploy/examples, plus metrics_listen."""
     keys = {"metrics_listen"}
-    for name in ("coordinator.toml", "node.toml"):
+    for name in ("coordinator.toml", "node.toml", "keyholder.toml"):
         data = tomllib.loads((DEPLOY / "examples" / name).read_text())
         for key, value in data.items():
             keys.add(key)
@@ -64,7 +67,8 @@ def referenced_metrics(text: str) -> set[str]:
 def test_systemd_units_are_hardened_and_verify(tmp_path: Path) -> None:
     units = sorted((DEPLOY / "systemd").glob("samenloop-*.service"))
     assert {u.name for u in units} == {"samenloop-coordinator.service", "samenloop-node.service",
-                                       "samenloop-node-import.service"}
+                                       "samenloop-node-import.service",
+                                       "samenloop-keyholder.service"}
     for unit in units:
         text = unit.read_text()
         for directive in ("ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
@@ -75,12 +79,14 @@ def test_systemd_units_are_hardened_and_verify(tmp_path: Path) -> None:
                           "User=samenloop"):
             assert directive in text, (unit.name, directive)
     serve = {u: (DEPLOY / "systemd" / f"samenloop-{u}.service").read_text()
-             for u in ("coordinator", "node")}
+             for u in ("coordinator", "node", "keyholder")}
     for text in serve.values():
         assert "Restart=on-failure" in text and "ExecReload=/bin/kill -HUP $MAINPID" in text
     assert ("samenloop coordinator serve --config /etc/samenloop/coordinator.toml"
             in serve["coordinator"])
     assert "samenloop node serve --config /etc/samenloop/node.toml" in serve["node"]
+    assert ("samenloop keyholder serve --config /etc/samenloop/keyholder.toml"
+            in serve["keyholder"])
     importer = (DEPLOY / "systemd" / "samenloop-node-import.service").read_text()
     assert ("samenloop node import /var/lib/samenloop/export/active-cases.csv --sync "
             "--config /etc/samenloop/node.toml") in importer
@@ -102,7 +108,8 @@ def test_systemd_units_are_hardened_and_verify(tmp_path: Path) -> None:
                           timeout=60, cwd=tmp_path)
     # verify exits 0 on unknown directives too, but names them on stderr.
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
-    for unit in ("samenloop-coordinator.service", "samenloop-node.service"):
+    for unit in ("samenloop-coordinator.service", "samenloop-node.service",
+                 "samenloop-keyholder.service"):
         done = subprocess.run([analyze, "security", "--offline=yes", str(tmp_path / unit)],
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
         level = re.search(r"Overall exposure level for \S+: ([0-9.]+)", done.stdout)
@@ -139,6 +146,15 @@ def test_containerfile_and_compose() -> None:
                 assert source in compose["volumes"], (name, source)
     for node in ("zvh-fryslan", "zvh-noord-limburg"):
         assert services[node]["depends_on"]["coordinator"]["condition"] == "service_healthy"
+
+    assert re.search(r"^EXPOSE .*\b7300\b.*\b9720\b", containerfile, re.M)
+    holder = yaml.safe_load((DEPLOY / "container" / "keyholder.compose.yaml").read_text())
+    service = holder["services"]["keyholder"]
+    assert service["command"][:2] == ["keyholder", "serve"] and service["user"] == "10001:10001"
+    assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+    assert service["healthcheck"]["test"][:2] == ["CMD", "samenloop-healthcheck"]
+    assert set(service["ports"]) == {"7300:7300", "127.0.0.1:9720:9720"}
+    assert "./keyholder:/etc/samenloop:ro" in service["volumes"]
 
 
 def test_make_network_creates_configs_the_processes_load(tmp_path: Path) -> None:
@@ -185,6 +201,7 @@ def test_kubernetes_manifests() -> None:
     for expected in [("Namespace", "samenloop"), ("Deployment", "samenloop-coordinator"),
                      ("Service", "samenloop-coordinator"),
                      ("StatefulSet", "samenloop-node-zvh-fryslan"),
+                     ("Deployment", "samenloop-keyholder"), ("Service", "samenloop-keyholder"),
                      ("Service", "samenloop-node-zvh-fryslan")]:
         assert expected in kinds, expected
     assert sum(d["kind"] == "NetworkPolicy" for d in documents) >= 3
@@ -195,7 +212,7 @@ def test_kubernetes_manifests() -> None:
             for name, text in document["data"].items():
                 config = tomllib.loads(text)
                 assert config_keys(config) <= allowed, (name, config_keys(config) - allowed)
-                assert config["metrics_listen"].endswith((":9700", ":9710"))
+                assert config["metrics_listen"].endswith((":9700", ":9710", ":9720"))
         if document["kind"] not in ("Deployment", "StatefulSet"):
             continue
         pod = document["spec"]["template"]["spec"]
@@ -218,7 +235,22 @@ def test_kubernetes_manifests() -> None:
     policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
     ingress_ports = {rule_port["port"] for p in policies for rule in p["spec"].get("ingress", [])
                      for rule_port in rule.get("ports", [])}
-    assert ingress_ports == {7000, 7101, 9700, 9710}
+    assert ingress_ports == {7000, 7101, 7300, 9700, 9710, 9720}
+    # A key holder admits node pods to its gRPC port, monitoring to metrics, nobody else,
+    # and calls out to nobody.
+    holder = next(p for p in policies if p["metadata"]["name"] == "samenloop-keyholder")
+    assert holder["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] \
+        == "keyholder"
+    admitted = {(peer.get("podSelector", {}).get("matchLabels", {}).get(
+                    "app.kubernetes.io/component"), "namespaceSelector" in peer,
+                 tuple(port["port"] for port in rule["ports"]))
+                for rule in holder["spec"]["ingress"] for peer in rule["from"]}
+    assert admitted == {("node", False, (7300,)), (None, True, (9720,))}
+    assert holder["spec"]["egress"] == []
+    node = next(p for p in policies if p["metadata"]["name"] == "samenloop-node")
+    assert 7300 in {port["port"] for rule in node["spec"]["egress"] for port in rule["ports"]}
+    kustomization = yaml.safe_load((DEPLOY / "kubernetes" / "kustomization.yaml").read_text())
+    assert "keyholder.yaml" in kustomization["resources"]
     assert any(p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")
                and not p["spec"].get("egress") for p in policies), "a default deny"
 
@@ -268,7 +300,8 @@ def test_prometheus_config_rules_and_rule_tests(promtool: str) -> None:
     rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
     names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
     assert {"SamenloopProcessDown", "SamenloopNodeUnreachable", "SamenloopChecksIncomplete",
-            "SamenloopCoordinatorRateLimited", "SamenloopCertificateExpiresSoon",
+            "SamenloopCoordinatorRateLimited", "SamenloopKeyHolderRefusing",
+            "SamenloopCertificateExpiresSoon",
             "SamenloopRetentionSweeperStalled"} <= names
     tested = yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text())
     covered = {t["alertname"] for case in tested["tests"] for t in case["alert_rule_test"]}
@@ -281,13 +314,16 @@ def _with_metrics(config: Path) -> str:
     return target
 
 
-def _prometheus_config(tmp_path: Path, coordinator: str, nodes: dict[str, str]) -> Path:
+def _prometheus_config(tmp_path: Path, coordinator: str, nodes: dict[str, str],
+                       holders: dict[str, str]) -> Path:
     """deploy/prometheus/prometheus.yml with this test's targets, 1 s intervals and the real
     alerts.yml beside it."""
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"samenloop-coordinator", "samenloop-node"}
+    assert set(jobs) == {"samenloop-coordinator", "samenloop-node", "samenloop-keyholder"}
+    jobs["samenloop-keyholder"]["static_configs"] = [
+        {"targets": [target], "labels": {"holder": holder}} for holder, target in holders.items()]
     jobs["samenloop-coordinator"]["static_configs"] = [{"targets": [coordinator]}]
     jobs["samenloop-node"]["static_configs"] = [
         {"targets": [target], "labels": {"node": node_id}} for node_id, target in nodes.items()]
@@ -322,14 +358,21 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
     coordinator = _with_metrics(harness.layout.coordinator_config)
     nodes = {node_id: _with_metrics(config)
              for node_id, config in harness.layout.node_configs.items()}
-    config = _prometheus_config(tmp_path, coordinator, nodes)
+    # A key holder beside it (its own PKI and directory: only its metrics matter here).
+    key_holders = build_holders(tmp_path / "kh")
+    holder_config = key_holders.configs["houder-a"]
+    holder = _with_metrics(holder_config)
+    config = _prometheus_config(tmp_path, coordinator, nodes, {"houder-a": holder})
     done = subprocess.run([promtool, "check", "config", str(config)], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+    key_holder = BackgroundKeyHolder(KeyHolderConfig.load(holder_config))
     try:
         harness.start()
+        key_holder.start()
         # The probe the container and Kubernetes use, against the real mTLS servers.
-        for path in (harness.layout.coordinator_config, *harness.layout.node_configs.values()):
+        for path in (harness.layout.coordinator_config, *harness.layout.node_configs.values(),
+                     holder_config):
             probe = _healthcheck(path)
             assert probe.returncode == 0 and "SERVING" in probe.stdout, probe.stderr
 
@@ -347,7 +390,8 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
             assert float(complete[0]["value"][1]) == 3
             assert complete[0]["metric"]["job"] == "samenloop-coordinator"
 
-            targets = {coordinator: "up", **{target: "up" for target in nodes.values()}}
+            targets = {coordinator: "up", holder: "up",
+                       **{target: "up" for target in nodes.values()}}
 
             def all_up() -> bool:
                 return {r["labels"]["instance"]: r["health"]
@@ -355,7 +399,7 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
 
             prometheus.wait_until(all_up, 30, f"every target to be scraped: {targets}")
             assert {r["metric"]["instance"]: r["value"][1] for r in prometheus.query("up")} == {
-                target: "1" for target in (coordinator, *nodes.values())}
+                target: "1" for target in (coordinator, holder, *nodes.values())}
 
             # Lookups reach the central scrape without hit or no-hit: the nodes serve their
             # *_outcomes counts (for their own monitoring), the shipped config drops them.
@@ -416,4 +460,6 @@ def test_prometheus_scrapes_a_live_network_with_the_deploy_config(
 
             prometheus.wait_until(pending, 30, "the unreachable node's alerts to go pending")
     finally:
+        key_holder.stop()
+        key_holders.close()
         harness.close()

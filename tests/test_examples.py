@@ -3,11 +3,14 @@ documentation of every option cannot drift from the code."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 from samenloop.coordinator.config import CoordinatorConfig
-from samenloop.crypto import voprf
+from samenloop.coordinator.keyholder.config import KeyHolderConfig
+from samenloop.coordinator.keyholder.shares import EpochShare, share_file_text
+from samenloop.crypto import pki, voprf
 from samenloop.node.config import NodeConfig
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
@@ -43,3 +46,19 @@ def test_coordinator_example_loads(tmp_path: Path) -> None:
     config = CoordinatorConfig.load(materialise("coordinator.toml", tmp_path))
     assert config.deadline_seconds == 2.0 and list(config.oprf_keys) == [1]
     assert config.rate_limits.checks_per_minute == 120
+
+
+def test_keyholder_example_loads(tmp_path: Path) -> None:
+    """With a real certificate for its holder id and a real share file in its paths."""
+    path = materialise("keyholder.toml", tmp_path)
+    etc = tmp_path / "etc" / "samenloop"
+    now = dt.datetime.now(dt.UTC)
+    ca_key, ca_cert = pki.new_ca("example", now=now)
+    _, cert = pki.issue(ca_key, ca_cert, "houder-netwerkbeheer", now=now)
+    (etc / "pki" / "houder-netwerkbeheer.crt").write_bytes(cert)
+    (etc / "keys" / "houder-netwerkbeheer.share").write_text(share_file_text(
+        "houder-netwerkbeheer", [EpochShare(1, 1, voprf.generate_key_pair(voprf.Mode.VOPRF)[0])]))
+    config = KeyHolderConfig.load(path)
+    assert config.holder_id == "houder-netwerkbeheer" and config.listen == "0.0.0.0:7300"
+    assert list(config.shares.shares) == [1] and config.audit_retention_days == 1461
+    assert config.rate_limits.import_evaluations_per_day == 4_000_000

@@ -254,6 +254,7 @@ def test_a_share_file_others_can_read_is_refused(holders: HolderNetwork) -> None
     (lambda t: t.replace('holder_id = "houder-a"', 'holder_id = "houder-b"'),
      "holds the shares of 'houder-b', not of 'houder-a'"),
     (lambda t: t.replace("index = 1", "index = 0"), r"shares\[0\]\.index: must be at least 1"),
+    (lambda t: t.replace('holder_id = "houder-a"', ""), r"shares\.toml: holder_id: missing"),
     (lambda t: t.replace("epoch = 1", "epoch = 1\ncolour = 1"),
      r"shares\[0\]\.colour: unknown key"),
     (lambda t: t.replace('secret = "', 'secret = "zz'), r"shares\[0\]\.secret: must be "
@@ -289,3 +290,29 @@ def test_a_share_that_disagrees_with_the_directory_is_refused_at_start(
     write_share_file(path, A, [EpochShare(1, holders.shares[A].index, b.secret)])
     with pytest.raises(ValueError, match="share of epoch 1 in the share file does not match"):
         BackgroundKeyHolder(KeyHolderConfig.load(holders.configs[A]))
+
+
+def test_metrics_count_outcomes_without_naming_nodes(holders: HolderNetwork) -> None:
+    import urllib.request
+
+    from samenloop.node.demo import free_port
+
+    config = holders.configs[C]
+    config.write_text(f'metrics_listen = "127.0.0.1:{free_port()}"\n' + config.read_text(),
+                      encoding="utf-8")
+    server = BackgroundKeyHolder(KeyHolderConfig.load(config)).start()
+    try:
+        holders.stub(C).EvaluateShare(request(blinded(4)[2]), timeout=30)
+        refused(holders.stub(C, pki.COORDINATOR).EvaluateShare, request(blinded(1)[2]))
+        port = server.holder.metrics_port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+            text = answer.read().decode()
+    finally:
+        server.stop()
+    assert 'samenloop_keyholder_evaluate_share_requests_total{outcome="ok"} 1.0' in text
+    assert 'samenloop_keyholder_evaluate_share_requests_total{outcome="denied"} 1.0' in text
+    assert 'samenloop_keyholder_evaluated_elements_total{purpose="check"} 4.0' in text
+    assert "samenloop_keyholder_served_epochs 1.0" in text
+    assert "samenloop_keyholder_directory_serial 1.0" in text
+    for name in (*NODES, pki.COORDINATOR, "node="):
+        assert name not in text

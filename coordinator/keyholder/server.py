@@ -271,4 +271,7 @@ class BackgroundKeyHolder:
             asyncio.run_coroutine_threadsafe(self._shutdown(grace), self._loop).result(30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=30)
+        elif self._error is None and not self._started.is_set():  # never started
+            self.holder.executor.shutdown(wait=False)
+            self.holder.audit.close()
         self._loop.close()

@@ -40,6 +40,15 @@ class ShareFile:
 def read_share_file(path: Path, field_name: str = "shares") -> ShareFile:
     """Read and check a share file: every secret a canonical non-zero scalar, epochs once.
     Errors name the file and field, never a secret."""
+    try:
+        return _read_share_file(path, field_name)
+    except ConfigError as exc:
+        if exc.file:
+            raise
+        raise ConfigError(exc.field, exc.problem, file=str(path)) from None
+
+
+def _read_share_file(path: Path, field_name: str) -> ShareFile:
     root = Section.load(path)
     holder_id = root.str("holder_id")
     shares: dict[int, EpochShare] = {}

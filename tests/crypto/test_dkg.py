@@ -157,7 +157,7 @@ def test_exception_hierarchy() -> None:
     ("t", "indices", "message"),
     [(3, [1, 2], "threshold 3 is outside 1..count"), (0, [1, 2], "threshold 0"),
      (1, [0, 1], "0 is outside"), (1, [1, 256], "256 is outside"),
-     (2, [1, 2, 2], "duplicate"), (True, [1, 2], "threshold must be an int"),
+     (2, [1, 2, 2], "index 2 more than once"), (True, [1, 2], "threshold must be an int"),
      (1, b"\x01", "list of share indices")],
 )
 def test_bad_deal_parameters_refused(t: Any, indices: Any, message: str) -> None:

@@ -271,7 +271,8 @@ def test_split_limits_accepted() -> None:
 @pytest.mark.parametrize(
     ("indices", "error", "message"),
     [([], InsufficientShares, "empty"), ([0, 1], InvalidSplitError, "0 is outside"),
-     ([1, 256], InvalidSplitError, "256 is outside"), ([2, 2], InvalidSplitError, "duplicate"),
+     ([1, 256], InvalidSplitError, "256 is outside"),
+     ([2, 5, 2], InvalidSplitError, "index 2 more than once"),
      (["1"], InvalidSplitError, "must be an int"), ([1.0], InvalidSplitError, "must be an int"),
      (b"\x01\x02", InvalidSplitError, "list of share indices"),
      (list(range(1, 257)), InvalidSplitError, "more than 255")],
