@@ -217,7 +217,8 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
         log.error("check %s: %s", query_id, exc)
         raise CheckRefused("netwerk", "het netwerk weigert tijdelijk meer checks van dit Zorg- "
                                       "en Veiligheidshuis (evaluatielimiet van de coördinator "
-                                      "bereikt); probeer het later opnieuw") from None
+                                      "of de sleutelhouders bereikt); probeer het later "
+                                      "opnieuw") from None
     del inputs  # identifiers' derivatives: gone once the tags are built
     own_tags = [(tags[own_column], epoch, STRENGTHS[k.strength])
                 for epoch, element_tags in by_epoch.items()

@@ -23,6 +23,7 @@ import grpc
 import pytest
 from fastapi.testclient import TestClient
 
+from samenloop.coordinator.cli import sign_from_file
 from samenloop.coordinator.config import CoordinatorConfig
 from samenloop.coordinator.keyholder.shares import read_share_file
 from samenloop.coordinator.server import CoordinatorServer
@@ -56,6 +57,10 @@ HOLDERS = [h for h, _ in DEMO_KEY_HOLDERS]
 EL_AMRANI = dict(surname="El Amrani", given_names="Mohammed", date_of_birth="21-06-1990",
                  place_of_birth="'s-Gravenhage")
 SAMENLOOP = [sys.executable, "-m", "samenloop.node"]
+# Why the node refuses each lie (its log line): the check that catches it first.
+REASONS = {"wrong_share": "does not verify against its public share",
+           "bad_proof": "does not verify against its public share",
+           "replay": "not for this request", "other_holder": "names another holder"}
 
 
 @pytest.fixture
@@ -239,6 +244,7 @@ def test_a_lying_holder_is_detected_excluded_and_reported(
         refusals = [r.getMessage() for r in caplog.records if "refused and left out" in
                     r.getMessage()]
         assert refusals and all(liar in m for m in refusals)
+        assert all(REASONS[mode] in m for m in refusals), refusals
         # The log names the holder and why, never an element.
         assert not any(len(w) >= 40 and all(c in "0123456789abcdef" for c in w)
                        for m in refusals for w in m.split())
@@ -342,6 +348,12 @@ def test_the_coordinator_holds_no_key_of_a_split_epoch(split_network: Harness,
         assert "split over key holders" in (refused.value.details() or "")
     finally:
         channel.close()
+    # The demo's directory.toml, signed by the operator's command, is the directory in use.
+    signed = sign_from_file(net.layout.directory_spec, net.layout.admin_key,
+                            tmp_path / "resigned.pb", int(time.time()))
+    running = net.nodes[FRYSLAN].network.directory()
+    assert (signed.key_splits, signed.key_holders, signed.oprf_keys) == (
+        running.key_splits, running.key_holders, running.oprf_keys)
     # Given a key for that epoch, it refuses to start.
     key_file = tmp_path / "oprf-epoch-1.key"
     key_file.write_text(oprf_key(net.layout).hex() + "\n")

@@ -324,7 +324,8 @@ def apply_import(ctx: NodeContext, text: str, *, sync: bool, actor: str) -> Impo
                        for e in (_in_dutch(e, columns) for e in exc.errors[:200])]) from None
     except EvaluationBudgetExhausted:
         raise Refused([FieldError("netwerk", "het importbudget van dit Zorg- en "
-                                             "Veiligheidshuis bij de coördinator is op "
+                                             "Veiligheidshuis bij de coördinator of de "
+                                             "sleutelhouders is op "
                                              "(limiet bereikt); er is niets gewijzigd. Probeer "
                                              "het later opnieuw of vraag de netwerkbeheerder "
                                              "de limiet te verhogen.")], 429) from None
