@@ -276,7 +276,8 @@ def test_grafana_dashboard_is_valid_json_with_the_panels() -> None:
                    "samenloop_coordinator_fanout_duration_seconds_bucket",
                    "samenloop_coordinator_node_reachable",
                    "samenloop_coordinator_rate_limit_refusals_total",
-                   "samenloop_node_registrations", "certificate_expiry_seconds"):
+                   "samenloop_node_registrations", "certificate_expiry_seconds",
+                   "samenloop_keyholder_evaluate_share_requests_total"):
         assert needle in text, needle
 
 
