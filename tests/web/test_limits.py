@@ -31,7 +31,7 @@ from samenloop.node.web.actions import NodeContext
 from samenloop.node.web.app import WebServer, create_app
 from samenloop.proto.configfile import ConfigError, Section
 from tests.support.network import Harness
-from tests.web.conftest import FRYSLAN, PASSWORD, csrf_of, login
+from tests.web.conftest import FRYSLAN, PASSWORD, add_users, csrf_of, login, web_context
 
 DEEP = "[" * 50_000 + "]" * 50_000
 
@@ -343,9 +343,25 @@ def _browser(server: WebServer, username: str) -> tuple[httpx.Client, str]:
     return browser, csrf_of(browser.get("/mijn-api-tokens").text)
 
 
-def test_a_page_answers_while_an_import_and_a_check_hang(fryslan: NodeContext) -> None:
+@pytest.fixture
+def coordinator_keyed(tmp_path: Path) -> Iterator[NodeContext]:
+    """Fryslân's web context in a network whose key the coordinator holds (before #13's
+    split), so that stalling the coordinator stalls the evaluations too."""
+    harness = Harness(tmp_path / "net", deadline_seconds=1.0, key_holders=())
+    try:
+        harness.start()
+        ctx = web_context(harness, FRYSLAN)
+        add_users(ctx)
+        yield ctx
+    finally:
+        harness.close()
+
+
+def test_a_page_answers_while_an_import_and_a_check_hang(coordinator_keyed: NodeContext
+                                                         ) -> None:
     """A 3,000-row web import once froze every page for 4.8 s, and a check with a node
     stopped for 2 s: both ran in async handlers, on the event loop of all users."""
+    fryslan = coordinator_keyed
     coordinator = StallingCoordinator(fryslan.config.coordinator)
     config = dataclasses.replace(fryslan.config, coordinator=coordinator.address,
                                  coordinator_timeout_seconds=120.0)
