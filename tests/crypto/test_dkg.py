@@ -159,6 +159,8 @@ def test_exception_hierarchy() -> None:
      (1, [0, 1], "0 is outside"), (1, [1, 256], "256 is outside"),
      (2, [1, 2, 2], "index 2 more than once"), (True, [1, 2], "threshold must be an int"),
      (1, b"\x01", "list of share indices")],
+    # Explicit ids: a bytes parameter breaks id generation when mutmut disables escaping.
+    ids=["t-over-count", "t-zero", "index-zero", "index-256", "duplicate", "bool", "bytes"],
 )
 def test_bad_deal_parameters_refused(t: Any, indices: Any, message: str) -> None:
     with pytest.raises(InvalidSplitError, match=message):
