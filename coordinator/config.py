@@ -30,7 +30,7 @@ class CoordinatorConfig:
     data_dir: Path
     directory_file: Path
     directory_verify_key: bytes
-    oprf_keys: dict[int, bytes]  # epoch -> skS
+    oprf_keys: dict[int, bytes]  # epoch -> skS; none for epochs split over key holders
     tls: TlsFiles
     deadline_seconds: float = 2.0
     rate_limits: RateLimits = RateLimits()
@@ -47,8 +47,6 @@ class CoordinatorConfig:
                 raise ConfigError(f"{entry.name}.epoch", f"epoch {epoch} is listed twice")
             keys[epoch] = read_key_file(entry.secret_file("key"), 32, f"{entry.name}.key")
             public_key(keys[epoch])  # refuses a zero or non-canonical scalar early
-        if not keys:
-            raise ConfigError("oprf_keys", "at least one [[oprf_keys]] entry is required")
         limits = root.section("rate_limits", required=False)
         default = RateLimits()
         data_dir = root.path("data_dir", must_exist=False, default="data")

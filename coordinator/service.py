@@ -204,12 +204,23 @@ class CoordinatorService:
         self._check_keys_match_directory()
 
     def _check_keys_match_directory(self) -> None:
+        """Keys of unsplit epochs must be the directory's; a key of an epoch the directory
+        says is split over key holders must not be here at all (#13: nobody holds it)."""
+        split = sorted(set(self._public_keys) & set(self.directory.key_splits))
+        if split:
+            raise ValueError(
+                f"coordinator.toml lists an OPRF key for epoch(s) "
+                f"{', '.join(map(str, split))}, which the directory splits over key holders; "
+                f"the coordinator must not hold a split epoch's key: remove those "
+                f"[[oprf_keys]] entries and destroy the key files")
         for epoch, pk in self.directory.oprf_keys.items():
             if epoch in self._public_keys and self._public_keys[epoch] != pk:
                 raise ValueError(f"OPRF key of epoch {epoch} does not match the directory")
-        if self.directory.current_epoch not in self._public_keys:
+        if self.directory.current_epoch not in self._public_keys and \
+                self.directory.current_epoch not in self.directory.key_splits:
             raise ValueError(f"no OPRF key for the directory's current epoch "
-                             f"{self.directory.current_epoch}")
+                             f"{self.directory.current_epoch}, and the directory does not "
+                             f"split it over key holders")
 
     def authorize(self, peer: str | None) -> DirectoryNode:
         if not peer:
@@ -259,6 +270,9 @@ class CoordinatorService:
             raise InvalidRequest(f"blinded_elements has {len(blinded)} elements; at most "
                                  f"{MAX_BATCH} per call")
         epoch = epoch or self.directory.current_epoch
+        if epoch in self.directory.key_splits:
+            raise EpochUnavailable(f"epoch {epoch} is split over key holders; ask them "
+                                   f"(EvaluateShare), the coordinator holds no key for it")
         if epoch not in self.directory.oprf_keys or epoch not in self.config.oprf_keys:
             raise EpochUnavailable(f"epoch {epoch} is not live; the current epoch is "
                                    f"{self.directory.current_epoch}")

@@ -42,6 +42,7 @@ from samenloop.node.network import (
     EvaluationBudgetExhausted,
     Network,
     NetworkError,
+    TooFewKeyHolders,
     match_key_versions,
     new_query_id,
 )
@@ -85,6 +86,15 @@ class RateLimited(CheckRefused):
 
 class NetworkUnavailable(CheckRefused):
     """The coordinator could not be reached or refused; nothing was checked."""
+
+
+class KeyHoldersUnavailable(NetworkUnavailable):
+    """Fewer than t key holders of a split key epoch gave a valid answer: nothing could be
+    pseudonymised, so nothing was checked (never a "no hit")."""
+
+
+KEY_HOLDERS_UNAVAILABLE = ("pseudonimiseren is nu niet mogelijk: te weinig sleutelhouders "
+                           "bereikbaar")
 
 
 @dataclass(frozen=True)
@@ -212,7 +222,8 @@ def prepare_queries(config: NodeConfig, network: Network, directory: NodeDirecto
         log.error("check %s: %s", query_id, exc)
         raise RateLimited("netwerk", "het netwerk weigert tijdelijk meer checks van dit Zorg- "
                                      "en Veiligheidshuis (evaluatielimiet van de coördinator "
-                                     "bereikt); probeer het later opnieuw") from None
+                                     "of de sleutelhouders bereikt); probeer het later "
+                                     "opnieuw") from None
     del inputs  # identifiers' derivatives: gone once the tags are built
     own_tags = [(tags[own_column], epoch, STRENGTHS[k.strength])
                 for epoch, element_tags in by_epoch.items()
@@ -289,6 +300,11 @@ def run_check(config: NodeConfig, store: NodeStore, network: Network, request: C
         refuse_bsn_unless_enabled(request.subjects, directory.bsn_enabled)
         queries = prepare_queries(config, network, directory, request, allowed.requester,
                                   query_id, now, own_only=allowed.own_only)
+    except TooFewKeyHolders as exc:
+        log.error("check %s: %s", query_id, exc)
+        raise KeyHoldersUnavailable("netwerk", f"{KEY_HOLDERS_UNAVAILABLE}; de check is niet "
+                                               f"uitgevoerd. Probeer het later opnieuw."
+                                    ) from None
     except NetworkError as exc:
         log.error("check %s: %s", query_id, exc)
         raise NetworkUnavailable("netwerk", "de coördinator is niet bereikbaar; de check is "

@@ -87,6 +87,16 @@ def _incident_on_refusal(store: NodeStore) -> Callable[[bytes, str], None]:
     return opened
 
 
+def _incident_on_holder(store: NodeStore) -> Callable[[str, int, str], None]:
+    """A key holder's answer refused during a CLI import or check opens an incident too."""
+    from samenloop.node import incidents
+
+    def opened(holder_id: str, epoch: int, _why: str) -> None:
+        incidents.key_holder_refused(store, holder_id, epoch, now=time.time())
+
+    return opened
+
+
 @contextmanager
 def _opened(config: Path) -> Iterator[tuple[NodeConfig, NodeStore]]:
     """The node's config and store for one command; the store is closed however it ends."""
@@ -188,7 +198,8 @@ def node_import(
 
     setup_logging(logging.WARNING)
     cfg, store = _load(config)
-    network = Network(cfg, on_refused=_incident_on_refusal(store))
+    network = Network(cfg, on_refused=_incident_on_refusal(store),
+                      on_holder_refused=_incident_on_holder(store))
     try:
         summary = import_cases(cfg, store, network, file, sync=sync)
     except ImportRefused as exc:
@@ -629,7 +640,8 @@ def check(
         except InvalidSubject as exc:
             raise fail(f"persoon {number}: {exc}") from None
     cfg, store = _load(node_config)
-    network = Network(cfg, on_refused=_incident_on_refusal(store))
+    network = Network(cfg, on_refused=_incident_on_refusal(store),
+                      on_holder_refused=_incident_on_holder(store))
     try:
         result = run_check(cfg, store, network, CheckRequest(
             case_ref=case, purpose=purpose, subjects=tuple(subjects), actor=actor,

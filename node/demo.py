@@ -1,8 +1,9 @@
-"""The embedded network: a coordinator and three ZVH nodes on loopback.
+"""The embedded network: a coordinator, three ZVH nodes and three key holders on loopback.
 
 `build_network` writes everything a real deployment has (CA and certificates, the
-administrator key and signed directory, OPRF and box keys, TOML configs, case exports);
-`run_demo` starts it as separate processes, exactly as operators would run them.
+administrator key and signed directory, the OPRF key's shares of the key holders, box keys,
+TOML configs, case exports); `run_demo` starts it as separate processes, exactly as
+operators would run them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from samenloop.crypto import pki, seal, signature, voprf
+from samenloop.coordinator.keyholder.config import config_text as holder_config_text
+from samenloop.coordinator.keyholder.shares import (
+    EpochShare,
+    public_shares_text,
+    write_share_file,
+)
+from samenloop.crypto import pki, seal, signature, threshold, voprf
 from samenloop.proto import directory as directory_mod
 from samenloop.proto.configfile import write_secret
 
@@ -29,6 +36,15 @@ DEMO_NODES: tuple[tuple[str, str], ...] = (
     ("zvh-noord-limburg", "Zorg- en Veiligheidshuis Noord-Limburg"),
     ("zvh-rotterdam-rijnmond", "Zorg- en Veiligheidshuis Rotterdam-Rijnmond"),
 )
+
+# Who holds the shares of the OPRF key (#13): three independent organisations, any two of
+# which evaluate together; the coordinator holds none.
+DEMO_KEY_HOLDERS: tuple[tuple[str, str], ...] = (
+    ("kh-netwerkbeheer", "Netwerkbeheerder Samenloop"),
+    ("kh-tweede-overheid", "Tweede publieke organisatie"),
+    ("kh-onafhankelijk", "Onafhankelijke partij"),
+)
+DEMO_THRESHOLD = 2
 
 # Synthetic persons: nobody real. The first case of every node is at triage, so a demo
 # check can be run for it.
@@ -81,6 +97,10 @@ class NetworkLayout:
     directory_file: Path
     verify_key: bytes
     case_files: dict[str, Path] = field(default_factory=dict)
+    # Empty for a network whose key is one coordinator key (before the split).
+    holder_configs: dict[str, Path] = field(default_factory=dict)
+    holder_endpoints: dict[str, str] = field(default_factory=dict)
+    threshold: int = 0
 
 
 def _privacy_section(node_id: str, number: int) -> list[str]:
@@ -99,13 +119,21 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
                   node_settings: str = "",
                   web_ports: dict[str, int] | None = None,
                   match_key_versions: tuple[int, ...] = (1,),
-                  privacy_contacts: bool = False) -> NetworkLayout:
+                  privacy_contacts: bool = False,
+                  key_holders: tuple[tuple[str, str], ...] = DEMO_KEY_HOLDERS,
+                  threshold_of: int = DEMO_THRESHOLD,
+                  holder_ports: dict[str, int] | None = None,
+                  holder_rate_limits: dict[str, int] | None = None) -> NetworkLayout:
+    """With `key_holders` (the default) the epoch's key is split `threshold_of` of n over
+    them and nobody keeps it whole; `key_holders=()` builds a network as before the split,
+    the key held by the coordinator (for migration tests)."""
     now = dt.datetime.now(dt.UTC)
     pki_dir, keys_dir = root / "pki", root / "keys"
     ca_key, ca_cert = pki.new_ca("demo", now=now)
     write_secret(pki_dir / "ca.key", ca_key)
     (pki_dir / "ca.crt").write_bytes(ca_cert)
-    for identity in (pki.COORDINATOR, *(n for n, _ in nodes)):
+    holder_ids = [h for h, _ in key_holders]
+    for identity in (pki.COORDINATOR, *(n for n, _ in nodes), *holder_ids):
         key, cert = pki.issue(ca_key, ca_cert, identity, now=now)
         write_secret(pki_dir / f"{identity}.key", key)
         (pki_dir / f"{identity}.crt").write_bytes(cert)
@@ -114,11 +142,27 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
     admin_key = keys_dir / "directory-admin.key"
     write_secret(admin_key, admin_seed.hex() + "\n")
     oprf_sk, oprf_pk = voprf.generate_key_pair(voprf.Mode.VOPRF)
-    write_secret(keys_dir / "oprf-epoch-1.key", oprf_sk.hex() + "\n")
-
     coordinator_endpoint = f"{host}:{coordinator_port or free_port(host)}"
     ports = node_ports or {}
     endpoints = {n: f"{host}:{ports.get(n) or free_port(host)}" for n, _ in nodes}
+    holder_endpoints = {h: f"{host}:{(holder_ports or {}).get(h) or free_port(host)}"
+                        for h in holder_ids}
+    split: directory_mod.KeySplit | None = None
+    if key_holders:
+        # The trusted dealer's split, as `samenloop keyholder split` does for a running
+        # network; the whole key lives only in this function's memory.
+        shares = threshold.split_key(oprf_sk, threshold_of, len(key_holders))
+        split = directory_mod.KeySplit(threshold_of, tuple(
+            directory_mod.PublicShare(h, s.index, threshold.public_share(s.secret))
+            for h, s in zip(holder_ids, shares, strict=True)))
+        for holder_id, share in zip(holder_ids, shares, strict=True):
+            (keys_dir / "holders").mkdir(parents=True, exist_ok=True)
+            write_share_file(keys_dir / "holders" / f"{holder_id}.shares.toml", holder_id,
+                             [EpochShare(1, share.index, share.secret)])
+        del shares
+    else:
+        write_secret(keys_dir / "oprf-epoch-1.key", oprf_sk.hex() + "\n")
+    del oprf_sk
     box_public: dict[str, bytes] = {}
     for node_id, _ in nodes:
         secret, public = seal.generate_box_key_pair()
@@ -127,8 +171,15 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
 
     spec = root / "directory.toml"
     lines = ['network = "demo"', "serial = 1", "current_epoch = 1",
-             f"match_key_versions = {list(match_key_versions)}", "",
-             "[[oprf_keys]]", "epoch = 1", f'public_key = "{oprf_pk.hex()}"', ""]
+             f"match_key_versions = {list(match_key_versions)}", ""]
+    if split is None:
+        lines += ["[[oprf_keys]]", "epoch = 1", f'public_key = "{oprf_pk.hex()}"', ""]
+    else:
+        lines += [public_shares_text(1, oprf_pk, split.threshold, {
+            s.holder_id: (s.index, s.public_share) for s in split.shares}), ""]
+    for holder_id, name in key_holders:
+        lines += ["[[key_holders]]", f'holder_id = "{holder_id}"', f'display_name = "{name}"',
+                  f'endpoint = "{holder_endpoints[holder_id]}"', ""]
     for node_id, name in nodes:
         lines += ["[[nodes]]", f'node_id = "{node_id}"', f'display_name = "{name}"',
                   f'endpoint = "{endpoints[node_id]}"',
@@ -140,8 +191,13 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
         nodes=[directory_mod.DirectoryNode(n, name, endpoints[n], box_public[n])
                for n, name in nodes],
         oprf_keys={1: oprf_pk}, current_epoch=1, signing_key=admin_seed,
-        match_key_versions=match_key_versions)
+        match_key_versions=match_key_versions,
+        key_holders=[directory_mod.KeyHolder(h, name, holder_endpoints[h])
+                     for h, name in key_holders],
+        key_splits={1: split} if split is not None else None)
     directory_file.write_bytes(signed.SerializeToString())
+    holder_configs = write_holder_configs(root, holder_ids, holder_endpoints, verify_key,
+                                           holder_rate_limits or {})
 
     limits = rate_limits or {}
     coordinator_config = root / "coordinator.toml"
@@ -154,7 +210,8 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
         "",
         "[tls]", 'ca = "pki/ca.crt"', 'cert = "pki/coordinator.crt"',
         'key = "pki/coordinator.key"', "",
-        "[[oprf_keys]]", "epoch = 1", 'key = "keys/oprf-epoch-1.key"', "",
+        *([] if split is not None else
+          ["[[oprf_keys]]", "epoch = 1", 'key = "keys/oprf-epoch-1.key"', ""]),
         "[rate_limits]", *(f"{k} = {v}" for k, v in limits.items()), "",
     ]), encoding="utf-8")
 
@@ -206,7 +263,27 @@ def build_network(root: Path, nodes: tuple[tuple[str, str], ...] = DEMO_NODES, *
             case_files[node_id] = cases
     return NetworkLayout(root, coordinator_config, coordinator_endpoint, node_configs,
                          endpoints, dict(nodes), admin_key, spec, directory_file, verify_key,
-                         case_files)
+                         case_files, holder_configs, holder_endpoints,
+                         split.threshold if split is not None else 0)
+
+
+def write_holder_configs(root: Path, holder_ids: list[str], endpoints: dict[str, str],
+                          verify_key: bytes, rate_limits: dict[str, int]) -> dict[str, Path]:
+    """One keyholder.toml per holder, in a folder of its own as another organisation
+    would keep it, naming its certificate, its share file and the signed directory."""
+    configs: dict[str, Path] = {}
+    for holder_id in holder_ids:
+        folder = root / "holders" / holder_id
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "keyholder.toml"
+        config.write_text(holder_config_text(
+            holder_id, endpoints[holder_id], ca="../../pki/ca.crt",
+            cert=f"../../pki/{holder_id}.crt", key=f"../../pki/{holder_id}.key",
+            shares=f"../../keys/holders/{holder_id}.shares.toml",
+            directory="../../directory.pb", directory_public_key=verify_key,
+            audit_db="data/keyholder-audit.sqlite", rate_limits=rate_limits), encoding="utf-8")
+        configs[holder_id] = config
+    return configs
 
 
 def stop_processes(processes: list[subprocess.Popen[Any]]) -> list[int]:
@@ -244,27 +321,31 @@ def wait_for_port(endpoint: str, seconds: float = 15.0) -> None:
 
 @dataclass(frozen=True)
 class DemoPorts:
-    """The loopback ports of one demo network: coordinator, Lookup services, web apps."""
+    """The loopback ports of one demo network: coordinator, Lookup services, web apps and
+    key holders."""
 
     coordinator: int
     nodes: dict[str, int]
     web: dict[str, int]
+    holders: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_base(cls, base: int) -> DemoPorts:
-        """7000 gives coordinator 7000, nodes 7101-7103, web apps 8101-8103; 0 gives free
-        ports chosen by the system (several demos, tests)."""
+        """7000 gives coordinator 7000, nodes 7101-7103, key holders 7201-7203, web apps
+        8101-8103; 0 gives free ports chosen by the system (several demos, tests)."""
         if base == 0:
             chosen: set[int] = set()
-            while len(chosen) < 1 + 2 * len(DEMO_NODES):
+            while len(chosen) < 1 + 2 * len(DEMO_NODES) + len(DEMO_KEY_HOLDERS):
                 chosen.add(free_port())
             free = iter(sorted(chosen))
             return cls(next(free), {n: next(free) for n, _ in DEMO_NODES},
-                       {n: next(free) for n, _ in DEMO_NODES})
+                       {n: next(free) for n, _ in DEMO_NODES},
+                       {h: next(free) for h, _ in DEMO_KEY_HOLDERS})
         if not 1024 <= base <= 65535 - 1101 - len(DEMO_NODES):
             raise DemoError(f"--base-port must be 0 or 1024-{65535 - 1101 - len(DEMO_NODES)}")
         return cls(base, {n: base + 101 + i for i, (n, _) in enumerate(DEMO_NODES)},
-                   {n: base + 1101 + i for i, (n, _) in enumerate(DEMO_NODES)})
+                   {n: base + 1101 + i for i, (n, _) in enumerate(DEMO_NODES)},
+                   {h: base + 201 + i for i, (h, _) in enumerate(DEMO_KEY_HOLDERS)})
 
     @classmethod
     def of_network(cls, root: Path) -> DemoPorts:
@@ -277,11 +358,16 @@ class DemoPorts:
         coordinator = tomllib.loads((root / "coordinator.toml").read_text("utf-8"))
         nodes = {n: tomllib.loads((root / "nodes" / n / "node.toml").read_text("utf-8"))
                  for n, _ in DEMO_NODES}
+        holders = {h: tomllib.loads(path.read_text("utf-8"))
+                   for h, _ in DEMO_KEY_HOLDERS
+                   if (path := root / "holders" / h / "keyholder.toml").exists()}
         return cls(port(coordinator["listen"]), {n: port(c["listen"]) for n, c in nodes.items()},
-                   {n: port(c["web"]["listen"]) for n, c in nodes.items()})
+                   {n: port(c["web"]["listen"]) for n, c in nodes.items()},
+                   {h: port(c["listen"]) for h, c in holders.items()})
 
     def all(self) -> list[int]:
-        return [self.coordinator, *self.nodes.values(), *self.web.values()]
+        return [self.coordinator, *self.nodes.values(), *self.holders.values(),
+                *self.web.values()]
 
 
 class DemoError(Exception):
@@ -347,7 +433,7 @@ def run_demo(root: Path, *, fresh: bool = True, base_port: int = 7000) -> None:
         shutil.rmtree(root)
     if not reuse:
         build_network(root, coordinator_port=ports.coordinator, node_ports=ports.nodes,
-                      web_ports=ports.web, privacy_contacts=True)
+                      web_ports=ports.web, holder_ports=ports.holders, privacy_contacts=True)
     layout_nodes = {n: root / "nodes" / n / "node.toml" for n, _ in DEMO_NODES}
     password_file = root / "demo-password.txt"
     if not password_file.exists():
@@ -364,6 +450,12 @@ def run_demo(root: Path, *, fresh: bool = True, base_port: int = 7000) -> None:
                                           cwd=root, start_new_session=True))
 
     try:
+        # The key holders first: nodes pseudonymise through them from their first import.
+        for holder_id in ports.holders:
+            start(holder_id, "keyholder", "serve", "--config",
+                  str(root / "holders" / holder_id / "keyholder.toml"))
+        for port in ports.holders.values():
+            wait_for_port(f"127.0.0.1:{port}")
         start("coordinator", "coordinator", "serve", "--config", str(root / "coordinator.toml"))
         wait_for_port(f"127.0.0.1:{ports.coordinator}")
         for node_id, config in layout_nodes.items():
@@ -398,11 +490,14 @@ def _print_instructions(root: Path, configs: dict[str, Path], password: str,
     fryslan = configs["zvh-fryslan"]
     rel = os.path.relpath(fryslan, Path.cwd())
     nodes = "\n".join(f"  {n:22}  127.0.0.1:{p}" for n, p in ports.nodes.items())
+    holders = "\n".join(f"  {h:22}  127.0.0.1:{p}" for h, p in ports.holders.items())
     web = "\n".join(f"  {n:22}  http://127.0.0.1:{p}/" for n, p in ports.web.items())
     print(f"""
 Samenloop demo network is running (files in {root}):
   coordinator             127.0.0.1:{ports.coordinator}
 {nodes}
+Key holders (any {DEMO_THRESHOLD} of {len(ports.holders)} evaluate together; nobody holds the key):
+{holders}
 
 Web app (Dutch), one per ZVH:
 {web}

@@ -4,7 +4,8 @@ to the Manager within 36 hours (covenant 001 art. 14; 000 art. 23).
 
 Nothing here holds an identifier: the category comes from a fixed list and the short
 description is refused when it looks like it holds personal data. A broken audit chain and
-a refused directory open an incident on their own, once per cause.
+a refused directory or a key holder's refused answer open an incident on their own, once per
+cause.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ CATEGORIES = {
     "datalek": "Datalek",
     "auditspoor_gebroken": "Auditspoor gebroken",
     "ongeldige_directory": "Ongeldige directory geweigerd",
+    "sleutelhouder_geweigerd": "Antwoord van sleutelhouder geweigerd",
     "overig": "Overig",
 }
 PERSONAL_DATA = {"ja": "ja", "nee": "nee", "onbekend": "onbekend"}
@@ -230,3 +232,16 @@ def directory_refused(store: NodeStore, signed: bytes, source: str, *, now: floa
                       f"Een directory {DIRECTORY_SOURCES.get(source, '')} met een handtekening "
                       f"of inhoud die niet klopt is geweigerd en niet gebruikt.",
                       f"directory ({source})", now)
+
+
+def key_holder_refused(store: NodeStore, holder_id: str, epoch: int, *, now: float
+                       ) -> int | None:
+    """A key holder answered with a partial evaluation whose proof does not verify (a wrong
+    share, a bad proof, an answer to another request): it was left out and the check went
+    on with others if enough remained. Once per holder and epoch while one is open; the
+    holder id is an organisation's, no identifier of a person."""
+    return _automatic(store, "sleutelhouder_geweigerd", f"keyholder:{holder_id}:{epoch}",
+                      f"Sleutelhouder {holder_id} gaf voor sleutelperiode {epoch} een antwoord "
+                      f"waarvan het bewijs niet klopt; het antwoord is niet gebruikt. Vraag de "
+                      f"netwerkbeheerder en de sleutelhouder om uitleg.",
+                      f"sleutelhouder {holder_id}", now)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from samenloop.crypto import voprf
+from samenloop.crypto.batch import ClientBatch
 from samenloop.crypto.identity import (
     STRENGTHS,
     InvalidSubject,
@@ -136,15 +137,11 @@ class Pseudonymiser:
         distinct = list(dict.fromkeys(inputs))
         result: dict[bytes, bytes] = {}
         for start in range(0, len(distinct), BATCH_SIZE):
-            batch = distinct[start : start + BATCH_SIZE]
-            blinds, blinded = [], []
-            for item in batch:
-                b, element = voprf.blind(item, voprf.Mode.VOPRF)
-                blinds.append(b)
-                blinded.append(element)
-            evaluated, proof = voprf.blind_evaluate_verifiable(self._sk, self.pk, blinded)
-            outputs = voprf.finalize_verifiable(batch, blinds, evaluated, blinded, self.pk, proof)
-            result.update(zip(batch, outputs, strict=True))
+            inputs = distinct[start : start + BATCH_SIZE]
+            batch = ClientBatch(inputs)
+            evaluated, proof = voprf.blind_evaluate_verifiable(self._sk, self.pk,
+                                                               list(batch.blinded))
+            result.update(zip(inputs, batch.finalize(evaluated, proof, self.pk), strict=True))
         return result
 
 

@@ -1,26 +1,34 @@
-"""A node's view of the network: the verified directory and the coordinator's OPRF.
+"""A node's view of the network: the verified directory and the OPRF evaluators.
 
-Pseudonymising is always an online, audited Evaluate at the coordinator; the node never
-holds the OPRF key, and it checks every evaluation's proof against the directory's pkS.
+Pseudonymising is always an online, audited evaluation; the node never holds the OPRF key.
+An epoch the signed directory lists as split (#13) is evaluated by its key holders, asked
+directly and in parallel: every answer's DLEQ proof is checked against that holder's public
+share, and the first t valid ones are combined and checked against the epoch's public key.
+An epoch not split is still one Evaluate at the coordinator (before the migration), its
+proof checked against the directory's pkS.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
 from samenloop.crypto import seal, voprf
+from samenloop.crypto.batch import ClientBatch
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node.config import NodeConfig
 from samenloop.proto import directory as directory_mod
-from samenloop.proto.directory import NodeDirectory
+from samenloop.proto.directory import KeyHolder, KeySplit, NodeDirectory
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
 from samenloop.proto.transport import RETRY_AFTER_MS, secure_channel
@@ -52,18 +60,45 @@ RefusedHook = Callable[[bytes, str], None]
 
 
 class EvaluationBudgetExhausted(NetworkError):
-    """The coordinator is reachable but refused: this node's check or import evaluation
-    budget there is used up (RESOURCE_EXHAUSTED), and pacing could not wait it out."""
+    """The coordinator (or, for a split epoch, so many key holders that fewer than t
+    remain) is reachable but refused: this node's check or import evaluation budget there
+    is used up (RESOURCE_EXHAUSTED), and pacing could not wait it out."""
 
     def __init__(self, purpose: int, message: str) -> None:
         super().__init__(message)
         self.for_import = purpose == pb.EVALUATION_FOR_IMPORT
 
 
+class TooFewKeyHolders(NetworkError):
+    """Fewer than t key holders of a split epoch gave a valid answer in time: nothing can
+    be pseudonymised now, and nothing was (never a "no hit")."""
+
+
+# Told about every key holder answer refused for a bad proof or a wrong echo (holder id,
+# epoch, why in English without elements): the node opens an incident for the privacy role.
+HolderRefusedHook = Callable[[str, int, str], None]
+
+
+@dataclass(frozen=True)
+class _HolderAnswer:
+    """What one key holder returned for one request: a response, or the gRPC error."""
+
+    holder: KeyHolder
+    index: int
+    response: pb.EvaluateShareResponse | None = None
+    error: grpc.RpcError | None = None
+
+
 class Network:
-    def __init__(self, config: NodeConfig, on_refused: RefusedHook | None = None) -> None:
+    def __init__(self, config: NodeConfig, on_refused: RefusedHook | None = None,
+                 on_holder_refused: HolderRefusedHook | None = None) -> None:
         self.config = config
         self.on_refused = on_refused
+        self.on_holder_refused = on_holder_refused
+        # holder id -> (endpoint, TLS files version, channel, stub), made on first use.
+        self._holders: dict[str, tuple[str, tuple[int, ...], grpc.Channel,
+                                       pb_grpc.KeyHolderStub]] = {}
+        self._holders_lock = threading.Lock()
         self._tls_version = config.tls.version()
         self.channel = secure_channel(config.coordinator, config.tls, expected_peer=COORDINATOR)
         self._stub = pb_grpc.CoordinatorStub(self.channel)
@@ -86,6 +121,26 @@ class Network:
 
     def close(self) -> None:
         self.channel.close()
+        with self._holders_lock:
+            for _, _, channel, _ in self._holders.values():
+                channel.close()
+            self._holders.clear()
+
+    def _holder_stub(self, holder: KeyHolder) -> pb_grpc.KeyHolderStub:
+        """A channel per key holder, pinned to the holder's id as the TLS peer name; a new
+        endpoint in the directory or renewed TLS files get a new channel."""
+        version = self.config.tls.version()
+        with self._holders_lock:
+            known = self._holders.get(holder.holder_id)
+            if known is not None and known[0] == holder.endpoint and known[1] == version:
+                return known[3]
+            channel = secure_channel(holder.endpoint, self.config.tls,
+                                     expected_peer=holder.holder_id)
+            stub = pb_grpc.KeyHolderStub(channel)
+            self._holders[holder.holder_id] = (holder.endpoint, version, channel, stub)
+        if known is not None:
+            known[2].close()
+        return stub
 
     # ------------------------------------------------------------ directory
 
@@ -160,6 +215,7 @@ class Network:
         directory = self.directory()
         epoch = directory.current_epoch if epoch is None else epoch
         pk = directory.oprf_keys[epoch]
+        split = directory.key_splits.get(epoch)
         # At least four chunks for a large batch, so there is always one to finalise here
         # while the coordinator evaluates the next (each chunk costs only one extra proof).
         size = min(EVALUATE_BATCH, max(MIN_CHUNK, -(-len(inputs) // 4)))
@@ -167,8 +223,11 @@ class Network:
 
         def work(numbered: tuple[int, list[bytes]]) -> list[T]:
             number, chunk = numbered
-            pseudonyms = self._evaluate(chunk, epoch, pk, f"{request_id}/{number}", purpose,
-                                        pace_until)
+            chunk_id = f"{request_id}/{number}"
+            pseudonyms = (self._evaluate(chunk, epoch, pk, chunk_id, purpose, pace_until)
+                          if split is None else
+                          self._evaluate_split(chunk, epoch, pk, split, directory, chunk_id,
+                                               purpose, pace_until))
             return then(pseudonyms) if then is not None else pseudonyms  # type: ignore[return-value]
 
         if len(chunks) <= 1:
@@ -182,12 +241,8 @@ class Network:
                   pace_until: float = 0.0) -> list[bytes]:
         """One Evaluate call: blind, evaluate at the coordinator, verify, finalise; a
         refusal for the budget is waited out while `pace_until` (monotonic) allows."""
-        blinds, blinded = [], []
-        for item in chunk:
-            b, element = voprf.blind(item, voprf.Mode.VOPRF)
-            blinds.append(b)
-            blinded.append(element)
-        request = pb.EvaluateRequest(epoch=epoch, blinded_elements=blinded,
+        batch = ClientBatch(chunk)
+        request = pb.EvaluateRequest(epoch=epoch, blinded_elements=batch.blinded,
                                      request_id=request_id, purpose=purpose)
         while True:
             try:
@@ -209,13 +264,160 @@ class Network:
             raise NetworkError(f"coordinator evaluated with epoch {response.epoch}, "
                                f"expected {epoch}")
         try:
-            return voprf.finalize_verifiable(
-                chunk, blinds, [bytes(e) for e in response.evaluated_elements], blinded, pk,
-                bytes(response.proof))
+            return batch.finalize([bytes(e) for e in response.evaluated_elements],
+                                  bytes(response.proof), pk)
         except voprf.VoprfError as exc:
             raise NetworkError(f"the coordinator's evaluation proof does not verify against "
                                f"the directory's key of epoch {epoch} ({type(exc).__name__})"
                                ) from None
+
+    def _evaluate_split(self, chunk: list[bytes], epoch: int, pk: bytes, split: KeySplit,
+                        directory: NodeDirectory, request_id: str,
+                        purpose: pb.EvaluationPurpose = pb.EVALUATION_FOR_CHECK,
+                        pace_until: float = 0.0) -> list[bytes]:
+        """One chunk at the key holders of a split epoch: blind once, ask all n in
+        parallel, combine the first t answers whose proofs verify, finalise. Fewer than t:
+        refused (TooFewKeyHolders, or EvaluationBudgetExhausted when holders' budgets made
+        the difference and pacing cannot wait them out), never a partial result."""
+        batch = ClientBatch(chunk)
+        attempt = 0
+        while True:
+            valid, budget_waits, failures = self._ask_holders(
+                batch, epoch, split, directory,
+                request_id if not attempt else f"{request_id}/r{attempt}", purpose)
+            if len(valid) >= split.threshold:
+                break
+            needed = split.threshold - len(valid)
+            waits = sorted(w for w in budget_waits if w is not None)
+            if budget_waits and len(valid) + len(budget_waits) >= split.threshold:
+                wait = waits[needed - 1] if len(waits) >= needed else None
+                if wait is None or time.monotonic() + wait > pace_until:
+                    raise EvaluationBudgetExhausted(
+                        purpose, f"key holders of epoch {epoch} refused: this node's "
+                                 f"evaluation budget there is used up ({'; '.join(failures)})")
+                log.warning("evaluate %s: key holders' evaluation budgets are used up for now; "
+                            "continuing in %.1f s", request_id, wait)
+                time.sleep(wait)
+                attempt += 1
+                continue
+            raise TooFewKeyHolders(
+                f"epoch {epoch}: {len(valid)} valid answers from {len(split.shares)} key "
+                f"holders, {split.threshold} needed ({'; '.join(failures) or 'no answers'})")
+        public_shares = {s.index: s.public_share for s in split.shares if s.index in valid}
+        try:
+            return batch.finalize_combined(pk, public_shares, valid, split.threshold)
+        except voprf.VoprfError as exc:
+            raise NetworkError(f"the key holders' verified partial evaluations of epoch {epoch} "
+                               f"do not combine to the directory's public key "
+                               f"({type(exc).__name__}): the signed directory's public shares "
+                               f"do not match its key") from None
+
+    def _ask_holders(self, batch: ClientBatch, epoch: int, split: KeySplit,
+                     directory: NodeDirectory, request_id: str, purpose: pb.EvaluationPurpose
+                     ) -> tuple[dict[int, list[bytes]], list[float | None], list[str]]:
+        """All n holders at once, under one deadline; answers are verified as they arrive
+        until t are valid, and the calls still running are then cancelled. Returns the
+        valid partial evaluations by share index, the retry hints of holders that refused
+        for this node's budget, and why each other holder gave nothing (English)."""
+        request = pb.EvaluateShareRequest(epoch=epoch, blinded_elements=batch.blinded,
+                                          request_id=request_id, purpose=purpose)
+        timeout = self.config.coordinator_timeout_seconds + len(batch) / 1000
+        answers: queue.Queue[_HolderAnswer] = queue.Queue()
+        calls: list[grpc.Future] = []
+        for share in split.shares:
+            holder = directory.key_holder(share.holder_id)
+            if holder is None:  # directory.verify refuses this; never ask an unlisted party
+                continue
+            call = self._holder_stub(holder).EvaluateShare.future(request, timeout=timeout)
+            call.add_done_callback(
+                lambda done, h=holder, i=share.index: answers.put(_answer_of(h, i, done)))
+            calls.append(call)
+        public_shares = {s.index: s.public_share for s in split.shares}
+        valid: dict[int, list[bytes]] = {}
+        budget_waits: list[float | None] = []
+        failures: list[str] = []
+        try:
+            for _ in calls:
+                try:
+                    answer = answers.get(timeout=timeout + 5)
+                except queue.Empty:
+                    failures.append("no answer before the deadline")
+                    break
+                holder_id = answer.holder.holder_id
+                if answer.response is None:
+                    code = answer.error.code() if answer.error is not None else None
+                    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        budget_waits.append(_retry_after(answer.error))  # type: ignore[arg-type]
+                    why = (f"{code.name}: {answer.error.details()}"  # type: ignore[union-attr]
+                           if code is not None else "cancelled")
+                    failures.append(f"{holder_id}: {why}"[:300])
+                    log.warning("evaluate %s: key holder %s gave no evaluation (%s)",
+                                request_id, holder_id, why[:200])
+                    continue
+                try:
+                    valid[answer.index] = self._verified(batch, answer.response, holder_id,
+                                                         epoch, request_id,
+                                                         public_shares[answer.index])
+                except _AnswerRefused as exc:
+                    failures.append(f"{holder_id}: refused, {exc}")
+                    self._holder_refused(holder_id, epoch, request_id, str(exc))
+                    continue
+                if len(valid) == split.threshold:
+                    break
+        finally:
+            for call in calls:
+                call.cancel()  # a call already finished is not affected
+        return valid, budget_waits, failures
+
+    @staticmethod
+    def _verified(batch: ClientBatch, response: pb.EvaluateShareResponse, holder_id: str,
+                  epoch: int, request_id: str, public_share: bytes) -> list[bytes]:
+        """The partial evaluation, once it answers this request of this epoch as this holder
+        and its proof verifies against the holder's public share in the signed directory.
+        (The TLS peer is that holder: its channel pins the holder id as the peer name.)"""
+        if response.holder_id != holder_id:
+            raise _AnswerRefused(f"the answer names another holder ({response.holder_id[:64]!r})")
+        if response.epoch != epoch:
+            raise _AnswerRefused(f"the answer is for epoch {response.epoch}, not {epoch}")
+        if response.request_id != request_id:
+            raise _AnswerRefused("the answer is not for this request (replayed or misrouted)")
+        evaluated = [bytes(e) for e in response.evaluated_elements]
+        if len(evaluated) != len(batch):
+            raise _AnswerRefused(f"the answer has {len(evaluated)} elements, the request "
+                                 f"{len(batch)}")
+        try:
+            batch.verify_share(public_share, evaluated, bytes(response.proof))
+        except voprf.VoprfError as exc:
+            raise _AnswerRefused(f"its partial evaluation does not verify against its public "
+                                 f"share ({type(exc).__name__})") from None
+        return evaluated
+
+    def _holder_refused(self, holder_id: str, epoch: int, request_id: str, why: str) -> None:
+        """A holder that answered wrongly is left out of this evaluation, logged, and
+        reported to the hook (the privacy role's incident register); the hook's own
+        failure must not hide it."""
+        log.error("evaluate %s: key holder %s answer for epoch %d refused and left out: %s",
+                  request_id, holder_id, epoch, why)
+        if self.on_holder_refused is None:
+            return
+        try:
+            self.on_holder_refused(holder_id, epoch, why)
+        except Exception:
+            log.exception("key holder %s: the refusal could not be registered as an incident",
+                          holder_id)
+
+
+class _AnswerRefused(Exception):
+    """A key holder's answer that is not a valid evaluation of this request (English)."""
+
+
+def _answer_of(holder: KeyHolder, index: int, call: grpc.Future) -> _HolderAnswer:
+    if call.cancelled():
+        return _HolderAnswer(holder, index)
+    error = call.exception()
+    if error is not None:
+        return _HolderAnswer(holder, index, error=error)  # type: ignore[arg-type]
+    return _HolderAnswer(holder, index, response=call.result())
 
 
 def _retry_after(exc: grpc.RpcError) -> float | None:

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 
 from samenloop.crypto.identity import Subject
 from samenloop.node.check import (
+    KEY_HOLDERS_UNAVAILABLE,
     CheckRefused,
     CheckRequest,
+    KeyHoldersUnavailable,
     NetworkUnavailable,
     PreparedQueries,
     RateLimited,
@@ -28,7 +30,7 @@ from samenloop.node.check import (
 )
 from samenloop.node.config import MAX_SUBJECTS, NodeConfig, Procesregisseur
 from samenloop.node.model import Coverage, Hit
-from samenloop.node.network import Network, NetworkError, new_query_id
+from samenloop.node.network import Network, NetworkError, TooFewKeyHolders, new_query_id
 from samenloop.node.store import (
     RIGHTS_TERM_SECONDS,
     AuditRecord,
@@ -94,6 +96,11 @@ def _prepare(config: NodeConfig, network: Network, subjects: tuple[Subject, ...]
         queries = prepare_queries(config, network, directory, request,
                                   _own_contact(config, zvh), query_id, now,
                                   own_only=own_only, kind=pb.RIGHTS_REQUEST)
+    except TooFewKeyHolders as exc:
+        log.error("rights request %s: %s", query_id, exc)
+        raise KeyHoldersUnavailable("netwerk", f"{KEY_HOLDERS_UNAVAILABLE}; het verzoek is "
+                                               f"niet uitgevoerd. Probeer het later opnieuw."
+                                    ) from None
     except NetworkError as exc:
         log.error("rights request %s: %s", query_id, exc)
         raise NetworkUnavailable("netwerk", "de coördinator is niet bereikbaar; het verzoek "

@@ -189,7 +189,8 @@ class NodeServer:
         self.store = NodeStore(config.store_path)
         self.store.upsert_procesregisseurs(config.procesregisseurs)
         self.meldingen = MeldingWriter(config.store_path)
-        self.network = Network(config, on_refused=self._directory_refused)
+        self.network = Network(config, on_refused=self._directory_refused,
+                               on_holder_refused=self._holder_refused)
         self.metrics = NodeMetrics(config.tls, self.store)
         self.replay_guard = ReplayGuard(config.replay_window_seconds, time.time())
         self._live_epochs: set[int] = set()
@@ -210,6 +211,9 @@ class NodeServer:
 
     def _directory_refused(self, signed: bytes, source: str) -> None:
         incidents.directory_refused(self.store, signed, source, now=time.time())
+
+    def _holder_refused(self, holder_id: str, epoch: int, _why: str) -> None:
+        incidents.key_holder_refused(self.store, holder_id, epoch, now=time.time())
 
     def directory(self) -> NodeDirectory:
         """The verified directory; the background thread refreshes it every minute, so a

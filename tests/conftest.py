@@ -16,3 +16,13 @@ def network(tmp_path: Path) -> Iterator[Harness]:
         yield harness.start()
     finally:
         harness.close()
+
+
+@pytest.fixture
+def unsplit_network(tmp_path: Path) -> Iterator[Harness]:
+    """As `network`, but as before the split (#13): the OPRF key held by the coordinator."""
+    harness = Harness(tmp_path / "net", deadline_seconds=1.0, key_holders=())
+    try:
+        yield harness.start()
+    finally:
+        harness.close()

@@ -275,12 +275,12 @@ def test_bad_config_names_the_field(tmp_path: Path) -> None:
 def test_demo_refuses_a_port_in_use_before_it_starts(tmp_path: Path) -> None:
     """Another demo (or macOS's AirPlay receiver on 7000) holds a port: the demo says which,
     instead of talking to it and failing later with a TLS error."""
-    for taken in ("coordinator", "web app"):
+    for taken in ("coordinator", "key holder", "web app"):
         with socket.socket() as holder:
             holder.bind(("127.0.0.1", 0))
             holder.listen()
             port = holder.getsockname()[1]
-            base = port if taken == "coordinator" else port - 1101
+            base = {"coordinator": port, "key holder": port - 201, "web app": port - 1101}[taken]
             if base < 1024:
                 continue
             result = run("demo", "--dir", str(tmp_path / "demo"), "--base-port", str(base),
@@ -323,6 +323,8 @@ def test_demo_starts_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         text = "".join(printed)
         assert "Press Ctrl-C" in text, text
         assert "127.0.0.1:7000" not in text, "the chosen ports are printed"
+        assert all(h in text for h in ("kh-netwerkbeheer", "kh-tweede-overheid",
+                                       "kh-onafhankelijk")), "the key holders run and are shown"
         commands = [c for c in text.split("\n\n") if "check --node-config" in c]
         assert len(commands) == 2
         outputs = []

@@ -90,8 +90,9 @@ def hosts() -> Iterator[Hosts]:
 
 def test_cut_link_is_reported_unreachable_and_recovers(hosts: Hosts, tmp_path: Path) -> None:
     root = tmp_path / "net"
+    # The coordinator's links are the subject; its key is not split (no holder processes).
     layout = build_network(root, coordinator_port=7000, deadline_seconds=2.0,
-                           node_ports={n: 7101 for n in NODES})
+                           node_ports={n: 7101 for n in NODES}, key_holders=())
     # Real addresses: every node at 10.231.i.2, reaching the coordinator at 10.231.i.1.
     old = directory_mod.parse_file(layout.directory_file.read_bytes(), layout.verify_key)
     nodes = [directory_mod.DirectoryNode(n.node_id, n.display_name,

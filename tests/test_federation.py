@@ -24,7 +24,13 @@ from samenloop.proto.configfile import ConfigError
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
 from samenloop.proto.transport import TlsFiles, secure_channel
-from tests.support.network import NOBODY, PIETER_VAN_DEN_BERG, TJEERD_DIJKSTRA, Harness
+from tests.support.network import (
+    NOBODY,
+    PIETER_VAN_DEN_BERG,
+    TJEERD_DIJKSTRA,
+    Harness,
+    oprf_key,
+)
 from tests.support.tcpproxy import TcpProxy
 
 FRYSLAN, LIMBURG, RIJNMOND = "zvh-fryslan", "zvh-noord-limburg", "zvh-rotterdam-rijnmond"
@@ -181,9 +187,10 @@ def test_unsigned_directory_is_refused(network: Harness) -> None:
         directory_mod.verify(signed, other_admin)
 
 
-def test_wrong_voprf_proof_is_refused_and_nothing_is_sent(network: Harness) -> None:
+def test_wrong_voprf_proof_is_refused_and_nothing_is_sent(unsplit_network: Harness) -> None:
     """A coordinator evaluating with another key than the directory's pkS (to split the
     network into regions that never match) is caught by the node's proof check."""
+    network = unsplit_network
     assert network.coordinator is not None
     service = network.coordinator.service
     evil_sk, evil_pk = voprf.generate_key_pair(voprf.Mode.VOPRF)
@@ -348,7 +355,7 @@ def test_coordinator_audit_has_no_content(network: Harness) -> None:
 
 def test_tags_differ_per_node(network: Harness) -> None:
     """Two nodes' stores of the same person cannot be joined."""
-    key = bytes.fromhex((network.layout.root / "keys" / "oprf-epoch-1.key").read_text().strip())
+    key = oprf_key(network.layout)
     psi = voprf.evaluate(key, b"samenloop/v1|name_dob|berg|p|1985-03-12", voprf.Mode.VOPRF)
     assert node_tag(psi, FRYSLAN) != node_tag(psi, LIMBURG)
 

@@ -67,7 +67,9 @@ def short_window(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @contextmanager
 def _harness(root: Path, **limits: int) -> Iterator[Harness]:
-    harness = Harness(root, deadline_seconds=1.0, rate_limits={
+    # The coordinator's budgets: a network whose key the coordinator holds (before #13's
+    # split); tests/test_key_holders.py has the key holders' own.
+    harness = Harness(root, deadline_seconds=1.0, key_holders=(), rate_limits={
         "evaluations_per_minute": CHECK_EVALUATIONS_PER_MINUTE, **limits})
     try:
         yield harness.start()

@@ -54,7 +54,8 @@ def _directory(layout: NetworkLayout, *, extra: tuple[tuple[str, str], ...] = ()
     signed = directory_mod.build(
         network=current.network, serial=serial, issued_at=current.issued_at, nodes=nodes,
         oprf_keys=current.oprf_keys, current_epoch=current.current_epoch, signing_key=seed,
-        bsn_enabled=bsn_enabled)
+        bsn_enabled=bsn_enabled, key_holders=current.key_holders,
+        key_splits=current.key_splits)
     return directory_mod.verify(signed, layout.verify_key)
 
 

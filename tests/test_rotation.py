@@ -34,7 +34,9 @@ def _publish(h: Harness, serial: int, keys: dict[int, bytes], current: int) -> N
         node.reload()
 
 
-def test_rotation_keeps_finding_hits_throughout(network: Harness) -> None:
+def test_rotation_keeps_finding_hits_throughout(unsplit_network: Harness) -> None:
+    """Coordinator-held epochs (before the split, #13) rotate as before."""
+    network = unsplit_network
     keys_dir = network.layout.root / "keys"
     pk1 = voprf.public_key(bytes.fromhex((keys_dir / "oprf-epoch-1.key").read_text().strip()))
     sk2, pk2 = voprf.generate_key_pair(voprf.Mode.VOPRF)
@@ -63,7 +65,8 @@ def test_rotation_keeps_finding_hits_throughout(network: Harness) -> None:
         "zvh-rotterdam-rijnmond"]
 
 
-def test_reload_refuses_an_older_directory(network: Harness) -> None:
+def test_reload_refuses_an_older_directory(unsplit_network: Harness) -> None:
+    network = unsplit_network
     keys_dir = network.layout.root / "keys"
     pk1 = voprf.public_key(bytes.fromhex((keys_dir / "oprf-epoch-1.key").read_text().strip()))
     _publish(network, 5, {1: pk1}, current=1)

@@ -24,8 +24,10 @@ from samenloop.crypto.identity import InvalidSubject, InvalidSubjects, Subject, 
 from samenloop.crypto.pki import certificate_not_after
 from samenloop.node import cases, incidents
 from samenloop.node.check import (
+    KEY_HOLDERS_UNAVAILABLE,
     CheckRefused,
     CheckRequest,
+    KeyHoldersUnavailable,
     NetworkUnavailable,
     NoAccess,
     RateLimited,
@@ -35,7 +37,12 @@ from samenloop.node.check import (
 from samenloop.node.config import NodeConfig, WebConfig
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.model import CheckResult
-from samenloop.node.network import EvaluationBudgetExhausted, Network, NetworkError
+from samenloop.node.network import (
+    EvaluationBudgetExhausted,
+    Network,
+    NetworkError,
+    TooFewKeyHolders,
+)
 from samenloop.node.registration import (
     COLUMN_COUNT,
     COLUMNS,
@@ -181,7 +188,7 @@ def bsn_enabled(ctx: NodeContext) -> bool:
 # What each kind of refusal is at the HTTP edge.
 CHECK_STATUS: dict[type[CheckRefused], int] = {
     UnknownCase: 404, NoAccess: 403, RateLimited: 429, NetworkUnavailable: 503,
-    CheckRefused: 422,
+    KeyHoldersUnavailable: 503, CheckRefused: 422,
 }
 CASE_STATUS: dict[type[cases.CaseActionRefused], int] = {
     cases.CaseNotFound: 404, cases.NotPermitted: 403, cases.AlreadyExists: 409,
@@ -329,10 +336,14 @@ def apply_import(ctx: NodeContext, text: str, *, sync: bool, actor: str) -> Impo
                        for e in (_in_dutch(e, columns) for e in exc.errors[:200])]) from None
     except EvaluationBudgetExhausted:
         raise Refused([FieldError("netwerk", "het importbudget van dit Zorg- en "
-                                             "Veiligheidshuis bij de coördinator is op "
+                                             "Veiligheidshuis bij de coördinator of de "
+                                             "sleutelhouders is op "
                                              "(limiet bereikt); er is niets gewijzigd. Probeer "
                                              "het later opnieuw of vraag de netwerkbeheerder "
                                              "de limiet te verhogen.")], 429) from None
+    except TooFewKeyHolders:
+        raise Refused([FieldError("netwerk", f"{KEY_HOLDERS_UNAVAILABLE}; er is niets "
+                                             f"gewijzigd")], 503) from None
     except NetworkError:
         raise Refused([FieldError("netwerk", "de coördinator is niet bereikbaar; er is niets "
                                              "gewijzigd")], 503) from None

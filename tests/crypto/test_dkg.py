@@ -130,8 +130,9 @@ def test_missing_or_unqualified_share_refused() -> None:
     assert caught.value.dealer == 3
     # Dealer 3 disqualified: its share must not be summed in.
     qualified = {1: commitments[1], 2: commitments[2]}
-    with pytest.raises(BadDealing, match="dealer 3, which is not qualified"):
+    with pytest.raises(BadDealing, match="dealer 3, which is not qualified") as caught:
         dkg.finish(2, received, qualified)
+    assert caught.value.dealer == 3
     share = dkg.finish(2, {1: received[1], 2: received[2]}, qualified)
     assert threshold.public_share(share.secret) == dkg.public_share_from(2, qualified)
 
@@ -159,6 +160,8 @@ def test_exception_hierarchy() -> None:
      (1, [0, 1], "0 is outside"), (1, [1, 256], "256 is outside"),
      (2, [1, 2, 2], "index 2 more than once"), (True, [1, 2], "threshold must be an int"),
      (1, b"\x01", "list of share indices")],
+    # Explicit ids: a bytes parameter breaks id generation when mutmut disables escaping.
+    ids=["t-over-count", "t-zero", "index-zero", "index-256", "duplicate", "bool", "bytes"],
 )
 def test_bad_deal_parameters_refused(t: Any, indices: Any, message: str) -> None:
     with pytest.raises(InvalidSplitError, match=message):
@@ -183,3 +186,36 @@ def test_bad_indices_and_shapes_refused() -> None:
         dkg.finish(1, list(received.values()), commitments)  # type: ignore[arg-type]
     with pytest.raises(BadDealing, match=r"dealer 1: .*list of commitments"):
         dkg.public_key_from({1: commitments[1][0], 2: commitments[2]})  # type: ignore[dict-item]
+
+
+def test_largest_dealing_accepted() -> None:
+    """255 holders with threshold 255: 255 commitments per dealer is the limit, not past it."""
+    indices = list(range(1, 256))
+    dealing = dkg.deal(255, indices)
+    assert len(dealing.commitments) == 255
+    assert dkg.verify_dealt_share(255, dealing.shares[255], dealing.commitments)
+    assert not dkg.verify_dealt_share(255, dealing.shares[255], [*dealing.commitments,
+                                                                dealing.commitments[0]])
+    with pytest.raises(InsufficientShares, match="1 qualified dealers, threshold is 255"):
+        dkg.finish(7, {1: dealing.shares[7]}, {1: list(dealing.commitments)})
+
+
+def test_refusals_name_the_field() -> None:
+    dealings, commitments = _ceremony(2, 3)
+    received = {j: d.shares[1] for j, d in dealings.items()}
+    rows: list[tuple[Any, str]] = [
+        (lambda: dkg.deal(2, [1, 0]), "indices entry 0"),
+        (lambda: dkg.verify_dealt_share(0, received[1], commitments[1]), "index 0"),
+        (lambda: dkg.finish(0, received, commitments), "index 0"),
+        (lambda: dkg.finish(1, {**received, 0: received[1]}, commitments),
+         "shares_received entry 0"),
+        (lambda: dkg.finish(1, list(received.values()), commitments), "shares_received"),
+        (lambda: dkg.public_share_from(0, commitments), "index 0"),
+        (lambda: dkg.public_key_from({0: commitments[1]}), "dealers entry 0"),
+        (lambda: dkg.public_key_from([commitments[1]]), "all_commitments"),
+        (lambda: dkg.public_key_from({1: commitments[1], 2: [commitments[2][0], b"x"]}),
+         r"dealer 2 commitments\[1\]"),
+    ]
+    for call, field in rows:
+        with pytest.raises(VoprfError, match=field):
+            call()

@@ -276,6 +276,8 @@ def test_split_limits_accepted() -> None:
      (["1"], InvalidSplitError, "must be an int"), ([1.0], InvalidSplitError, "must be an int"),
      (b"\x01\x02", InvalidSplitError, "list of share indices"),
      (list(range(1, 257)), InvalidSplitError, "more than 255")],
+    # Explicit ids: a bytes parameter breaks id generation when mutmut disables escaping.
+    ids=["empty", "zero", "256", "duplicate", "str", "float", "bytes", "256-indices"],
 )
 def test_bad_indices_refused(indices: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
@@ -328,3 +330,60 @@ def test_bad_elements_and_lengths_refused() -> None:
         threshold.combine(pk, [p], {1: evaluated})  # type: ignore[arg-type]
     with pytest.raises(InvalidSplitError, match="0 is outside"):
         threshold.combine(pk, _public_shares(shares), {0: evaluated, 1: evaluated})
+
+
+def _field_rows() -> list[Any]:
+    """One bad argument per call, and the field its refusal must name."""
+    _, pk, shares, blinded = _setup()
+    secret = shares[0].secret
+    p = threshold.public_share(secret)
+    evaluated, proof = threshold.evaluate_share(secret, blinded)
+    public = _public_shares(shares)
+    partials = _partials(shares[:2], blinded)
+    bad = b"\xff" * 32
+    rows: list[tuple[str, Any, str]] = [
+        ("public_share", lambda: threshold.public_share(secret[:5]), "share secret"),
+        ("evaluate_share secret", lambda: threshold.evaluate_share(secret[:5], blinded),
+         "share secret"),
+        ("evaluate_share blinded", lambda: threshold.evaluate_share(secret, [bad]),
+         r"blinded\[0\]"),
+        ("evaluate_share batch", lambda: threshold.evaluate_share(secret, []), "blinded"),
+        ("verify public_share", lambda: threshold.verify_share_evaluation(
+            bad, blinded, evaluated, proof), "public_share"),
+        ("verify blinded", lambda: threshold.verify_share_evaluation(
+            p, [*blinded[:2], bad], evaluated, proof), r"blinded\[2\]"),
+        ("verify evaluated", lambda: threshold.verify_share_evaluation(
+            p, blinded, [bad, *evaluated[1:]], proof), r"evaluated\[0\]"),
+        ("verify evaluated batch", lambda: threshold.verify_share_evaluation(
+            p, blinded, [], proof), "evaluated"),
+        ("verify proof", lambda: threshold.verify_share_evaluation(
+            p, blinded, evaluated, "text"), "proof"),
+        ("combined_public_key", lambda: threshold.combined_public_key({1: p, 2: bad}),
+         r"public_shares\[2\]"),
+        ("combined_public_key mapping", lambda: threshold.combined_public_key([p]),
+         "public_shares"),
+        ("combined_public_key index", lambda: threshold.combined_public_key({0: p}),
+         "public_shares entry 0"),
+        ("lagrange index", lambda: threshold.lagrange_at_zero([1, 300]), "indices entry 300"),
+        ("combine public_key", lambda: threshold.combine(bad, public, partials),
+         "public_key"),
+        ("combine public_shares", lambda: threshold.combine(pk, [p], partials),
+         "public_shares"),
+        ("combine public share", lambda: threshold.combine(pk, {**public, 2: bad}, partials),
+         r"public_shares\[2\]"),
+        ("combine evaluations", lambda: threshold.combine(pk, public, [evaluated]),
+         "evaluations"),
+        ("combine evaluations index", lambda: threshold.combine(pk, public, {0: evaluated}),
+         "evaluations entry 0"),
+        ("combine partial", lambda: threshold.combine(
+            pk, public, {1: partials[1], 2: [bad, *partials[2][1:]]}), r"evaluations\[2\]\[0\]"),
+        ("combine partial batch", lambda: threshold.combine(
+            pk, public, {1: partials[1], 2: []}), r"evaluations\[2\]"),
+    ]
+    return [pytest.param(call, field, id=name) for name, call, field in rows]
+
+
+@pytest.mark.parametrize(("call", "field"), _field_rows())
+def test_refusals_name_the_field(call: Any, field: str) -> None:
+    with pytest.raises(VoprfError, match=field):
+        call()

@@ -1,5 +1,7 @@
-"""An embedded network for tests: the real coordinator and node servers, in this process,
-on loopback with mutual TLS, built by the same code as `samenloop demo`."""
+"""An embedded network for tests: the real coordinator, key holder and node servers, in this
+process, on loopback with mutual TLS, built by the same code as `samenloop demo`. The OPRF
+key is split 2 of 3 over the key holders unless built with `key_holders=()` (a network as
+before the split, the key at the coordinator)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import pysodium
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.coordinator.keyholder.config import KeyHolderConfig
+from samenloop.coordinator.keyholder.server import BackgroundKeyHolder
+from samenloop.coordinator.keyholder.shares import read_share_file
 from samenloop.coordinator.server import CoordinatorServer
+from samenloop.crypto import threshold
 from samenloop.crypto.identity import Subject, parse_subject
 from samenloop.node.cases import register_intake
 from samenloop.node.check import CheckRequest, run_check
@@ -41,6 +48,23 @@ TJEERD_DIJKSTRA = dict(surname="Dijkstra", given_names="Tjeerd Jan",
 NOBODY = dict(surname="Visser", given_names="Karin", date_of_birth="1975-05-05")
 
 
+def oprf_key(layout: NetworkLayout, epoch: int = 1) -> bytes:
+    """The epoch's whole OPRF key, for tests that compute expected pseudonyms: the
+    coordinator's key file, or (split network) recombined from t holders' share files,
+    here in the test only; no process of the network ever holds it."""
+    key_file = layout.root / "keys" / f"oprf-epoch-{epoch}.key"
+    if key_file.exists():
+        return bytes.fromhex(key_file.read_text().strip())
+    shares = [read_share_file(layout.root / "keys" / "holders" / f"{h}.shares.toml")
+              .shares[epoch] for h in list(layout.holder_configs)[:layout.threshold]]
+    weights = threshold.lagrange_at_zero([s.index for s in shares])
+    key = bytes(32)
+    for share in shares:
+        key = pysodium.crypto_core_ristretto255_scalar_add(
+            key, pysodium.crypto_core_ristretto255_scalar_mul(weights[share.index], share.secret))
+    return key
+
+
 class Harness:
     def __init__(self, root: Path, *, interceptors: tuple[grpc.ServerInterceptor, ...] = (),
                  **build: object) -> None:
@@ -48,8 +72,11 @@ class Harness:
         self.interceptors = interceptors
         self.coordinator: CoordinatorServer | None = None
         self.nodes: dict[str, NodeServer] = {}
+        self.holders: dict[str, BackgroundKeyHolder] = {}
 
     def start(self, import_demo_cases: bool = True) -> Harness:
+        for holder_id in self.layout.holder_configs:
+            self.start_holder(holder_id)
         self.start_coordinator()
         for node_id in self.layout.node_configs:
             self.start_node(node_id)
@@ -69,6 +96,15 @@ class Harness:
         if self.coordinator:
             self.coordinator.stop(0)
             self.coordinator = None
+
+    def start_holder(self, holder_id: str) -> BackgroundKeyHolder:
+        path = self.layout.holder_configs[holder_id]
+        holder = BackgroundKeyHolder(KeyHolderConfig.load(path), config_path=path).start()
+        self.holders[holder_id] = holder
+        return holder
+
+    def stop_holder(self, holder_id: str) -> None:
+        self.holders.pop(holder_id).stop(0)
 
     def start_node(self, node_id: str) -> NodeServer:
         node = NodeServer(NodeConfig.load(self.layout.node_configs[node_id]))
@@ -111,6 +147,8 @@ class Harness:
         for node_id in list(self.nodes):
             self.stop_node(node_id)
         self.stop_coordinator()
+        for holder_id in list(self.holders):
+            self.stop_holder(holder_id)
 
 
 class NodeProcess:

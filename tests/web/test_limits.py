@@ -35,9 +35,11 @@ from tests.web.conftest import (
     FRYSLAN,
     PASSWORD,
     SECOND_STEP_PAGES,
+    add_users,
     csrf_of,
     finish_second_step,
     login,
+    web_context,
 )
 
 DEEP = "[" * 50_000 + "]" * 50_000
@@ -354,9 +356,25 @@ def _browser(server: WebServer, username: str) -> tuple[httpx.Client, str]:
     return browser, csrf_of(browser.get("/mijn-api-tokens").text)
 
 
-def test_a_page_answers_while_an_import_and_a_check_hang(fryslan: NodeContext) -> None:
+@pytest.fixture
+def coordinator_keyed(tmp_path: Path) -> Iterator[NodeContext]:
+    """Fryslân's web context in a network whose key the coordinator holds (before #13's
+    split), so that stalling the coordinator stalls the evaluations too."""
+    harness = Harness(tmp_path / "net", deadline_seconds=1.0, key_holders=())
+    try:
+        harness.start()
+        ctx = web_context(harness, FRYSLAN)
+        add_users(ctx)
+        yield ctx
+    finally:
+        harness.close()
+
+
+def test_a_page_answers_while_an_import_and_a_check_hang(coordinator_keyed: NodeContext
+                                                         ) -> None:
     """A 3,000-row web import once froze every page for 4.8 s, and a check with a node
     stopped for 2 s: both ran in async handlers, on the event loop of all users."""
+    fryslan = coordinator_keyed
     coordinator = StallingCoordinator(fryslan.config.coordinator)
     config = dataclasses.replace(fryslan.config, coordinator=coordinator.address,
                                  coordinator_timeout_seconds=120.0)
