@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -44,69 +43,41 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from checkbench.cluster import Querier, Servers
+from checkbench.cluster import running_network, serve_nodes
 from checkbench.cpu import machine_busy, own_cpu
 from checkbench.floors import serve_floor
 from checkbench.group import measure_group_checks
 from checkbench.importing import import_worker, measure_import
 from checkbench.latency import measure_latency
-from checkbench.population import fill_registries, parse, person, write_export
+from checkbench.population import parse, person
 from checkbench.report import Results, machine, report, revision, revision_note
 from checkbench.settings import (
     BENCH,
-    DEADLINE_SECONDS,
-    NODE_SETTINGS,
-    OWN_CASE,
-    RATE_LIMITS,
     RESULTS,
     log,
     ms,
 )
+from checkbench.sustained import measure_sustained
+from checkbench.wide import measure_wide
 
 from samenloop.node.config import MAX_SUBJECTS
-from samenloop.node.demo import build_network
 from samenloop.node.network import match_key_versions
-from samenloop.node.registration import import_cases
 
 
 def run(args: argparse.Namespace) -> Results:
-    """Build, fill and start the network, measure, stop."""
+    """Build, fill and start the network, measure, stop; then the wide network likewise."""
     started = time.perf_counter()
     busy, spent = machine_busy(), own_cpu()
     measured, began = revision(), time.time()
     results = Results()
+    last_start = began
     with tempfile.TemporaryDirectory(prefix="samenloop-bench-") as tmp:
         root = Path(tmp)
-        nodes = tuple((f"zvh-bench-{i:02d}", f"Zorg- en Veiligheidshuis Bench {i:02d}")
-                      for i in range(1, args.nodes + 1))
-        layout = build_network(root / "net", nodes=nodes, deadline_seconds=DEADLINE_SECONDS,
-                               rate_limits=RATE_LIMITS, node_settings=NODE_SETTINGS)
-        log(f"network of {args.nodes} nodes in {layout.root}")
-        population = fill_registries(layout, args.subjects_per_node, args.seed,
-                                     workers=len(os.sched_getaffinity(0)))
-        log(f"filled {args.nodes} x {args.subjects_per_node} subjects "
-            f"({population.tags:,} tags) in {population.seconds:.1f} s")
-        servers = Servers(args.servers, root / "logs")
-        querier: Querier | None = None
-        try:
-            servers.coordinator(layout)
-            servers.nodes(layout)
-            querier = Querier(layout)
-            own = root / "own-cases.csv"
-            rng = random.Random(f"{args.seed}/own")
-            write_export(own, [person(rng) for _ in range(3)], rng, "Q", OWN_CASE)
-            import_cases(querier.config, querier.store, querier.network, own, sync=False)
-            log(f"servers up ({args.servers}); own case imported")
-            # Warm-up, and proof that the filled tags are what the real path derives.
-            probe = random.Random(f"{args.seed}/probe")
-            for node_id, rows in population.rows.items():
-                if not population.findable[node_id]:
-                    raise RuntimeError(f"every case at {node_id} is at aanmelding: too few "
-                                       f"subjects per node")
-                result = querier.check(parse(rows[probe.choice(population.findable[node_id])]))
-                if not any(h.node_id == node_id for h in result.hits):
-                    raise RuntimeError(f"no hit at {node_id} for a person registered there")
-            sizes = querier.sizes(parse(person(probe)))
+        with running_network(root / "main", args.nodes, args.subjects_per_node, args.seed,
+                             args.servers) as net:
+            querier, servers, layout, population = (net.querier, net.servers, net.layout,
+                                                    net.population)
+            sizes = querier.sizes(parse(person(random.Random(f"{args.seed}/probe"))))
             relay = servers.floor(layout, sizes)
             log(f"floor servers up; sizes {sizes}")
             if args.checks:
@@ -115,6 +86,15 @@ def run(args: argparse.Namespace) -> Results:
                 results.latency = latency
                 log(f"latency p50 {ms(latency.p50)} floor {ms(latency.floor_p50)} "
                     f"ratio {latency.ratio_p50:.2f}")
+            if args.sustained_seconds:
+                sustained = measure_sustained(querier, servers, relay, layout, sizes,
+                                              population, args.users,
+                                              args.sustained_seconds, args.seed)
+                results.sustained = sustained
+                log(f"sustained: {sustained.checks_per_second:.1f} checks/s "
+                    f"({sustained.rate_ratio:.2f}x the floor's fan-outs/s), p99 "
+                    f"{ms(sustained.p99)} ({sustained.ratio_p99:.2f}x), "
+                    f"{sustained.errors} errors")
             if args.group_checks:
                 group = measure_group_checks(querier, servers, population,
                                              args.group_checks, args.seed)
@@ -127,23 +107,25 @@ def run(args: argparse.Namespace) -> Results:
                 results.imported = imported
                 log(f"import {imported.seconds:.1f} s ({imported.floor_ratio:.2f}x its floor), "
                     f"peak {imported.peak_rss_kb / 1024:.0f} MiB")
-        finally:
-            if querier:
-                querier.close()
-            servers.close()
+            last_start = servers.last_start
+        tags_per_node = population.tags / args.nodes
+        fill_seconds = population.seconds
+        if args.wide_nodes:
+            results.wide = measure_wide(root / "wide", args.wide_nodes,
+                                        args.wide_subjects_per_node, args.wide_per_process,
+                                        args.wide_checks, args.seed, args.servers)
+            last_start = time.time()
     results.setup = {
         "nodes": args.nodes, "subjects_per_node": args.subjects_per_node,
-        "tags_per_node": population.tags / args.nodes, "servers": args.servers,
-        "fill_seconds": population.seconds, "machine": machine(),
+        "tags_per_node": tags_per_node, "servers": args.servers,
+        "fill_seconds": fill_seconds, "machine": machine(),
         "command": "bench/check.py " + " ".join(sys.argv[1:]),
         "wall_seconds": time.perf_counter() - started,
-        "revision": revision_note(measured, began, servers.last_start),
+        "revision": revision_note(measured, began, last_start),
         # CPU that processes other than this benchmark's used while it ran (noise).
         "foreign_cpu_seconds": max(0.0, machine_busy() - busy - (own_cpu() - spent)),
     }
     return results
-
-
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -156,22 +138,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"checks of {MAX_SUBJECTS} persons, the most a check may hold "
                              f"(0: skip)")
     parser.add_argument("--import-subjects", type=int, default=100_000, help="0: skip")
+    parser.add_argument("--users", type=int, default=16,
+                        help="concurrent procesregisseurs of the sustained load")
+    parser.add_argument("--sustained-seconds", type=float, default=60.0,
+                        help="seconds of sustained load, and as many of floor load (0: skip)")
+    parser.add_argument("--wide-nodes", type=int, default=400,
+                        help="nodes of the wide network's latency run (0: skip)")
+    parser.add_argument("--wide-subjects-per-node", type=int, default=250)
+    parser.add_argument("--wide-per-process", type=int, default=50,
+                        help="node servers (and echo servers) sharing one process there")
+    parser.add_argument("--wide-checks", type=int, default=100)
     parser.add_argument("--servers", choices=("process", "inprocess"), default="process")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--quick", action="store_true",
-                        help="small run (about a minute on 2 quiet cores): 5 nodes of 500, "
-                             "small counts")
+                        help="small run (about two minutes on 2 quiet cores): 5 nodes of "
+                             "500, 10 s of load, 50 wide nodes, small counts")
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help=f"markdown output (default {RESULTS.relative_to(BENCH.parent)})")
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
     parser.add_argument("--serve-floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-nodes", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--import-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         defaults = {"nodes": 25, "subjects_per_node": 5000, "checks": 300,
-                    "group_checks": 20, "import_subjects": 100_000}
+                    "group_checks": 20, "import_subjects": 100_000, "sustained_seconds": 60.0,
+                    "wide_nodes": 400, "wide_subjects_per_node": 250, "wide_per_process": 50,
+                    "wide_checks": 100}
         quick = {"nodes": 5, "subjects_per_node": 500, "checks": 60, "group_checks": 5,
-                 "import_subjects": 5000}
+                 "import_subjects": 5000, "sustained_seconds": 10.0, "wide_nodes": 50,
+                 "wide_subjects_per_node": 50, "wide_per_process": 25, "wide_checks": 30}
         for name, value in quick.items():
             if getattr(args, name) == defaults[name]:
                 setattr(args, name, value)
@@ -184,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_floor:
         serve_floor(args.serve_floor)
+        return 0
+    if args.serve_nodes:
+        serve_nodes(args.serve_nodes)
         return 0
     if args.import_worker:
         import_worker(*args.import_worker)

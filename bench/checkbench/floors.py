@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
-from concurrent import futures
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pysodium
@@ -17,53 +18,69 @@ import pysodium
 from samenloop.proto.transport import (
     SERVER_OPTIONS,
     TlsFiles,
-    secure_channel,
+    aio_secure_channel,
     server_credentials,
 )
 
 # --------------------------------------------------------------------------- floor servers
-# Raw bytes over the same mTLS credentials and channel options as the real services.
+# Raw bytes over the same mTLS credentials, channel options and grpc.aio servers as the real
+# services: the floor is what the transport costs, so any gap is the check's own work.
 
 ECHO_METHOD = "/bench.Echo/Echo"
 RELAY_METHOD = "/bench.Relay/Fanout"
+Handler = Callable[[bytes, "grpc.aio.ServicerContext[bytes, bytes]"], Awaitable[bytes]]
 
 
-def _bytes_server(listen: str, tls: TlsFiles, service: str, method: str,
-                  handler: Callable[[bytes, grpc.ServicerContext], bytes],
-                  workers: int) -> grpc.Server:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                         options=SERVER_OPTIONS)
+async def _bytes_server(listen: str, tls: TlsFiles, service: str, method: str,
+                        handler: Handler) -> grpc.aio.Server:
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
         service, {method.rsplit("/", 1)[1]: grpc.unary_unary_rpc_method_handler(handler)}),))
     if not server.add_secure_port(listen, server_credentials(tls)):
         raise OSError(f"cannot listen on {listen}")
-    server.start()
+    await server.start()
     return server
 
 
-def start_echo(listen: str, tls: TlsFiles, response_bytes: int) -> grpc.Server:
+async def echo_server(listen: str, tls: TlsFiles, response_bytes: int) -> grpc.aio.Server:
     """A trivial node: returns fixed bytes of the size of a real LookupResponse."""
     answer = os.urandom(response_bytes)
-    return _bytes_server(listen, tls, "bench.Echo", ECHO_METHOD, lambda _req, _ctx: answer,
-                         workers=16)  # as NodeServer
+
+    async def echo(_request: bytes, _context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        return answer
+
+    return await _bytes_server(listen, tls, "bench.Echo", ECHO_METHOD, echo)
 
 
-def start_relay(listen: str, tls: TlsFiles, peers: Sequence[tuple[str, str]],
-                lookup_bytes: int, response_bytes: int, deadline: float) -> grpc.Server:
-    """A trivial coordinator: fans fixed-size bytes out to every peer at once, waits for all."""
-    calls = [secure_channel(endpoint, tls, expected_peer=peer).unary_unary(ECHO_METHOD)
+async def relay_server(listen: str, tls: TlsFiles, peers: Sequence[tuple[str, str]],
+                       lookup_bytes: int, response_bytes: int, deadline: float
+                       ) -> grpc.aio.Server:
+    """A trivial coordinator: fans fixed-size bytes out to every peer at once over one kept
+    channel each and waits for all with `asyncio.wait`, as `Fanout.lookup_all` does."""
+    calls = [aio_secure_channel(endpoint, tls, expected_peer=peer).unary_unary(ECHO_METHOD)
              for endpoint, peer in peers]
     payload = os.urandom(lookup_bytes)
     answer = os.urandom(response_bytes)
 
-    def fanout(_request: bytes, _context: grpc.ServicerContext) -> bytes:
-        pending = [call.future(payload, timeout=deadline) for call in calls]
+    async def fanout(_request: bytes, _context: grpc.aio.ServicerContext[bytes, bytes]
+                     ) -> bytes:
+        pending = [asyncio.ensure_future(call(payload, timeout=deadline)) for call in calls]
+        await asyncio.wait(pending, timeout=deadline + 0.5)
         for done in pending:
-            done.result()
+            done.result()  # a floor call that fails is no floor
         return answer
 
-    return _bytes_server(listen, tls, "bench.Relay", RELAY_METHOD, fanout,
-                         workers=32)  # as CoordinatorServer
+    return await _bytes_server(listen, tls, "bench.Relay", RELAY_METHOD, fanout)
+
+
+async def start_floor(spec: dict[str, Any]) -> list[grpc.aio.Server]:
+    """The servers of one floor spec: several echo servers, or the relay."""
+    if spec["role"] == "echo":
+        return [await echo_server(s["listen"], TlsFiles(*(Path(p) for p in s["tls"])),
+                                  spec["response_bytes"]) for s in spec["servers"]]
+    tls = TlsFiles(*(Path(p) for p in spec["tls"]))
+    return [await relay_server(spec["listen"], tls, [tuple(p) for p in spec["peers"]],
+                               spec["lookup_bytes"], spec["response_bytes"], spec["deadline"])]
 
 
 @dataclass(frozen=True)
@@ -82,21 +99,17 @@ def tls_files(root: Path, identity: str) -> TlsFiles:
 
 
 def serve_floor(spec_path: Path) -> None:
-    """Subprocess entry: run one floor server (echo or relay) until SIGTERM."""
+    """Subprocess entry: run the floor servers of one spec until SIGTERM."""
     spec = json.loads(spec_path.read_text())
-    tls = TlsFiles(*(Path(p) for p in spec["tls"]))
-    if spec["role"] == "echo":
-        server = start_echo(spec["listen"], tls, spec["response_bytes"])
-    else:
-        server = start_relay(spec["listen"], tls, [tuple(p) for p in spec["peers"]],
-                             spec["lookup_bytes"], spec["response_bytes"], spec["deadline"])
-    stop = [False]
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
-    while not stop[0]:
-        time.sleep(0.2)
-    server.stop(0).wait()
 
+    async def serve() -> None:
+        servers = await start_floor(spec)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await asyncio.gather(*(s.stop(0) for s in servers))
 
+    asyncio.run(serve())
 
 
 def voprf_floor(count: int) -> float:
