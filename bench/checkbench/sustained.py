@@ -13,7 +13,7 @@ from checkbench.cluster import Querier, Servers
 from checkbench.cpu import add_into, cpu_delta
 from checkbench.floors import RELAY_METHOD, Sizes, tls_files
 from checkbench.population import Population, parse, person
-from checkbench.settings import HIT_SHARE, percentile
+from checkbench.settings import HIT_SHARE, log, percentile
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node.demo import NetworkLayout
 from samenloop.proto.transport import secure_channel
@@ -49,6 +49,7 @@ def _hammer(users: int, seconds: float, call: Callable[[int, random.Random], boo
     wall time from the first start to the last end."""
     latencies: list[list[float]] = [[] for _ in range(users)]
     failures = [0] * users
+    seen: set[str] = set()
     start = threading.Barrier(users + 1)
 
     def user(index: int) -> None:
@@ -59,8 +60,12 @@ def _hammer(users: int, seconds: float, call: Callable[[int, random.Random], boo
             began = time.perf_counter()
             try:
                 ok = call(index, rng)
-            except Exception:
+            except Exception as exc:  # counted, and its kind logged once
                 ok = False
+                kind = f"{type(exc).__name__}: {str(exc)[:200]}"
+                if kind not in seen:
+                    seen.add(kind)
+                    log(f"sustained load: a call failed: {kind}")
             latencies[index].append(time.perf_counter() - began)
             failures[index] += not ok
 
