@@ -285,9 +285,19 @@ def running_network(root: Path, nodes: int, subjects_per_node: int, seed: int, m
             if not population.findable[node_id]:
                 raise RuntimeError(f"every case at {node_id} is at aanmelding: too few "
                                    f"subjects per node")
-            result = querier.check(parse(rows[probe.choice(population.findable[node_id])]))
+            subject = parse(rows[probe.choice(population.findable[node_id])])
+            tries = 0
+            while True:  # the nodes of a host process become ready one by one
+                tries += 1
+                result = querier.check(subject)
+                if result.coverage.complete or tries == 10:
+                    break
+                time.sleep(1.0)
             if not any(h.node_id == node_id for h in result.hits):
-                raise RuntimeError(f"no hit at {node_id} for a person registered there")
+                missing = [(m.node_id, m.status) for m in result.coverage.missing]
+                raise RuntimeError(f"no hit at {node_id} for a person registered there "
+                                   f"(after {tries} checks; not answered: "
+                                   f"{missing[:5]})")
         yield Running(layout, population, servers, querier, hosts)
     finally:
         if querier:
