@@ -22,6 +22,7 @@ from checkbench.population import Population, fill_registries, parse, person, wr
 from checkbench.settings import (
     DEADLINE_SECONDS,
     ENTRY,
+    HOLDER_RATE_LIMITS,
     NODE_SETTINGS,
     OWN_CASE,
     PURPOSE,
@@ -29,6 +30,8 @@ from checkbench.settings import (
     log,
 )
 from samenloop.coordinator.config import CoordinatorConfig
+from samenloop.coordinator.keyholder.config import KeyHolderConfig
+from samenloop.coordinator.keyholder.server import BackgroundKeyHolder
 from samenloop.coordinator.server import CoordinatorServer
 from samenloop.crypto.identity import Subject
 from samenloop.crypto.pki import COORDINATOR
@@ -76,7 +79,8 @@ class Servers:
             [sys.executable, *args], stdout=log, stderr=log, cwd=cwd, start_new_session=True))
         self.roles.append("coordinator" if name == "coordinator" else "relay"
                           if name == "floor-relay" else "echo servers"
-                          if name.startswith("floor-") else "nodes")
+                          if name.startswith("floor-") else "key holders"
+                          if name.startswith("holder-") else "nodes")
         log.close()
 
     def cpu(self) -> dict[str, float]:
@@ -86,6 +90,21 @@ class Servers:
         for role, process in zip(self.roles, self.processes, strict=True):
             used[role] = used.get(role, 0.0) + process_cpu(process.pid)
         return used
+
+    def holders(self, layout: NetworkLayout) -> None:
+        """Start the key holders of a split network (#13), as `samenloop keyholder serve`
+        processes, or in this process; none for a network whose coordinator holds the key."""
+        for holder_id, config in layout.holder_configs.items():
+            if self.runtime is None:
+                self.spawn(f"holder-{holder_id}", ["-m", "samenloop.node", "keyholder",
+                                                   "serve", "--config", str(config)],
+                           config.parent)
+            else:
+                holder = BackgroundKeyHolder(KeyHolderConfig.load(config),
+                                             config_path=config).start()
+                self.stoppers.append(lambda h=holder: h.stop(0))  # type: ignore[misc]
+        for endpoint in layout.holder_endpoints.values():
+            wait_for_port(endpoint, seconds=30.0)
 
     def coordinator(self, layout: NetworkLayout) -> None:
         if self.runtime is None:
@@ -252,16 +271,22 @@ class Running:
 
 @contextlib.contextmanager
 def running_network(root: Path, nodes: int, subjects_per_node: int, seed: int, mode: str,
-                    per_process: int = 1, warm_up: int | None = None) -> Iterator[Running]:
-    """Build a network of `nodes` nodes, fill every registry, start the coordinator and the
-    nodes, import the querying node's own case, and check one registered person at
-    `warm_up` nodes (every node when None): a warm-up, and proof that the filled tags are
-    what the real path derives. Stops what it started on leaving."""
+                    per_process: int = 1, warm_up: int | None = None, split: bool = True
+                    ) -> Iterator[Running]:
+    """Build a network of `nodes` nodes (its key split 2 of 3 over key holders, as every
+    network now runs, or with `split=False` held by the coordinator), fill every registry,
+    start the key holders, the coordinator and the nodes, import the querying node's own
+    case, and check one registered person at `warm_up` nodes (every node when None): a
+    warm-up, and proof that the filled tags are what the real path derives.
+    Stops what it started on leaving."""
     named = tuple((f"zvh-bench-{i:03d}" if nodes > 99 else f"zvh-bench-{i:02d}",
                    f"Zorg- en Veiligheidshuis Bench {i:02d}") for i in range(1, nodes + 1))
     layout = build_network(root / "net", nodes=named, deadline_seconds=DEADLINE_SECONDS,
-                           rate_limits=RATE_LIMITS, node_settings=NODE_SETTINGS)
-    log(f"network of {nodes} nodes in {layout.root}")
+                           rate_limits=RATE_LIMITS, node_settings=NODE_SETTINGS,
+                           holder_rate_limits=HOLDER_RATE_LIMITS,
+                           **({} if split else {"key_holders": ()}))
+    keys = "key split 2 of 3 over key holders" if split else "key at the coordinator"
+    log(f"network of {nodes} nodes ({keys}) in {layout.root}")
     population = fill_registries(layout, subjects_per_node, seed,
                                  workers=len(os.sched_getaffinity(0)))
     log(f"filled {nodes} x {subjects_per_node} subjects ({population.tags:,} tags) in "
@@ -269,6 +294,7 @@ def running_network(root: Path, nodes: int, subjects_per_node: int, seed: int, m
     servers = Servers(mode, root / "logs")
     querier: Querier | None = None
     try:
+        servers.holders(layout)
         servers.coordinator(layout)
         hosts = servers.nodes(layout, per_process)
         querier = Querier(layout)

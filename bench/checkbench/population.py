@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from samenloop.crypto import voprf
+import pysodium
+
+from samenloop.coordinator.keyholder.shares import read_share_file
+from samenloop.crypto import threshold, voprf
 from samenloop.crypto.identity import Subject, match_keys, parse_subject
 from samenloop.crypto.tags import node_tag
 from samenloop.node.config import NodeConfig
@@ -111,6 +114,23 @@ class Population:
     seconds: float = 0.0
 
 
+def epoch_key(layout: NetworkLayout, epoch: int = 1) -> bytes:
+    """The epoch's whole OPRF key, only to fill registries without the round trips: the
+    coordinator's key file, or (split network, #13) recombined here from t holders' share
+    files; no server of the network ever holds it."""
+    key_file = layout.root / "keys" / f"oprf-epoch-{epoch}.key"
+    if key_file.exists():
+        return bytes.fromhex(key_file.read_text().strip())
+    shares = [read_share_file(layout.root / "keys" / "holders" / f"{h}.shares.toml")
+              .shares[epoch] for h in list(layout.holder_configs)[:layout.threshold]]
+    weights = threshold.lagrange_at_zero([s.index for s in shares])
+    key = bytes(32)
+    for share in shares:
+        key = pysodium.crypto_core_ristretto255_scalar_add(
+            key, pysodium.crypto_core_ristretto255_scalar_mul(weights[share.index], share.secret))
+    return key
+
+
 def fill_registries(layout: NetworkLayout, subjects_per_node: int, seed: int,
                     workers: int) -> Population:
     """Give every node `subjects_per_node` cases of one person each, with the real tags.
@@ -120,7 +140,7 @@ def fill_registries(layout: NetworkLayout, subjects_per_node: int, seed: int,
     written with `NodeStore.apply_import`, like an import's last step.
     """
     started = time.perf_counter()
-    key = bytes.fromhex((layout.root / "keys" / "oprf-epoch-1.key").read_text().strip())
+    key = epoch_key(layout)
     population = Population()
     per_node: list[tuple[str, list[tuple[str, str, str, list[tuple[bytes, str]]]]]] = []
     inputs: list[bytes] = []
