@@ -7,9 +7,14 @@ registry with 5,000 subjects, and measures against floors timed in the same run:
 1. one-subject check latency (p50/p99) beside a bare 25-way gRPC fan-out with the same
    topology, mTLS, channel options and message sizes, but no crypto and no registry
    (client -> relay -> 25 echo servers);
-2. checks of the most persons a check may hold (`MAX_SUBJECTS`, 20: the persons of one
+2. split trust (#13): one-subject checks through the 2-of-3 key holders (every network is
+   split since #13) with the time of each stage of the pseudonymisation (holders' round
+   trip, partial proofs, combination), beside their floor, and the same checks on a
+   network of the same size whose coordinator holds the key, built after, beside its own
+   floor (`checkbench/trust.py`);
+3. checks of the most persons a check may hold (`MAX_SUBJECTS`, 20: the persons of one
    case; the covenants allow no bulk check), end to end;
-3. the batch figure: an import of 100,000 subjects through `import_cases` (CSV ->
+4. the batch figure: an import of 100,000 subjects through `import_cases` (CSV ->
    validation -> match keys -> batched Evaluate at the running coordinator -> tags ->
    SQLite), in a subprocess of its own: wall time beside the libsodium floor of the
    verifiable mode for the same number of evaluations, CPU, and peak RSS (VmHWM, i.e.
@@ -23,11 +28,12 @@ time goes.
 This file only parses the options and runs the measurements in order; the parts live in
 `bench/checkbench/` by concern: `population` (synthetic persons, filled registries, exports),
 `floors` (bare fan-out servers, the libsodium floor), `cpu` (/proc accounting), `cluster`
-(the servers started, the querying node), one module per measurement (`latency`, `group`,
-`importing`), each returning a dataclass, and `report` (formats those, nothing else).
+(the servers started, the querying node), one module per measurement (`latency`, `trust`,
+`group`, `importing`, ...), each returning a dataclass, and `report` (formats those, nothing else).
 
     .venv/bin/python bench/check.py [--quick] [--nodes N] [--subjects-per-node N]
-        [--checks N] [--group-checks N] [--import-subjects N] [--servers process|inprocess]
+        [--checks N] [--trust-checks N] [--no-trust-unsplit] [--group-checks N]
+        [--import-subjects N] [--servers process|inprocess]
         [--out FILE]
 """
 
@@ -58,6 +64,7 @@ from checkbench.settings import (
     ms,
 )
 from checkbench.sustained import measure_sustained
+from checkbench.trust import add_unsplit, measure_trust
 from checkbench.wide import measure_wide
 
 from samenloop.node.config import MAX_SUBJECTS
@@ -86,6 +93,8 @@ def run(args: argparse.Namespace) -> Results:
                 results.latency = latency
                 log(f"latency p50 {ms(latency.p50)} floor {ms(latency.floor_p50)} "
                     f"ratio {latency.ratio_p50:.2f}")
+            if args.trust_checks:
+                results.trust = measure_trust(net, relay, sizes, args.trust_checks, args.seed)
             if args.sustained_seconds:
                 sustained = measure_sustained(querier, servers, relay, layout, sizes,
                                               population, args.users,
@@ -110,6 +119,10 @@ def run(args: argparse.Namespace) -> Results:
             last_start = servers.last_start
         tags_per_node = population.tags / args.nodes
         fill_seconds = population.seconds
+        if results.trust is not None and args.trust_unsplit:
+            add_unsplit(results.trust, root / "unsplit", args.subjects_per_node,
+                        args.trust_checks, args.seed, args.servers)
+            last_start = time.time()
         if args.wide_nodes:
             results.wide = measure_wide(root / "wide", args.wide_nodes,
                                         args.wide_subjects_per_node, args.wide_per_process,
@@ -134,6 +147,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--subjects-per-node", type=int, default=5000)
     parser.add_argument("--checks", type=int, default=300,
                         help="one-subject checks for the latency figures (0: skip)")
+    parser.add_argument("--trust-checks", type=int, default=200,
+                        help="one-subject checks through the 2-of-3 key holders with the "
+                             "time per stage, and as many on an unsplit network (0: skip)")
+    parser.add_argument("--no-trust-unsplit", dest="trust_unsplit", action="store_false",
+                        help="skip the unsplit network (the coordinator's key) of that "
+                             "comparison")
     parser.add_argument("--group-checks", type=int, default=20,
                         help=f"checks of {MAX_SUBJECTS} persons, the most a check may hold "
                              f"(0: skip)")
@@ -161,11 +180,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--import-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        defaults = {"nodes": 25, "subjects_per_node": 5000, "checks": 300,
+        defaults = {"nodes": 25, "subjects_per_node": 5000, "checks": 300, "trust_checks": 200,
                     "group_checks": 20, "import_subjects": 100_000, "sustained_seconds": 60.0,
                     "wide_nodes": 400, "wide_subjects_per_node": 250, "wide_per_process": 50,
                     "wide_checks": 100}
-        quick = {"nodes": 5, "subjects_per_node": 500, "checks": 60, "group_checks": 5,
+        quick = {"nodes": 5, "subjects_per_node": 500, "checks": 60, "trust_checks": 40,
+                 "group_checks": 5,
                  "import_subjects": 5000, "sustained_seconds": 10.0, "wide_nodes": 50,
                  "wide_subjects_per_node": 50, "wide_per_process": 25, "wide_checks": 30}
         for name, value in quick.items():

@@ -23,10 +23,22 @@ from checkbench.settings import (
     TARGET_P99_RATIO,
     TARGET_SUSTAINED_P99,
     TARGET_SUSTAINED_RATE,
+    TARGET_TRUST_P50_RATIO,
     TARGET_WIDE_P50_RATIO,
     ms,
 )
 from checkbench.sustained import SustainedFigures
+from checkbench.trust import (
+    BLIND,
+    COMBINE,
+    EVALUATE,
+    FINALIZE,
+    HOLDERS,
+    REST,
+    VERIFY,
+    KeyFigures,
+    TrustFigures,
+)
 from checkbench.wide import WideFigures
 from samenloop.node.config import MAX_SUBJECTS
 
@@ -43,6 +55,7 @@ class Results:
     imported: ImportFigures | None = None
     sustained: SustainedFigures | None = None
     wide: WideFigures | None = None
+    trust: TrustFigures | None = None
 
 
 def machine() -> dict[str, Any]:
@@ -105,7 +118,7 @@ def report(results: Results) -> str:
     processes = s["servers"] == "process"
     verdict = {True: "**met**", False: "**missed**"}
     lines = [
-        "## Check latency, sustained load, 400 nodes and import (`bench/check.py`)",
+        "## Check latency, split trust, sustained load, 400 nodes and import (`bench/check.py`)",
         "",
         f"{s['nodes']} nodes with {s['subjects_per_node']:,} registered subjects each "
         f"({s['tags_per_node']:,.0f} tags per node); the real `CoordinatorServer` and "
@@ -129,6 +142,25 @@ def report(results: Results) -> str:
             f"| {lat.ratio_p99:.2f}x | <= {TARGET_P99_RATIO}x "
             f"| {verdict[lat.ratio_p99 <= TARGET_P99_RATIO]} |",
         ]
+    trust = results.trust
+    if trust:
+        sp, un = trust.split, trust.unsplit
+        lines += [
+            f"| one-subject check through {trust.threshold} of {trust.holders} key holders "
+            f"(#13), p50 ({sp.checks} checks, {sp.hit_checks} with a hit) | {ms(sp.p50)} "
+            f"| {ms(sp.floor_p50)} | {sp.ratio_p50:.2f}x | <= {TARGET_TRUST_P50_RATIO}x "
+            f"| {verdict[sp.ratio_p50 <= TARGET_TRUST_P50_RATIO]} |",
+            f"| the same, p99 | {ms(sp.p99)} | {ms(sp.floor_p99)} | {sp.ratio_p99:.2f}x "
+            f"| - | |",
+        ]
+        if un:
+            lines += [
+                f"| the same checks on a network whose coordinator holds the key (built "
+                f"after, same size; its own floor), p50 | {ms(un.p50)} | {ms(un.floor_p50)} "
+                f"| {un.ratio_p50:.2f}x | - | |",
+                f"| the same, p99 | {ms(un.p99)} | {ms(un.floor_p99)} | {un.ratio_p99:.2f}x "
+                f"| - | |",
+            ]
     sus, wide = results.sustained, results.wide
     if sus:
         clean = sus.errors == 0 and sus.floor_errors == 0
@@ -229,6 +261,8 @@ def report(results: Results) -> str:
             f"check's cost.",
             "",
         ]
+    if trust:
+        lines += _trust_section(trust)
     if sus:
         lines += [
             f"Sustained load: {sus.users} threads of the benchmark process, each a "
@@ -296,6 +330,56 @@ def report(results: Results) -> str:
     return "\n".join(lines)
 
 
+
+
+def _trust_section(trust: TrustFigures) -> list[str]:
+    """Where a check's time goes with key holders and with the coordinator's key."""
+    sp, un = trust.split, trust.unsplit
+    lines = [
+        f"Split trust (#13): the main network's key is split {trust.threshold} of "
+        f"{trust.holders} over key holders (`samenloop keyholder serve`, processes of their "
+        f"own like the coordinator); the querying node blinds once, asks all "
+        f"{trust.holders} holders at once, verifies each answer's DLEQ proof as it arrives "
+        f"until {trust.threshold} are valid, combines them and finalises. {sp.checks} "
+        f"one-subject checks alternate with floor fan-outs in blocks of 10, after the "
+        f"latency figures above (the same checks: those also go through the holders). "
+        + (f"For the holders' cost, a second network of the same size whose coordinator "
+           f"holds the key (`key_holders=()`, as before the split) is built, filled "
+           f"({trust.unsplit_fill_seconds:.0f} s) and started after the first has stopped, "
+           f"and measured the same way beside a floor of its own." if un else ""),
+        "",
+        "Where a check's time goes, ms per check (p50 / mean over the checks; the stages "
+        "are timed around the querying node's own calls, so a round trip includes the "
+        "holders' or coordinator's work and the waiting for it):",
+        "",
+        "| stage | 2 of 3 key holders | coordinator's key |",
+        "|---|---|---|",
+    ]
+
+    def cell(figures: KeyFigures | None, stage: str) -> str:
+        if figures is None or stage not in figures.stages_p50:
+            return "-"
+        return (f"{figures.stages_p50[stage] * 1000:.1f} / "
+                f"{figures.stages_mean[stage] * 1000:.1f}")
+
+    for stage in (BLIND, HOLDERS, VERIFY, COMBINE, EVALUATE, FINALIZE, REST):
+        lines.append(f"| {stage} | {cell(sp, stage)} | {cell(un, stage)} |")
+    lines.append(f"| whole check | {ms(sp.p50)} / {ms(sp.mean)} | "
+                 + (f"{ms(un.p50)} / {ms(un.mean)} |" if un else "- |"))
+    holders_cpu = sp.cpu_per_check.get("key holders")
+    if holders_cpu is not None:
+        lines += ["", f"CPU per check (processes mode), ms: querying node "
+                      f"{sp.cpu_per_check.get('client', 0.0) * 1000:.1f}, key holders "
+                      f"{holders_cpu * 1000:.1f} (all {trust.holders}; a cancelled third "
+                      f"answer still costs its holder), coordinator "
+                      f"{sp.cpu_per_check.get('coordinator', 0.0) * 1000:.1f}, nodes "
+                      f"{sp.cpu_per_check.get('nodes', 0.0) * 1000:.1f}"
+                  + (f"; with the coordinator's key: querying node "
+                     f"{un.cpu_per_check.get('client', 0.0) * 1000:.1f}, coordinator "
+                     f"{un.cpu_per_check.get('coordinator', 0.0) * 1000:.1f}, nodes "
+                     f"{un.cpu_per_check.get('nodes', 0.0) * 1000:.1f}." if un else ".")]
+    lines.append("")
+    return lines
 
 
 def revision_note(measured: str, began: float, last_start: float) -> str:
