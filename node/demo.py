@@ -443,11 +443,13 @@ def run_demo(root: Path, *, fresh: bool = True, base_port: int = 7000) -> None:
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
+    names: dict[int, str] = {}
 
     def start(name: str, *args: str) -> None:
         log = (logs / f"{name}.log").open("ab")
         processes.append(subprocess.Popen(_command(*args), stdout=log, stderr=log,  # noqa: S603
                                           cwd=root, start_new_session=True))
+        names[processes[-1].pid] = name
 
     try:
         # The key holders first: nodes pseudonymise through them from their first import.
@@ -472,15 +474,34 @@ def run_demo(root: Path, *, fresh: bool = True, base_port: int = 7000) -> None:
         done = {"stop": False}
         signal.signal(signal.SIGINT, lambda *_: done.update(stop=True))
         signal.signal(signal.SIGTERM, lambda *_: done.update(stop=True))
+        holders = set(ports.holders)
+        stopped: set[str] = set()
         while not done["stop"]:
-            if any(p.poll() is not None for p in processes):
+            gone = [names[p.pid] for p in processes
+                    if p.poll() is not None and names[p.pid] not in stopped]
+            stopped.update(gone)
+            if any(name not in holders for name in gone):
                 print("a demo process stopped unexpectedly; see", logs, file=sys.stderr)
                 break
+            for holder_id in gone:  # t of n: the network goes on without it (#13)
+                print(_holder_stopped(holder_id, len(holders - stopped), len(holders)),
+                      file=sys.stderr, flush=True)
             time.sleep(0.5)
     finally:
         print("\nstopping the demo network ...")
         stop_processes(processes)
         print("stopped.")
+
+
+def _holder_stopped(holder_id: str, running: int, holders: int) -> str:
+    """What the demo says when a key holder's process ends: the network does not stop, since
+    any DEMO_THRESHOLD of the holders evaluate together."""
+    if running >= DEMO_THRESHOLD:
+        return (f"key holder {holder_id} stopped; {running} of {holders} still run, so checks "
+                f"go on (any {DEMO_THRESHOLD} evaluate together)")
+    return (f"key holder {holder_id} stopped; {running} of {holders} still run, fewer than "
+            f"{DEMO_THRESHOLD}: checks are refused (\"te weinig sleutelhouders bereikbaar\"), "
+            f"never answered \"geen samenloop\"")
 
 
 def _print_instructions(root: Path, configs: dict[str, Path], password: str,

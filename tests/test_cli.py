@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from cryptography import x509
@@ -340,6 +341,79 @@ def test_demo_starts_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=30)
         assert "stopped." in rest
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+
+
+def _process_of(config: Path) -> int:
+    """The pid of the demo's process started with this config file (as an operator finds it
+    with ps); the path is under this test's tmp_path, so no other process matches."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if str(config).encode() in argv and b"serve" in argv:
+                return int(entry.name)
+    raise AssertionError(f"no process serves {config}")
+
+
+def _next_line(stream: IO[str]) -> str:
+    """The demo's next non-empty line (its instructions end with a blank one)."""
+    for _ in range(5):
+        line = stream.readline()
+        if line.strip() or not line:
+            return line
+    return ""
+
+
+def test_demo_goes_on_when_a_key_holder_is_killed_and_refuses_with_two(tmp_path: Path
+                                                                       ) -> None:
+    """The README's walk-through: kill one key holder's process and checks go on with the
+    other two; kill a second and a check is refused in Dutch, never "geen samenloop". The
+    demo itself keeps running through both (it used to stop everything at the first)."""
+    demo = subprocess.Popen([*SAMENLOOP, "demo", "--dir", str(tmp_path / "demo"),
+                             "--base-port", "0"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        assert demo.stdout is not None
+        deadline = time.monotonic() + 120
+        printed = ""
+        while time.monotonic() < deadline and "Press Ctrl-C" not in printed:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            printed += line
+        assert "Press Ctrl-C" in printed, printed
+        check = ["check", "--node-config", "demo/nodes/zvh-fryslan/node.toml", "--case",
+                 "F-2026-001", "--purpose", "triage: samenloop met ander ZVH", "--surname",
+                 "Van den Berg", "--given-names", "Pieter", "--date-of-birth", "12-3-1985",
+                 "--place-of-birth", "Venlo"]
+        holders = tmp_path / "demo" / "holders"
+
+        os.kill(_process_of(holders / "kh-netwerkbeheer" / "keyholder.toml"), signal.SIGKILL)
+        line = _next_line(demo.stdout)  # the demo reports it, and goes on
+        assert "key holder kh-netwerkbeheer stopped; 2 of 3 still run" in line, line
+        assert demo.poll() is None
+        answer = run(*check, cwd=tmp_path)
+        assert "SAMENLOOP" in answer.stdout and "Noord-Limburg" in answer.stdout
+        assert "gecontroleerd bij 3 van 3" in answer.stdout
+
+        os.kill(_process_of(holders / "kh-tweede-overheid" / "keyholder.toml"),
+                signal.SIGKILL)
+        line = _next_line(demo.stdout)
+        assert "key holder kh-tweede-overheid stopped; 1 of 3 still run" in line, line
+        assert demo.poll() is None
+        refused = run(*check, cwd=tmp_path, ok=False)
+        assert refused.returncode != 0
+        assert "te weinig sleutelhouders bereikbaar" in refused.stderr, refused.stderr
+        assert "geen samenloop" not in refused.stdout + refused.stderr
+        demo.send_signal(signal.SIGINT)
+        rest, _ = demo.communicate(timeout=30)
+        assert "stopped unexpectedly" not in rest and "stopped." in rest
     finally:
         if demo.poll() is None:
             demo.kill()
