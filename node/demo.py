@@ -470,7 +470,8 @@ def run_demo(root: Path, *, fresh: bool = True, base_port: int = 7000) -> None:
                                           str(config)), capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"demo import at {node_id} failed: {out.stderr.strip()}")
-        _print_instructions(root, layout_nodes, password, ports)
+        _print_instructions(root, layout_nodes, password, ports,
+                            {name: pid for pid, name in names.items()})
         done = {"stop": False}
         signal.signal(signal.SIGINT, lambda *_: done.update(stop=True))
         signal.signal(signal.SIGTERM, lambda *_: done.update(stop=True))
@@ -505,13 +506,14 @@ def _holder_stopped(holder_id: str, running: int, holders: int) -> str:
 
 
 def _print_instructions(root: Path, configs: dict[str, Path], password: str,
-                        ports: DemoPorts) -> None:
+                        ports: DemoPorts, pids: dict[str, int]) -> None:
     samenloop = Path(sys.executable).parent / "samenloop"
     exe = str(samenloop) if samenloop.exists() else "samenloop"
     fryslan = configs["zvh-fryslan"]
     rel = os.path.relpath(fryslan, Path.cwd())
     nodes = "\n".join(f"  {n:22}  127.0.0.1:{p}" for n, p in ports.nodes.items())
-    holders = "\n".join(f"  {h:22}  127.0.0.1:{p}" for h, p in ports.holders.items())
+    holders = "\n".join(f"  {h:22}  127.0.0.1:{p}  (pid {pids[h]}; kill it to stop this holder)"
+                        for h, p in ports.holders.items())
     web = "\n".join(f"  {n:22}  http://127.0.0.1:{p}/" for n, p in ports.web.items())
     print(f"""
 Samenloop demo network is running (files in {root}):
