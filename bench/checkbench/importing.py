@@ -84,6 +84,7 @@ class ImportFigures:
     floor_cpu_seconds: float
     floor_ratio: float
     coordinator_cpu_seconds: float
+    key_holders_cpu_seconds: float = 0.0  # all holders (#13): a split epoch's evaluations
 
 
 def measure_import(servers: Servers, layout: NetworkLayout, node_id: str, subjects: int,
@@ -110,9 +111,11 @@ def measure_import(servers: Servers, layout: NetworkLayout, node_id: str, subjec
     if out.returncode != 0:
         raise RuntimeError(f"import worker failed: {out.stderr.strip()[-2000:]}")
     worker = json.loads(out.stdout.strip().splitlines()[-1])
+    used = cpu_delta(before, servers.cpu())
     return ImportFigures(
         **worker, subjects=subjects, node=node_id, export_bytes=export.stat().st_size,
         rate=subjects / worker["seconds"], evaluations=evaluations, floor_sample=sample,
         floor_seconds=floor, floor_cpu_seconds=floor_cpu,
         floor_ratio=worker["seconds"] / floor,
-        coordinator_cpu_seconds=cpu_delta(before, servers.cpu()).get("coordinator", math.nan))
+        coordinator_cpu_seconds=used.get("coordinator", math.nan),
+        key_holders_cpu_seconds=used.get("key holders", 0.0))

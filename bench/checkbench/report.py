@@ -295,13 +295,15 @@ def report(results: Results) -> str:
         ]
     if imp:
         per_eval = imp.seconds / max(1, imp.summary["tags"])
-        import_cpu = imp.cpu_seconds + imp.coordinator_cpu_seconds
+        import_cpu = (imp.cpu_seconds + imp.coordinator_cpu_seconds
+                      + imp.key_holders_cpu_seconds)
         lines += [
             f"Import: a `;`-separated case-system export ({imp.export_bytes / 1e6:.1f} MB, "
             f"households of 1-3 persons per case) imported into node `{imp.node}` by a "
             f"subprocess against the running coordinator, replacing that node's filled "
             f"registry (sync). The import used {imp.cpu_seconds:.1f} CPU-seconds, the "
-            f"coordinator {imp.coordinator_cpu_seconds:.1f}: together "
+            f"coordinator {imp.coordinator_cpu_seconds:.1f}, the key holders (all of them; "
+            f"they evaluate a split epoch) {imp.key_holders_cpu_seconds:.1f}: together "
             f"{import_cpu / imp.floor_cpu_seconds:.2f}x "
             f"the floor's {imp.floor_cpu_seconds:.1f} (CPU time, less sensitive than wall "
             f"time to other load on the machine); about "
