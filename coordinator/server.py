@@ -22,7 +22,7 @@ from samenloop.coordinator.service import (
     Fanout,
     RateLimited,
 )
-from samenloop.coordinator.store import AuditStore
+from samenloop.coordinator.store import open_store
 from samenloop.proto import directory as directory_mod
 from samenloop.proto import limits
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
@@ -107,7 +107,7 @@ class CoordinatorServer:
         self.config_path = config_path
         directory = directory_mod.parse_file(config.directory_file.read_bytes(),
                                              config.directory_verify_key)
-        self.audit = AuditStore(config.data_dir / "coordinator-audit.sqlite")
+        self.audit = open_store(config)
         self.metrics = CoordinatorMetrics(config.tls)
         self.metrics.directory_serial.set(directory.serial)
         self.metrics.directory_epoch.set(directory.current_epoch)

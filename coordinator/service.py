@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -19,7 +18,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from samenloop.coordinator.config import CoordinatorConfig
 from samenloop.coordinator.metrics import CoordinatorMetrics
-from samenloop.coordinator.store import AuditRecord, AuditStore
+from samenloop.coordinator.store import (
+    AuditRecord,
+    CoordinatorStore,
+    RateBudget,
+    RateWindows,
+    StoreUnavailable,
+)
 from samenloop.crypto import seal, voprf
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.proto import limits
@@ -77,64 +82,11 @@ class EpochUnavailable(CoordinatorError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
-class RateWindows:
-    """Per node and kind, what was used in the last minute and day. Kept in memory (an
-    SQL sum over a day of audit records per request would grow with the traffic) and
-    seeded from the audit log, so a restart does not reset anybody's limits."""
+class StoreDown(CoordinatorError):
+    """The shared store cannot count the budget or keep the audit record: nothing is done
+    without both (UNAVAILABLE, so the node tries another replica once)."""
 
-    DAY = 86400.0
-
-    def __init__(self, usage: list[tuple[str, str, float, int]]) -> None:
-        self._events: dict[tuple[str, str], deque[tuple[float, int]]] = {}
-        self._day_total: dict[tuple[str, str], int] = {}
-        self._lock = threading.Lock()
-        for node_id, kind, at, amount in usage:
-            self._add((node_id, kind), at, amount)
-
-    def _add(self, key: tuple[str, str], at: float, amount: int) -> None:
-        self._events.setdefault(key, deque()).append((at, amount))
-        self._day_total[key] = self._day_total.get(key, 0) + amount
-
-    def reserve(self, node_id: str, kind: str, amount: int, now: float,
-                limits: tuple[tuple[float, int, str], ...]) -> str | None:
-        """Take `amount` if every (window, limit) allows it; else the label of the first
-        window whose limit it would exceed, and take nothing."""
-        key = (node_id, kind)
-        with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and events[0][0] < now - self.DAY:
-                self._day_total[key] -= events.popleft()[1]
-            for window, limit, label in limits:
-                if window >= self.DAY:
-                    used = self._day_total.get(key, 0)
-                else:
-                    used = 0
-                    for at, spent in reversed(events):
-                        if at < now - window:
-                            break
-                        used += spent
-                if used + amount > limit:
-                    return label
-            self._add(key, now, amount)
-        return None
-
-    def retry_after(self, node_id: str, kind: str, amount: int, now: float, window: float,
-                    limit: int) -> float | None:
-        """Seconds until `amount` fits into `window` again as the oldest uses leave it;
-        None if it never will."""
-        if amount > limit:
-            return None
-        with self._lock:
-            recent = [(at, spent) for at, spent in self._events.get((node_id, kind), ())
-                      if at >= now - window]
-        excess = sum(spent for _, spent in recent) + amount - limit
-        wait = 0.0
-        for at, spent in recent:  # oldest first: the first to leave the window
-            if excess <= 0:
-                break
-            excess -= spent
-            wait = max(0.0, at + window - now)
-        return wait
+    code = grpc.StatusCode.UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -249,13 +201,13 @@ def _outcome(node_id: str, call: grpc.Future,
 
 
 class CoordinatorService:
-    def __init__(self, config: CoordinatorConfig, directory: NodeDirectory, audit: AuditStore,
-                 fanout: Fanout, metrics: CoordinatorMetrics,
+    def __init__(self, config: CoordinatorConfig, directory: NodeDirectory,
+                 audit: CoordinatorStore, fanout: Fanout, metrics: CoordinatorMetrics,
                  clock: Callable[[], float] = time.time,
-                 windows: RateWindows | None = None) -> None:
+                 windows: RateBudget | None = None) -> None:
         self.config = config
         self.metrics = metrics
-        self.windows = windows or RateWindows(audit.usage_since(clock() - RateWindows.DAY))
+        self.windows = windows or audit.rate_windows(clock())
         self.directory = directory
         self.audit = audit
         self.fanout = fanout
@@ -279,18 +231,33 @@ class CoordinatorService:
             raise PermissionDenied(f"{peer} is not a node in the directory")
         return node
 
+    def _record(self, record: AuditRecord) -> None:
+        """Keep the audit record, or refuse: no answer leaves without its record."""
+        try:
+            self.audit.record(record)
+        except StoreUnavailable as exc:
+            log.error("audit: %s request=%s: %s", record.kind, record.request_id, exc)
+            raise StoreDown("the coordinator's store is unavailable; the request is not "
+                            "recorded and its answer is withheld") from None
+
     def _limit(self, node_id: str, kind: str, count: int, request_id: str,
                per_minute: int, per_day: int) -> None:
         """Take `count` from the node's `kind` budget, or refuse saying which budget and
         when the request would fit again."""
         now = self.clock()
         limits = ((MINUTE, per_minute, "minute"), (RateWindows.DAY, per_day, "day"))
-        exceeded = self.windows.reserve(node_id, kind, count, now, limits)
+        try:
+            exceeded = self.windows.reserve(node_id, kind, count, now, limits)
+        except StoreUnavailable as exc:
+            log.error("rate limit: node=%s kind=%s request=%s: %s", node_id, kind, request_id,
+                      exc)
+            raise StoreDown("the coordinator's store is unavailable; nothing was done") \
+                from None
         if exceeded is not None:
             window, limit = (MINUTE, per_minute) if exceeded == "minute" else \
                 (RateWindows.DAY, per_day)
             audit_kind, purpose = AUDIT_KINDS[kind]
-            self.audit.record(AuditRecord(now, audit_kind, node_id, request_id, count,
+            self._record(AuditRecord(now, audit_kind, node_id, request_id, count,
                                           "refused", 0, {}, purpose))
             self.metrics.rate_limited.labels(kind).inc()
             wait = self.windows.retry_after(node_id, kind, count, now, window, limit)
@@ -344,7 +311,7 @@ class CoordinatorService:
         self.metrics.evaluations.labels("ok").inc()
         self.metrics.evaluated_elements.inc(len(blinded))
         purpose_name = "import" if for_import else "check"
-        self.audit.record(AuditRecord(self.clock(), "evaluate", node.node_id, request_id,
+        self._record(AuditRecord(self.clock(), "evaluate", node.node_id, request_id,
                                       len(blinded), "ok", 0, {}, purpose_name))
         log.info("evaluate: node=%s request=%s elements=%d epoch=%d purpose=%s", node.node_id,
                  request_id, len(blinded), epoch, purpose_name)
@@ -379,7 +346,7 @@ class CoordinatorService:
         self.observe_nodes(outcomes)
         self.metrics.checks.labels(outcome).inc()
         self.metrics.check_seconds.observe(self.clock() - started)
-        self.audit.record(AuditRecord(started, "check", node.node_id, query_id, len(payloads),
+        self._record(AuditRecord(started, "check", node.node_id, query_id, len(payloads),
                                       outcome, reached, statuses))
         log.info("check: node=%s query=%s nodes=%d reached=%d outcome=%s seconds=%.3f",
                  node.node_id, query_id, len(self.directory.nodes), reached, outcome,

@@ -1,6 +1,10 @@
-"""The coordinator's audit log (SQLite): who asked when, never what.
+"""The coordinator's shared state: its audit log (who asked when, never what) and the
+rate-limit windows. SQLite in data_dir for one replica (this module); PostgreSQL for several
+(coordinator/pgstore.py), chosen by `[store] url`.
 
-The rate limits are counted from the same records, so they hold across restarts.
+With SQLite, the rate limits are counted in memory, seeded from the audit records, so they
+hold across restarts; with PostgreSQL, every reservation is one transaction there, so they
+hold across replicas too.
 """
 
 from __future__ import annotations
@@ -9,8 +13,17 @@ import json
 import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from samenloop.coordinator.config import CoordinatorConfig
+
+DAY = 86400.0
+# (window in seconds, limit, label) of each window a reservation must fit.
+Limits = tuple[tuple[float, int, str], ...]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -44,7 +57,114 @@ class AuditRecord:
     purpose: str = ""  # evaluations: "check" or "import", the budget they count against
 
 
+class StoreUnavailable(Exception):
+    """The shared store (PostgreSQL) cannot be reached or refused a statement; the message
+    is for operators and holds no parameters."""
+
+
+class RateBudget(Protocol):
+    """Per node and budget, what was used in the last minute and day."""
+
+    def reserve(self, node_id: str, kind: str, amount: int, now: float,
+                limits: Limits) -> str | None:
+        """Take `amount` if every (window, limit) allows it; else the label of the first
+        window whose limit it would exceed, and take nothing."""
+
+    def retry_after(self, node_id: str, kind: str, amount: int, now: float, window: float,
+                    limit: int) -> float | None:
+        """Seconds until `amount` fits into `window` again; None if it never will."""
+
+
+class CoordinatorStore(Protocol):
+    def record(self, record: AuditRecord) -> None: ...
+    def count(self) -> int: ...
+    def records(self, limit: int = 1000) -> list[AuditRecord]: ...
+    def delete_older_than(self, days: int, now: float | None = None) -> int: ...
+    def rate_windows(self, now: float) -> RateBudget: ...
+    def close(self) -> None: ...
+
+
+def open_store(config: CoordinatorConfig) -> CoordinatorStore:
+    """The store `[store]` names: PostgreSQL (schema created or migrated now), else the
+    embedded SQLite file."""
+    if config.store.url is not None:
+        from samenloop.coordinator.pgstore import PostgresStore
+
+        return PostgresStore(config.store.url, config.store.password_file)
+    return AuditStore(config.data_dir / "coordinator-audit.sqlite")
+
+
+def retry_after_of(recent: list[tuple[float, int]], amount: int, now: float, window: float,
+                   limit: int) -> float | None:
+    """Seconds until `amount` fits into `window` again as the oldest of `recent` (the uses
+    inside it, oldest first) leave it; None if it never will."""
+    if amount > limit:
+        return None
+    excess = sum(spent for _, spent in recent) + amount - limit
+    wait = 0.0
+    for at, spent in recent:  # oldest first: the first to leave the window
+        if excess <= 0:
+            break
+        excess -= spent
+        wait = max(0.0, at + window - now)
+    return wait
+
+
+class RateWindows:
+    """Per node and kind, what was used in the last minute and day. Kept in memory (an
+    SQL sum over a day of audit records per request would grow with the traffic) and
+    seeded from the audit log, so a restart does not reset anybody's limits. For one
+    replica: replicas share PostgresStore's windows instead."""
+
+    DAY = DAY
+
+    def __init__(self, usage: list[tuple[str, str, float, int]]) -> None:
+        self._events: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        self._day_total: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        for node_id, kind, at, amount in usage:
+            self._add((node_id, kind), at, amount)
+
+    def _add(self, key: tuple[str, str], at: float, amount: int) -> None:
+        self._events.setdefault(key, deque()).append((at, amount))
+        self._day_total[key] = self._day_total.get(key, 0) + amount
+
+    def reserve(self, node_id: str, kind: str, amount: int, now: float,
+                limits: Limits) -> str | None:
+        """Take `amount` if every (window, limit) allows it; else the label of the first
+        window whose limit it would exceed, and take nothing."""
+        key = (node_id, kind)
+        with self._lock:
+            events = self._events.setdefault(key, deque())
+            while events and events[0][0] < now - self.DAY:
+                self._day_total[key] -= events.popleft()[1]
+            for window, limit, label in limits:
+                if window >= self.DAY:
+                    used = self._day_total.get(key, 0)
+                else:
+                    used = 0
+                    for at, spent in reversed(events):
+                        if at < now - window:
+                            break
+                        used += spent
+                if used + amount > limit:
+                    return label
+            self._add(key, now, amount)
+        return None
+
+    def retry_after(self, node_id: str, kind: str, amount: int, now: float, window: float,
+                    limit: int) -> float | None:
+        """Seconds until `amount` fits into `window` again as the oldest uses leave it;
+        None if it never will."""
+        with self._lock:
+            recent = [(at, spent) for at, spent in self._events.get((node_id, kind), ())
+                      if at >= now - window]
+        return retry_after_of(recent, amount, now, window, limit)
+
+
 class AuditStore:
+    """The embedded store: one SQLite file, for a single coordinator replica."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -82,6 +202,9 @@ class AuditStore:
                 " FROM audit WHERE at >= ? AND outcome != 'refused' ORDER BY at", (since,)
             ).fetchall()
         return [(str(r[0]), str(r[1]), float(r[2]), int(r[3])) for r in rows]
+
+    def rate_windows(self, now: float) -> RateBudget:
+        return RateWindows(self.usage_since(now - DAY))
 
     def count(self) -> int:
         with self._lock:
