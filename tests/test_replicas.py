@@ -1,11 +1,17 @@
 """Coordinator replicas on one PostgreSQL (issue #15): shared audit and rate limits that
-hold across replicas, retention on both backends, and the store's configuration."""
+hold across replicas, retention on both backends, the store's configuration; nodes that
+list several replicas, fail over to another, and lose no check when one is killed."""
 
 from __future__ import annotations
 
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -13,9 +19,19 @@ import pytest
 from samenloop.coordinator.config import CoordinatorConfig
 from samenloop.coordinator.pgstore import PostgresStore
 from samenloop.coordinator.store import AuditRecord, AuditStore, StoreUnavailable
+from samenloop.node.check import CheckRefused, CheckRequest, RateLimited, run_check
+from samenloop.node.config import STANDARD_PURPOSES, NodeConfig
 from samenloop.node.demo import build_network
+from samenloop.node.model import CheckResult
+from samenloop.node.network import Network, Replicas
 from samenloop.proto.configfile import ConfigError
+from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
+from tests.support.network import PIETER_VAN_DEN_BERG, Harness, person
 from tests.support.postgres import Postgres, PostgresMissing, start_postgres
+from tests.support.replicas import CoordinatorProcess, point_nodes_at
+
+FRYSLAN, LIMBURG = "zvh-fryslan", "zvh-noord-limburg"
+CASE = "F-2026-001"  # Fryslân's case whose check finds Pieter van den Berg at Noord-Limburg
 
 MINUTE_AND_DAY = ((60.0, 10, "minute"), (86400.0, 1000, "day"))
 
@@ -164,3 +180,212 @@ def test_audit_retention_on_both_backends(backend: str, tmp_path: Path,
         assert store.records()[0].node_statuses == {"zvh-a": "ANSWERED"}
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------ nodes: a list of replicas
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ('["127.0.0.1:7000", "127.0.0.1:7000"]', "twice"),
+    ('["127.0.0.1"]', "host:port"),
+    ('["127.0.0.1:7000", ":7001"]', "host:port"),
+    ("[]", "1 to 16"),
+    ("[7000]", "host:port strings"),
+])
+def test_node_coordinator_list_is_checked(tmp_path: Path, value: str, problem: str) -> None:
+    layout = build_network(tmp_path)
+    config = next(iter(layout.node_configs.values()))
+    text = re.sub(r'^coordinator = ".*"$', f"coordinator = {value}",
+                  config.read_text(encoding="utf-8"), flags=re.M)
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        NodeConfig.load(config)
+    assert refused.value.field == "coordinator" and problem in str(refused.value)
+
+
+def test_node_takes_the_listed_replicas_in_turn(tmp_path: Path) -> None:
+    layout = build_network(tmp_path)
+    point_nodes_at(layout, ["127.0.0.1:7001", "coordinator-b.example:7002"])
+    config = NodeConfig.load(next(iter(layout.node_configs.values())))
+    assert config.coordinator == "127.0.0.1:7001"
+    assert config.coordinator_addresses == ("127.0.0.1:7001", "coordinator-b.example:7002")
+    replicas = Replicas(config)
+    try:
+        assert [replicas.pick() for _ in range(4)] == [0, 1, 0, 1]
+        assert replicas.other_than(0) is replicas.stubs[1]
+    finally:
+        replicas.close()
+
+
+# ------------------------------------------------------------------ replicas in processes
+
+
+@dataclass
+class Replicated:
+    harness: Harness
+    replicas: list[CoordinatorProcess]
+
+
+def start_replicated(tmp_path: Path, postgres: Postgres, database: str,
+                     points: tuple[str, str] = ("none", "none"),
+                     **build: object) -> Replicated:
+    """Two coordinator processes on one database, and the three demo nodes (in this process)
+    with `coordinator` listing both."""
+    harness = Harness(tmp_path / "net", **build)
+    replicas: list[CoordinatorProcess] = []
+    try:
+        for name, point in zip(("replica-a", "replica-b"), points, strict=True):
+            replicas.append(CoordinatorProcess(harness.layout, name, database,
+                                               postgres.password_file, point))
+        point_nodes_at(harness.layout, [r.endpoint for r in replicas])
+        for node_id in harness.layout.node_configs:
+            harness.start_node(node_id)
+        for node_id in harness.layout.node_configs:
+            harness.import_cases(node_id)
+    except BaseException:
+        harness.close()
+        for r in replicas:
+            r.stop()
+        raise
+    return Replicated(harness, replicas)
+
+
+@pytest.fixture
+def replicated(tmp_path: Path, postgres: Postgres, database: str,
+               request: pytest.FixtureRequest) -> Iterator[Replicated]:
+    options: dict[str, object] = getattr(request, "param", {})
+    network = start_replicated(tmp_path, postgres, database, **options)
+    yield network
+    network.harness.close()
+    for replica in network.replicas:
+        replica.stop()
+
+
+def melding_count(harness: Harness, node_id: str) -> int:
+    """Meldingen filed at a node (each filing counts, also when grouped)."""
+    harness.flush_meldingen()
+    return sum(m.times for m in harness.nodes[node_id].store.notifications())
+
+
+def check_through(harness: Harness, network: Network, actor: str) -> CheckResult:
+    node = harness.nodes[FRYSLAN]
+    return run_check(node.config, node.store, network,
+                     CheckRequest(CASE, STANDARD_PURPOSES[0], (person(**PIETER_VAN_DEN_BERG),),
+                                  actor=actor))
+
+
+@pytest.mark.parametrize("replicated", [{"rate_limits": {"checks_per_minute": 4}}],
+                         indirect=True, ids=["checks_per_minute=4"])
+@pytest.mark.timeout(300)
+def test_replicas_share_the_rate_limit_and_the_audit(replicated: Replicated) -> None:
+    """Fryslân's check budget (4 a minute) spent half at each replica is used up at both;
+    both replicas' audit records are in the one store the `audit` command reads."""
+    harness, replicas = replicated.harness, replicated.replicas
+    node = harness.nodes[FRYSLAN]
+    networks = [Network(replace(node.config, coordinator=r.endpoint,
+                                coordinator_addresses=(r.endpoint,))) for r in replicas]
+    try:
+        ids = []
+        for i in range(4):
+            result = check_through(harness, networks[i % 2], f"user{i}")
+            assert result.coverage.complete and result.hits
+            ids.append(result.query_id)
+        for i, network in enumerate(networks):
+            with pytest.raises(RateLimited) as refused:
+                check_through(harness, network, f"late{i}")
+            assert refused.value.field == "netwerk"
+    finally:
+        for network in networks:
+            network.close()
+    for replica, served in zip(replicas, (ids[0::2], ids[1::2]), strict=True):
+        log = replica.output()
+        assert all(f"query={q}" in log for q in served), "each replica served its half"
+    for replica in replicas:  # either replica's config reads every replica's records
+        shown = subprocess.run(
+            [sys.executable, "-m", "samenloop.node", "coordinator", "audit", "--config",
+             str(replica.config), "--limit", "100"],
+            capture_output=True, text=True, timeout=120, check=True).stdout
+        assert all(f"request={q} " in shown and "outcome=complete" in shown for q in ids)
+        assert shown.count("outcome=refused") == 2
+        assert harness.layout.verify_key.hex() not in shown
+
+
+@pytest.mark.parametrize("replicated", [{"points": ("die-after-fanout", "none")}],
+                         indirect=True, ids=["a-dies-after-fanout"])
+@pytest.mark.timeout(300)
+def test_a_replica_dying_before_it_answers_loses_no_check_and_no_melding(
+        replicated: Replicated) -> None:
+    """Replica A fans a check out (Noord-Limburg answers and files its melding) and dies
+    before answering. The node sends the same check to replica B; Noord-Limburg gives the
+    same answer again without a second melding, so the user sees the hit the melding is
+    about. Every check is complete."""
+    harness, (dying, _) = replicated.harness, replicated.replicas
+    before = melding_count(harness, LIMBURG)
+    results = []
+    for i in range(6):
+        results.append(harness.check(FRYSLAN, CASE, PIETER_VAN_DEN_BERG, actor=f"user{i}"))
+        if dying.process.poll() is not None:
+            break
+        # Round-robin alternates Evaluate and Check between the replicas: one more call
+        # moves the next Check to the other replica.
+        harness.nodes[FRYSLAN].network.stub.GetDirectory(pb.GetDirectoryRequest(), timeout=5)
+    assert dying.process.wait(timeout=20) == -signal.SIGKILL
+    assert all(r.coverage.complete and any(h.node_id == LIMBURG for h in r.hits)
+               for r in results)
+    assert melding_count(harness, LIMBURG) - before == len(results)
+    # The node keeps working on the other replica alone.
+    assert harness.check(FRYSLAN, CASE, PIETER_VAN_DEN_BERG, actor="after").coverage.complete
+
+
+@pytest.mark.parametrize("replicated", [{"rate_limits": {"checks_per_minute": 100_000}}],
+                         indirect=True, ids=["unlimited"])
+@pytest.mark.timeout(300)
+def test_a_replica_killed_under_load_loses_no_check_silently(replicated: Replicated) -> None:
+    """Two procesregisseurs check continuously; replica A is SIGKILLed mid-stream. Every
+    check returns the hit complete, or says clearly that it failed or is incomplete, never a
+    complete "no hit"; every melding filed belongs to a hit a user saw; the checks after
+    the kill go through replica B."""
+    harness, (victim, survivor) = replicated.harness, replicated.replicas
+    before = melding_count(harness, LIMBURG)
+    outcomes: list[tuple[float, float, str]] = []  # (started, ended, outcome)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def procesregisseur(who: int) -> None:
+        number = 0
+        while not stop.is_set() and number < 400:  # bounded: 2 x 400 at most
+            number += 1
+            started = time.monotonic()
+            try:
+                result = harness.check(FRYSLAN, CASE, PIETER_VAN_DEN_BERG,
+                                       actor=f"user{who}-{number}")
+                if result.coverage.complete:
+                    found = any(h.node_id == LIMBURG for h in result.hits)
+                    outcome = "hit" if found else "silent no-hit"
+                else:
+                    outcome = "incomplete"
+            except CheckRefused as exc:
+                clear = exc.field == "netwerk" and "niet uitgevoerd" in exc.message
+                outcome = "failed" if clear else f"unclear refusal: {exc.message}"
+            with lock:
+                outcomes.append((started, time.monotonic(), outcome))
+
+    workers = [threading.Thread(target=procesregisseur, args=(w,)) for w in range(2)]
+    for w in workers:
+        w.start()
+    time.sleep(1.5)
+    killed = time.monotonic()
+    assert victim.kill() == -signal.SIGKILL
+    time.sleep(3.0)
+    stop.set()
+    for w in workers:
+        w.join(timeout=120)
+    assert not any(w.is_alive() for w in workers)
+    seen = {outcome for _, _, outcome in outcomes}
+    assert seen <= {"hit", "incomplete", "failed"}, outcomes
+    assert any(s < killed < e for s, e, _ in outcomes), "a check was in flight at the kill"
+    after = [o for s, _, o in outcomes if s > killed + 0.5]
+    assert after and set(after) == {"hit"}, "checks after the kill go through replica B"
+    hits_seen = sum(o == "hit" for _, _, o in outcomes)
+    assert melding_count(harness, LIMBURG) - before == hits_seen
+    assert survivor.process.poll() is None
