@@ -186,7 +186,7 @@ def _coordinator_addresses(root: Section) -> tuple[str, ...]:
 class NodeConfig:
     node_id: str
     listen: str
-    coordinator: str  # the first of coordinator_addresses
+    coordinator: str  # the first coordinator replica (or the one Service in front of them)
     data_dir: Path
     directory_verify_key: bytes
     tls: TlsFiles
@@ -217,8 +217,13 @@ class NodeConfig:
     web: WebConfig | None = None  # None: this node serves no web app
     # Match-key input versions this node may use; it uses those the directory also lists.
     match_key_versions: tuple[int, ...] = identity.SUPPORTED_INPUT_VERSIONS
-    # Every coordinator replica this node may use (empty: `coordinator` alone).
-    coordinator_addresses: tuple[str, ...] = ()
+    # The other coordinator replicas, when node.toml lists several.
+    more_coordinators: tuple[str, ...] = ()
+
+    @property
+    def coordinator_addresses(self) -> tuple[str, ...]:
+        """Every coordinator address this node uses, in the order listed."""
+        return (self.coordinator, *self.more_coordinators)
 
     @property
     def store_path(self) -> Path:
@@ -269,7 +274,7 @@ class NodeConfig:
             node_id=node_id,
             listen=root.endpoint("listen"),
             coordinator=coordinators[0],
-            coordinator_addresses=coordinators,
+            more_coordinators=coordinators[1:],
             data_dir=root.path("data_dir", must_exist=False, default="data"),
             directory_verify_key=root.hex_bytes("directory_public_key", 32),
             tls=root.tls(),

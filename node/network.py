@@ -80,7 +80,7 @@ class Replicas:
     load balancer in front sends to a live replica."""
 
     def __init__(self, config: NodeConfig) -> None:
-        self.addresses = config.coordinator_addresses or (config.coordinator,)
+        self.addresses = config.coordinator_addresses
         self.channels = [coordinator_channel(a, config) for a in self.addresses]
         self.stubs = [pb_grpc.CoordinatorStub(c) for c in self.channels]
         self._config = config

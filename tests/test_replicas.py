@@ -282,8 +282,8 @@ def test_replicas_share_the_rate_limit_and_the_audit(replicated: Replicated) -> 
     both replicas' audit records are in the one store the `audit` command reads."""
     harness, replicas = replicated.harness, replicated.replicas
     node = harness.nodes[FRYSLAN]
-    networks = [Network(replace(node.config, coordinator=r.endpoint,
-                                coordinator_addresses=(r.endpoint,))) for r in replicas]
+    networks = [Network(replace(node.config, coordinator=r.endpoint, more_coordinators=()))
+                for r in replicas]
     try:
         ids = []
         for i in range(4):
