@@ -182,6 +182,21 @@ def test_audit_retention_on_both_backends(backend: str, tmp_path: Path,
         store.close()
 
 
+def test_audit_command_reads_the_embedded_store_too(tmp_path: Path) -> None:
+    layout = build_network(tmp_path)
+    config = CoordinatorConfig.load(layout.coordinator_config)
+    store = AuditStore(config.data_dir / "coordinator-audit.sqlite")
+    store.record(AuditRecord(time.time(), "evaluate", "zvh-a", "q-7/e1", 12, "ok", 0, {},
+                             "check"))
+    store.close()
+    shown = subprocess.run(
+        [sys.executable, "-m", "samenloop.node", "coordinator", "audit", "--config",
+         str(layout.coordinator_config)], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "evaluate node=zvh-a request=q-7/e1 count=12 outcome=ok" in shown.stdout
+    assert "purpose=check" in shown.stdout and "1 of 1 record(s)" in shown.stdout
+
+
 # ------------------------------------------------------------------ nodes: a list of replicas
 
 
@@ -389,3 +404,20 @@ def test_a_replica_killed_under_load_loses_no_check_silently(replicated: Replica
     hits_seen = sum(o == "hit" for _, _, o in outcomes)
     assert melding_count(harness, LIMBURG) - before == hits_seen
     assert survivor.process.poll() is None
+
+
+@pytest.mark.timeout(300)
+def test_with_the_shared_store_gone_checks_are_refused_clearly(
+        replicated: Replicated, postgres: Postgres, database: str) -> None:
+    """No budget can be counted and no audit record kept: both replicas refuse (UNAVAILABLE,
+    so the node tried the other one too), and the user reads that the check did not run."""
+    harness = replicated.harness
+    assert harness.check(FRYSLAN, CASE, PIETER_VAN_DEN_BERG, actor="before").coverage.complete
+    postgres.drop_database(database)
+    with pytest.raises(CheckRefused) as refused:
+        harness.check(FRYSLAN, CASE, PIETER_VAN_DEN_BERG, actor="after")
+    assert refused.value.field == "netwerk" and "niet uitgevoerd" in refused.value.message
+    for replica in replicated.replicas:
+        assert replica.process.poll() is None  # still up, for when the database is back
+        assert "store is unavailable" in replica.output() or "PostgreSQL" in replica.output()
+        assert postgres.password not in replica.output()

@@ -89,6 +89,10 @@ class Postgres:
         self._psql(f'CREATE DATABASE "{name}" OWNER {USER}')
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{name}"
 
+    def drop_database(self, url: str) -> None:
+        """Drop the database of `url` under its users' feet (they get errors from now on)."""
+        self._psql(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
     def _psql(self, sql: str) -> None:
         bin_dir = _bin_dir()
         assert bin_dir is not None
