@@ -421,3 +421,17 @@ def test_with_the_shared_store_gone_checks_are_refused_clearly(
         assert replica.process.poll() is None  # still up, for when the database is back
         assert "store is unavailable" in replica.output() or "PostgreSQL" in replica.output()
         assert postgres.password not in replica.output()
+
+
+@pytest.mark.timeout(300)
+def test_a_node_fails_over_to_the_other_replica(replicated: Replicated) -> None:
+    """With replica A gone, every call that would have gone to it goes to B: checks are
+    complete, an import evaluates, the directory refreshes; all of it through B."""
+    harness, (gone, other) = replicated.harness, replicated.replicas
+    assert gone.kill() == -signal.SIGKILL
+    for i in range(4):
+        result = harness.check(FRYSLAN, CASE, PIETER_VAN_DEN_BERG, actor=f"user{i}")
+        assert result.coverage.complete and any(h.node_id == LIMBURG for h in result.hits)
+        assert f"query={result.query_id}" in other.output()
+    assert harness.import_cases(LIMBURG).cases > 0
+    assert harness.nodes[FRYSLAN].network.directory(refresh=True, timeout=5).serial == 1
