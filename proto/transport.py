@@ -76,11 +76,13 @@ def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
                                                require_client_authentication=True)
 
 
-def secure_channel(target: str, tls: TlsFiles, expected_peer: str) -> grpc.Channel:
+def secure_channel(target: str, tls: TlsFiles, expected_peer: str,
+                   extra_options: tuple[tuple[str, str | int], ...] = ()) -> grpc.Channel:
     ca, cert, key = tls.read()
     creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
                                          certificate_chain=cert)
-    options = (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", expected_peer))
+    options = (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", expected_peer),
+               *extra_options)
     return grpc.secure_channel(target, creds, options=options)
 
 
