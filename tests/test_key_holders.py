@@ -197,7 +197,8 @@ def test_two_of_three_down_refuses_the_check_clearly(split_network: Harness,
                                                  "voornamen": "Pieter",
                                                  "geboortedatum": "12-3-1985"}]})
     assert answer.status_code == 503, answer.text
-    assert answer.json()["detail"][0]["message"].startswith(KEY_HOLDERS_UNAVAILABLE)
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["fouten"][0]["melding"].startswith(KEY_HOLDERS_UNAVAILABLE)
 
     # The operator's CLI: refused with the same message, exit code not 0.
     cli = subprocess.run(
