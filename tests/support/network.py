@@ -66,7 +66,7 @@ def oprf_key(layout: NetworkLayout, epoch: int = 1) -> bytes:
 
 
 class Harness:
-    def __init__(self, root: Path, *, interceptors: tuple[grpc.ServerInterceptor, ...] = (),
+    def __init__(self, root: Path, *, interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
                  **build: object) -> None:
         self.layout: NetworkLayout = build_network(root, **build)  # type: ignore[arg-type]
         self.interceptors = interceptors
