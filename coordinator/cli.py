@@ -84,6 +84,7 @@ def coordinator_serve(
     """Run the coordinator until SIGINT or SIGTERM."""
     from samenloop.coordinator.config import CoordinatorConfig
     from samenloop.coordinator.server import CoordinatorServer
+    from samenloop.coordinator.store import StoreUnavailable
     from samenloop.proto.observability import configure_logging
 
     try:
@@ -92,10 +93,40 @@ def coordinator_serve(
         raise fail(str(exc)) from None
     try:
         server = CoordinatorServer(CoordinatorConfig.load(config), config_path=config)
-    except (ConfigError, directory_mod.DirectoryError, ValueError, OSError) as exc:
+    except (ConfigError, directory_mod.DirectoryError, ValueError, OSError,
+            StoreUnavailable) as exc:
         raise fail(str(exc)) from None
     server.start()
     serve_until_signalled(server.stop, server.reload)
+
+
+@coordinator_app.command("audit")
+def coordinator_audit(
+    config: Annotated[Path, typer.Option(help="coordinator.toml")],
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="newest records to show")] = 50,
+) -> None:
+    """Print the newest audit records of the coordinator's store (of every replica when
+    they share PostgreSQL): who asked when, never what."""
+    from samenloop.coordinator.config import CoordinatorConfig
+    from samenloop.coordinator.store import StoreUnavailable, open_store
+
+    try:
+        store = open_store(CoordinatorConfig.load(config))
+    except (ConfigError, ValueError, OSError, StoreUnavailable) as exc:
+        raise fail(str(exc)) from None
+    try:
+        records = store.records(limit)
+        total = store.count()
+    except StoreUnavailable as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    for r in reversed(records):
+        at = dt.datetime.fromtimestamp(r.at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        purpose = f" purpose={r.purpose}" if r.purpose else ""
+        typer.echo(f"{at} {r.kind:8} node={r.node_id} request={r.request_id} count={r.count} "
+                   f"outcome={r.outcome} reached={r.nodes_reached}{purpose}")
+    typer.echo(f"{len(records)} of {total} record(s)")
 
 
 def serve_until_signalled(stop: Callable[[], None],

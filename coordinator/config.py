@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from samenloop.crypto.voprf import public_key
 from samenloop.proto.configfile import ConfigError, Section, read_key_file
@@ -25,6 +26,40 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    """Where the audit records and rate-limit windows live. Without `url`: SQLite in
+    data_dir, for one replica. With `url = "postgresql://user@host/db"`: PostgreSQL,
+    shared by every replica; the password comes from `password_file` (or the URL's
+    `passfile`), never from the URL itself, so the config file holds no secret."""
+
+    url: str | None = None
+    password_file: Path | None = None
+
+
+def _store(root: Section) -> StoreSettings:
+    section = root.section("store", required=False)
+    if not section.has("url"):
+        if section.has("password_file"):
+            raise ConfigError("store.password_file", "only with store.url")
+        return StoreSettings()
+    url = section.str("url")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        raise ConfigError("store.url", "is not a valid URL") from None
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname \
+            or parts.path.strip("/") == "":
+        raise ConfigError("store.url", "must be postgresql://user@host[:port]/database")
+    if parts.password is not None:
+        raise ConfigError("store.url", "must not contain a password; put it in "
+                                       "store.password_file (mode 600)")
+    password_file = section.secret_file("password_file") if section.has("password_file") \
+        else None
+    return StoreSettings(url, password_file)
+
+
+@dataclass(frozen=True)
 class CoordinatorConfig:
     listen: str
     data_dir: Path
@@ -36,6 +71,7 @@ class CoordinatorConfig:
     rate_limits: RateLimits = RateLimits()
     audit_retention_days: int = 1461
     metrics_listen: str | None = None
+    store: StoreSettings = StoreSettings()
 
     @classmethod
     def load(cls, path: Path) -> CoordinatorConfig:
@@ -75,6 +111,7 @@ class CoordinatorConfig:
             ),
             audit_retention_days=root.int("audit_retention_days", 1461, minimum=1),
             metrics_listen=root.endpoint("metrics_listen") if root.has("metrics_listen") else None,
+            store=_store(root),
         )
         root.refuse_unknown()
         return config

@@ -21,7 +21,7 @@ from samenloop.coordinator.service import (
     Fanout,
     RateLimited,
 )
-from samenloop.coordinator.store import AuditStore
+from samenloop.coordinator.store import StoreUnavailable, open_store
 from samenloop.proto import directory as directory_mod
 from samenloop.proto import limits
 from samenloop.proto.runtime import LoopThread, in_executor
@@ -113,11 +113,11 @@ class CoordinatorServer:
         self.config_path = config_path
         directory = directory_mod.parse_file(config.directory_file.read_bytes(),
                                              config.directory_verify_key)
-        self.audit = AuditStore(config.data_dir / "coordinator-audit.sqlite")
+        self.audit = open_store(config)
         self.metrics = CoordinatorMetrics(config.tls)
         self.metrics.directory_serial.set(directory.serial)
         self.metrics.directory_epoch.set(directory.current_epoch)
-        self.metrics.audit_records.set_function(self.audit.count)
+        self.metrics.audit_records.set_function(self._audit_count)
         for node in directory.nodes:  # series exist from the start, for alerts and rate()
             self.metrics.node_up.labels(node.node_id).set(0)
             for status in ("ANSWERED", "UNREACHABLE", "TIMEOUT", "ERROR"):
@@ -152,6 +152,14 @@ class CoordinatorServer:
         if not port:
             raise OSError(f"cannot listen on {self.config.listen}")
         return server, health_servicer, port
+
+    def _audit_count(self) -> float:
+        """For /metrics: NaN while the shared store is unreachable, so the other series
+        (and the alert on them) still arrive."""
+        try:
+            return float(self.audit.count())
+        except StoreUnavailable:
+            return float("nan")
 
     def reload(self) -> None:
         """SIGHUP: re-read the config file and the signed directory (new OPRF epochs, rate

@@ -18,12 +18,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from samenloop.coordinator.config import CoordinatorConfig
 from samenloop.coordinator.metrics import CoordinatorMetrics
-from samenloop.coordinator.store import AuditRecord, AuditStore
+from samenloop.coordinator.store import (
+    AuditRecord,
+    CoordinatorStore,
+    StoreUnavailable,
+)
 from samenloop.crypto import seal, voprf
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.proto import limits
 from samenloop.proto.directory import DirectoryNode, NodeDirectory
-from samenloop.proto.ratelimit import RateWindows
+from samenloop.proto.ratelimit import RateBudget, RateWindows
 from samenloop.proto.runtime import in_executor
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
@@ -76,6 +80,13 @@ class RateLimited(CoordinatorError):
 
 class EpochUnavailable(CoordinatorError):
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class StoreDown(CoordinatorError):
+    """The shared store cannot count the budget or keep the audit record: nothing is done
+    without both (UNAVAILABLE, so the node tries another replica once)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -186,13 +197,13 @@ def _outcome(node_id: str, call: asyncio.Future[Any],
 
 
 class CoordinatorService:
-    def __init__(self, config: CoordinatorConfig, directory: NodeDirectory, audit: AuditStore,
-                 fanout: Fanout, metrics: CoordinatorMetrics,
+    def __init__(self, config: CoordinatorConfig, directory: NodeDirectory,
+                 audit: CoordinatorStore, fanout: Fanout, metrics: CoordinatorMetrics,
                  clock: Callable[[], float] = time.time,
-                 windows: RateWindows | None = None) -> None:
+                 windows: RateBudget | None = None) -> None:
         self.config = config
         self.metrics = metrics
-        self.windows = windows or RateWindows(audit.usage_since(clock() - RateWindows.DAY))
+        self.windows = windows or audit.rate_windows(clock())
         self.directory = directory
         self.audit = audit
         self.fanout = fanout
@@ -227,18 +238,33 @@ class CoordinatorService:
             raise PermissionDenied(f"{peer} is not a node in the directory")
         return node
 
+    def _record(self, record: AuditRecord) -> None:
+        """Keep the audit record, or refuse: no answer leaves without its record."""
+        try:
+            self.audit.record(record)
+        except StoreUnavailable as exc:
+            log.error("audit: %s request=%s: %s", record.kind, record.request_id, exc)
+            raise StoreDown("the coordinator's store is unavailable; the request is not "
+                            "recorded and its answer is withheld") from None
+
     def _limit(self, node_id: str, kind: str, count: int, request_id: str,
                per_minute: int, per_day: int) -> None:
         """Take `count` from the node's `kind` budget, or refuse saying which budget and
         when the request would fit again."""
         now = self.clock()
         limits = ((MINUTE, per_minute, "minute"), (RateWindows.DAY, per_day, "day"))
-        exceeded = self.windows.reserve(node_id, kind, count, now, limits)
+        try:
+            exceeded = self.windows.reserve(node_id, kind, count, now, limits)
+        except StoreUnavailable as exc:
+            log.error("rate limit: node=%s kind=%s request=%s: %s", node_id, kind, request_id,
+                      exc)
+            raise StoreDown("the coordinator's store is unavailable; nothing was done") \
+                from None
         if exceeded is not None:
             window, limit = (MINUTE, per_minute) if exceeded == "minute" else \
                 (RateWindows.DAY, per_day)
             audit_kind, purpose = AUDIT_KINDS[kind]
-            self.audit.record(AuditRecord(now, audit_kind, node_id, request_id, count,
+            self._record(AuditRecord(now, audit_kind, node_id, request_id, count,
                                           "refused", 0, {}, purpose))
             self.metrics.rate_limited.labels(kind).inc()
             wait = self.windows.retry_after(node_id, kind, count, now, window, limit)
@@ -295,7 +321,7 @@ class CoordinatorService:
         self.metrics.evaluations.labels("ok").inc()
         self.metrics.evaluated_elements.inc(len(blinded))
         purpose_name = "import" if for_import else "check"
-        self.audit.record(AuditRecord(self.clock(), "evaluate", node.node_id, request_id,
+        self._record(AuditRecord(self.clock(), "evaluate", node.node_id, request_id,
                                       len(blinded), "ok", 0, {}, purpose_name))
         log.info("evaluate: node=%s request=%s elements=%d epoch=%d purpose=%s", node.node_id,
                  request_id, len(blinded), epoch, purpose_name)
@@ -343,7 +369,7 @@ class CoordinatorService:
         self.observe_nodes(outcomes)
         self.metrics.checks.labels(outcome).inc()
         self.metrics.check_seconds.observe(self.clock() - started)
-        self.audit.record(AuditRecord(started, "check", node.node_id, query_id, queries,
+        self._record(AuditRecord(started, "check", node.node_id, query_id, queries,
                                       outcome, reached, statuses))
         log.info("check: node=%s query=%s nodes=%d reached=%d outcome=%s seconds=%.3f",
                  node.node_id, query_id, len(self.directory.nodes), reached, outcome,

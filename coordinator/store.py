@@ -1,6 +1,10 @@
-"""The coordinator's audit log (SQLite): who asked when, never what.
+"""The coordinator's shared state: its audit log (who asked when, never what) and the
+rate-limit windows. SQLite in data_dir for one replica (this module); PostgreSQL for several
+(coordinator/pgstore.py), chosen by `[store] url`.
 
-The rate limits are counted from the same records, so they hold across restarts.
+With SQLite, the rate limits are counted in memory, seeded from the audit records, so they
+hold across restarts; with PostgreSQL, every reservation is one transaction there, so they
+hold across replicas too.
 """
 
 from __future__ import annotations
@@ -11,6 +15,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from samenloop.proto.ratelimit import DAY, RateBudget, RateWindows
+
+if TYPE_CHECKING:
+    from samenloop.coordinator.config import CoordinatorConfig
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -44,7 +55,33 @@ class AuditRecord:
     purpose: str = ""  # evaluations: "check" or "import", the budget they count against
 
 
+class StoreUnavailable(Exception):
+    """The shared store (PostgreSQL) cannot be reached or refused a statement; the message
+    is for operators and holds no parameters."""
+
+
+class CoordinatorStore(Protocol):
+    def record(self, record: AuditRecord) -> None: ...
+    def count(self) -> int: ...
+    def records(self, limit: int = 1000) -> list[AuditRecord]: ...
+    def delete_older_than(self, days: int, now: float | None = None) -> int: ...
+    def rate_windows(self, now: float) -> RateBudget: ...
+    def close(self) -> None: ...
+
+
+def open_store(config: CoordinatorConfig) -> CoordinatorStore:
+    """The store `[store]` names: PostgreSQL (schema created or migrated now), else the
+    embedded SQLite file."""
+    if config.store.url is not None:
+        from samenloop.coordinator.pgstore import PostgresStore
+
+        return PostgresStore(config.store.url, config.store.password_file)
+    return AuditStore(config.data_dir / "coordinator-audit.sqlite")
+
+
 class AuditStore:
+    """The embedded store: one SQLite file, for a single coordinator replica."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -82,6 +119,9 @@ class AuditStore:
                 " FROM audit WHERE at >= ? AND outcome != 'refused' ORDER BY at", (since,)
             ).fetchall()
         return [(str(r[0]), str(r[1]), float(r[2]), int(r[3])) for r in rows]
+
+    def rate_windows(self, now: float) -> RateBudget:
+        return RateWindows(self.usage_since(now - DAY))
 
     def count(self) -> int:
         with self._lock:

@@ -372,9 +372,10 @@ def fan_out(config: NodeConfig, network: Network, directory: NodeDirectory,
     """From triage on: every node of the directory, the own one included, through the
     coordinator; each answer opened and checked, each node that did not answer named."""
     try:
-        response = network.stub.Check(pb.CheckRequest(query_id=query_id,
-                                                      queries=queries.sealed),
-                                      timeout=config.coordinator_timeout_seconds)
+        check = pb.CheckRequest(query_id=query_id, queries=queries.sealed)
+        response = network.call_with_failover(lambda stub, **call: stub.Check(check, **call),
+                                              f"check {query_id}",
+                                              config.coordinator_timeout_seconds)
     except grpc.RpcError as exc:
         log.error("check %s: coordinator refused: %s %s", query_id, exc.code().name,
                   exc.details())

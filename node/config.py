@@ -279,11 +279,36 @@ def _phase_names(section: Section) -> dict[str, str]:
     return names
 
 
+MAX_COORDINATOR_ADDRESSES = 16
+
+
+def _coordinator_addresses(root: Section) -> tuple[str, ...]:
+    """`coordinator`: one host:port (a Service or a name that resolves to every replica),
+    or a list of the replicas' host:port, taken in turn."""
+    value = root.value("coordinator")
+    if not isinstance(value, list):
+        return (root.endpoint("coordinator"),)
+    if not 1 <= len(value) <= MAX_COORDINATOR_ADDRESSES:
+        raise ConfigError("coordinator", f"a list must name 1 to {MAX_COORDINATOR_ADDRESSES} "
+                                         f"replicas")
+    addresses = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigError("coordinator", "a list must hold host:port strings")
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("coordinator", f"{item!r} must be host:port")
+        addresses.append(item.strip())
+    if len(set(addresses)) != len(addresses):
+        raise ConfigError("coordinator", "lists a replica twice")
+    return tuple(addresses)
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     node_id: str
     listen: str
-    coordinator: str
+    coordinator: str  # the first coordinator replica (or the one Service in front of them)
     data_dir: Path
     directory_verify_key: bytes
     tls: TlsFiles
@@ -314,6 +339,13 @@ class NodeConfig:
     web: WebConfig | None = None  # None: this node serves no web app
     # Match-key input versions this node may use; it uses those the directory also lists.
     match_key_versions: tuple[int, ...] = identity.SUPPORTED_INPUT_VERSIONS
+    # The other coordinator replicas, when node.toml lists several.
+    more_coordinators: tuple[str, ...] = ()
+
+    @property
+    def coordinator_addresses(self) -> tuple[str, ...]:
+        """Every coordinator address this node uses, in the order listed."""
+        return (self.coordinator, *self.more_coordinators)
 
     @property
     def store_path(self) -> Path:
@@ -367,10 +399,12 @@ class NodeConfig:
         if contact_release not in CONTACT_RELEASES:
             raise ConfigError("policy.contact_release",
                               f"must be one of {', '.join(CONTACT_RELEASES)}")
+        coordinators = _coordinator_addresses(root)
         config = cls(
             node_id=node_id,
             listen=root.endpoint("listen"),
-            coordinator=root.endpoint("coordinator"),
+            coordinator=coordinators[0],
+            more_coordinators=coordinators[1:],
             data_dir=root.path("data_dir", must_exist=False, default="data"),
             directory_verify_key=root.hex_bytes("directory_public_key", 32),
             tls=root.tls(),

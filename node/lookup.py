@@ -9,6 +9,7 @@ work before answering, so the coordinator cannot tell them apart by timing.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import threading
@@ -72,12 +73,54 @@ class ReplayGuard:
     restart does not reopen the window for payloads captured earlier."""
 
     REPLAYED = "query id already seen (replay)"
+    # A query sent again by its node through another coordinator replica (the first died)
+    # gets the answer it was given, for this long and only byte for byte the same query.
+    KEEP_ANSWER_SECONDS = 60.0
+    MAX_KEPT_ANSWERS = 10_000
+    # A repeat that arrives while the first is still being answered waits this long for it.
+    WAIT_FOR_FIRST_SECONDS = 2.0
 
     def __init__(self, window: float, started: float) -> None:
         self.window = window
         self.started = started
         self._seen: dict[str, float] = {}  # in arrival order, so the oldest come first
+        # query id -> the answer given (or being made), in memory only, in arrival order.
+        self._answers: dict[str, _KeptAnswer] = {}
         self._lock = threading.Lock()
+
+    def answering(self, query_id: str, from_node: str, sealed_query: bytes, now: float) -> None:
+        """An admitted query is being answered: a repeat of it waits for its answer."""
+        kept = _KeptAnswer(from_node, hashlib.sha256(sealed_query).digest(), now)
+        with self._lock:
+            while self._answers:
+                oldest = next(iter(self._answers))
+                if len(self._answers) < self.MAX_KEPT_ANSWERS and \
+                        now - self._answers[oldest].at <= self.KEEP_ANSWER_SECONDS:
+                    break
+                del self._answers[oldest]
+            self._answers[query_id] = kept
+
+    def keep_answer(self, query_id: str, answer: bytes, hits: int) -> None:
+        with self._lock:
+            kept = self._answers.get(query_id)
+        if kept is not None:
+            kept.answer, kept.hits = answer, hits
+            kept.ready.set()
+
+    def answered(self, query_id: str, from_node: str, sealed_query: bytes,
+                 now: float) -> tuple[bytes, int] | None:
+        """The sealed answer (and its number of hits) already given to exactly this query
+        from this node within KEEP_ANSWER_SECONDS: the same answer again, and no second
+        melding. A different payload under the same id is a replay (None)."""
+        with self._lock:
+            kept = self._answers.get(query_id)
+        if kept is None or now - kept.at > self.KEEP_ANSWER_SECONDS \
+                or kept.from_node != from_node \
+                or kept.digest != hashlib.sha256(sealed_query).digest():
+            return None
+        if not kept.ready.wait(self.WAIT_FOR_FIRST_SECONDS) or kept.answer is None:
+            return None
+        return kept.answer, kept.hits
 
     def admit(self, query_id: str, stamped: float, now: float) -> str | None:
         """None if the query may be answered, else why not."""
@@ -96,6 +139,18 @@ class ReplayGuard:
                 return self.REPLAYED
             self._seen[query_id] = now
         return None
+
+
+class _KeptAnswer:
+    """The answer to one query, kept briefly for its node's retry through another replica."""
+
+    def __init__(self, from_node: str, digest: bytes, at: float) -> None:
+        self.from_node = from_node
+        self.digest = digest
+        self.at = at
+        self.ready = threading.Event()
+        self.answer: bytes | None = None
+        self.hits = 0
 
 
 def choose_hits(best: dict[tuple[int, str], StoredHit],
@@ -285,11 +340,18 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
     if query.answer_bucket != bucket:
         raise LookupRefused(grpc.StatusCode.INVALID_ARGUMENT, "answer_bucket is not standard")
     requester = _contact(query.requester)
+    again = guard.answered(query_id, from_node, sealed, at)
+    if again is not None:
+        # The asking node sent this very query again (a coordinator replica died before
+        # passing our answer on): the same answer, and its meldingen are already filed.
+        log.debug("lookup: from=%s query=%s answered again", from_node, query_id)
+        return LookupOutcome(again[0], again[1], None)
     refusal = guard.admit(query_id, query.timestamp_ms / 1000, at)
     if refusal is not None:
         code = (grpc.StatusCode.ALREADY_EXISTS if refusal == ReplayGuard.REPLAYED
                 else grpc.StatusCode.FAILED_PRECONDITION)
         raise LookupRefused(code, refusal)
+    guard.answering(query_id, from_node, sealed, at)
 
     rights = query.kind == pb.RIGHTS_REQUEST
     best = find_hits(config, store,
@@ -317,4 +379,5 @@ def answer_query(config: NodeConfig, store: NodeStore, directory: NodeDirectory,
     log.debug("lookup: from=%s query=%s subjects=%d", from_node, query_id, len(subjects))
     sealed_answer = sealer.seal(answer.SerializeToString(), sender.box_public_key,
                                 bucket=bucket)
+    guard.keep_answer(query_id, sealed_answer, len(answer.hits))
     return LookupOutcome(sealed_answer, len(answer.hits), pending)

@@ -10,6 +10,7 @@ proof checked against the directory's pkS.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import secrets
@@ -43,6 +44,9 @@ T = TypeVar("T")
 EVALUATE_BATCH = 2_000
 MIN_CHUNK = 64
 EVALUATE_THREADS = 2
+# Calls to a name are spread over every coordinator replica it resolves to; a replica that
+# is down leaves the rotation until it is back.
+ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
 class NetworkError(Exception):
@@ -89,6 +93,67 @@ class _HolderAnswer:
     error: grpc.RpcError | None = None
 
 
+def coordinator_channel(address: str, config: NodeConfig) -> grpc.Channel:
+    """A channel of its own to one coordinator address (no subchannel shared with another
+    channel to the same address, so a retry really opens a second connection). A name
+    that resolves to several replicas is balanced round-robin."""
+    return secure_channel(address, config.tls, expected_peer=COORDINATOR, extra_options=(
+        ("grpc.service_config", ROUND_ROBIN), ("grpc.use_local_subchannel_pool", 1)))
+
+
+class Replicas:
+    """One channel per configured coordinator address, taken in turn, skipping one whose
+    connection is failing. A retry goes to another address; with one address (a Service
+    or a DNS name in front of the replicas), to a second connection of its own, which the
+    load balancer in front sends to a live replica."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.addresses = config.coordinator_addresses
+        self.channels = [coordinator_channel(a, config) for a in self.addresses]
+        self.stubs = [pb_grpc.CoordinatorStub(c) for c in self.channels]
+        self._config = config
+        self._failing = [False] * len(self.channels)
+        self._next = 0
+        self._lock = threading.Lock()
+        self._spare: tuple[grpc.Channel, pb_grpc.CoordinatorStub] | None = None
+        for index, channel in enumerate(self.channels):
+            channel.subscribe(self._watcher(index))
+
+    def _watcher(self, index: int) -> Callable[[grpc.ChannelConnectivity], None]:
+        def changed(state: grpc.ChannelConnectivity) -> None:
+            self._failing[index] = state == grpc.ChannelConnectivity.TRANSIENT_FAILURE
+        return changed
+
+    def pick(self) -> int:
+        """The next address in turn whose connection is not failing (if all are, the next)."""
+        with self._lock:
+            count = len(self.stubs)
+            for step in range(count):
+                index = (self._next + step) % count
+                if not self._failing[index]:
+                    break
+            else:
+                index = self._next % count
+            self._next = (index + 1) % count
+        return index
+
+    def other_than(self, index: int) -> pb_grpc.CoordinatorStub:
+        """For a retry: the next address, or a separate connection to the only one."""
+        if len(self.stubs) > 1:
+            return self.stubs[(index + 1) % len(self.stubs)]
+        with self._lock:
+            if self._spare is None:
+                channel = coordinator_channel(self.addresses[0], self._config)
+                self._spare = (channel, pb_grpc.CoordinatorStub(channel))
+            return self._spare[1]
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+        if self._spare is not None:
+            self._spare[0].close()
+
+
 class Network:
     def __init__(self, config: NodeConfig, on_refused: RefusedHook | None = None,
                  on_holder_refused: HolderRefusedHook | None = None) -> None:
@@ -100,27 +165,31 @@ class Network:
                                        pb_grpc.KeyHolderStub]] = {}
         self._holders_lock = threading.Lock()
         self._tls_version = config.tls.version()
-        self.channel = secure_channel(config.coordinator, config.tls, expected_peer=COORDINATOR)
-        self._stub = pb_grpc.CoordinatorStub(self.channel)
+        self.replicas = Replicas(config)
+        self.channel = self.replicas.channels[0]
         self._directory: NodeDirectory | None = None
         self._fetched_at = 0.0
         self.sealer = seal.Sealer(config.box_secret_key)  # shared by checks and lookups
 
-    @property
-    def stub(self) -> pb_grpc.CoordinatorStub:
-        """The coordinator stub; a renewed certificate gets a new channel."""
+    def _current(self) -> Replicas:
+        """The replicas' channels; a renewed certificate gets new ones."""
         if self.config.tls.version() != self._tls_version:
             self._tls_version = self.config.tls.version()
-            old = self.channel
-            self.channel = secure_channel(self.config.coordinator, self.config.tls,
-                                          expected_peer=COORDINATOR)
-            self._stub = pb_grpc.CoordinatorStub(self.channel)
+            old = self.replicas
+            self.replicas = Replicas(self.config)
+            self.channel = self.replicas.channels[0]
             old.close()
             log.info("TLS files changed: reconnecting to the coordinator")
-        return self._stub
+        return self.replicas
+
+    @property
+    def stub(self) -> pb_grpc.CoordinatorStub:
+        """A coordinator stub, the replicas in turn."""
+        replicas = self._current()
+        return replicas.stubs[replicas.pick()]
 
     def close(self) -> None:
-        self.channel.close()
+        self.replicas.close()
         with self._holders_lock:
             for _, _, channel, _ in self._holders.values():
                 channel.close()
@@ -141,6 +210,23 @@ class Network:
         if known is not None:
             known[2].close()
         return stub
+
+    def call_with_failover(self, call: Callable[..., T], what: str, timeout: float) -> T:
+        """`call(stub, timeout=..., wait_for_ready=...)` once and, if the replica was down or
+        died before answering (UNAVAILABLE), once more: the same request to another replica
+        (waiting for it to be ready within `timeout`). A Check sent again keeps its query
+        id: a holder that already answered it gives the same answer again and files no
+        second melding (node/lookup.py ReplayGuard)."""
+        replicas = self._current()
+        index = replicas.pick()
+        try:
+            return call(replicas.stubs[index], timeout=timeout, wait_for_ready=False)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            log.warning("%s: coordinator replica unavailable (%s); sending it once more to "
+                        "another replica", what, str(exc.details())[:120])
+        return call(replicas.other_than(index), timeout=timeout, wait_for_ready=True)
 
     # ------------------------------------------------------------ directory
 
@@ -246,8 +332,10 @@ class Network:
                                      request_id=request_id, purpose=purpose)
         while True:
             try:
-                response = self.stub.Evaluate(
-                    request, timeout=self.config.coordinator_timeout_seconds + len(chunk) / 1000)
+                response = self.call_with_failover(
+                    lambda stub, **call: stub.Evaluate(request, **call),
+                    f"evaluate {request_id}",
+                    self.config.coordinator_timeout_seconds + len(chunk) / 1000)
                 break
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:

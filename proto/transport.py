@@ -76,16 +76,19 @@ def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
                                                require_client_authentication=True)
 
 
-def _channel_arguments(tls: TlsFiles, expected_peer: str
+def _channel_arguments(tls: TlsFiles, expected_peer: str,
+                       extra_options: tuple[tuple[str, str | int], ...] = ()
                        ) -> tuple[grpc.ChannelCredentials, tuple[tuple[str, object], ...]]:
     ca, cert, key = tls.read()
     creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
                                          certificate_chain=cert)
-    return creds, (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", expected_peer))
+    return creds, (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", expected_peer),
+                   *extra_options)
 
 
-def secure_channel(target: str, tls: TlsFiles, expected_peer: str) -> grpc.Channel:
-    creds, options = _channel_arguments(tls, expected_peer)
+def secure_channel(target: str, tls: TlsFiles, expected_peer: str,
+                   extra_options: tuple[tuple[str, str | int], ...] = ()) -> grpc.Channel:
+    creds, options = _channel_arguments(tls, expected_peer, extra_options)
     return grpc.secure_channel(target, creds, options=options)
 
 

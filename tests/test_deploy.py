@@ -235,7 +235,7 @@ def test_kubernetes_manifests() -> None:
     policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
     ingress_ports = {rule_port["port"] for p in policies for rule in p["spec"].get("ingress", [])
                      for rule_port in rule.get("ports", [])}
-    assert ingress_ports == {7000, 7101, 7300, 9700, 9710, 9720}
+    assert ingress_ports == {7000, 7101, 7300, 9700, 9710, 9720, 5432, 8000}
     # A key holder admits node pods to its gRPC port, monitoring to metrics, nobody else,
     # and calls out to nobody.
     holder = next(p for p in policies if p["metadata"]["name"] == "samenloop-keyholder")
@@ -253,6 +253,46 @@ def test_kubernetes_manifests() -> None:
     assert "keyholder.yaml" in kustomization["resources"]
     assert any(p["spec"]["podSelector"] == {} and not p["spec"].get("ingress")
                and not p["spec"].get("egress") for p in policies), "a default deny"
+
+
+def test_kubernetes_runs_two_coordinator_replicas_on_the_postgres_it_names() -> None:
+    """Two replicas on two machines, a PodDisruptionBudget keeping one, no volume of their
+    own, and [store] pointing at the CloudNativePG cluster's primary with its password
+    Secret copied in by the init container."""
+    documents = {(d["kind"], d["metadata"]["name"]): d
+                 for path in sorted((DEPLOY / "kubernetes").glob("*.yaml"))
+                 for d in yaml.safe_load_all(path.read_text()) if d}
+    deployment = documents[("Deployment", "samenloop-coordinator")]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = deployment["spec"]["template"]["spec"]
+    spread = pod["topologySpreadConstraints"][0]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["labelSelector"]["matchLabels"] == labels
+    assert not any("persistentVolumeClaim" in v for v in pod["volumes"]), "stateless"
+    budget = documents[("PodDisruptionBudget", "samenloop-coordinator")]
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == labels
+    headless = documents[("Service", "samenloop-coordinator-replicas")]
+    assert headless["spec"]["clusterIP"] == "None"
+
+    cluster = documents[("Cluster", "samenloop-postgres")]
+    assert cluster["apiVersion"] == "postgresql.cnpg.io/v1" and cluster["spec"]["instances"] >= 2
+    owner = cluster["spec"]["bootstrap"]["initdb"]["owner"]
+    database = cluster["spec"]["bootstrap"]["initdb"]["database"]
+    config = tomllib.loads(
+        documents[("ConfigMap", "samenloop-coordinator-config")]["data"]["coordinator.toml"])
+    assert config["store"]["url"] == (
+        f"postgresql://{owner}@samenloop-postgres-rw.samenloop.svc.cluster.local:5432/{database}")
+    secret = next(v for v in pod["volumes"] if v["name"] == "postgres")["secret"]
+    assert secret["secretName"] == "samenloop-postgres-app"  # CloudNativePG's app Secret
+    install = " ".join(pod["initContainers"][0]["command"])
+    assert f"/postgres/password {config['store']['password_file']}" in install
+    node = tomllib.loads(documents[("ConfigMap", "samenloop-node-zvh-fryslan-config")]["data"]
+                        ["node.toml"])
+    assert node["coordinator"].startswith("samenloop-coordinator-replicas.")
+    assert "postgres.yaml" in (DEPLOY / "kubernetes" / "kustomization.yaml").read_text()
 
 
 # ---------------------------------------------------------------- grafana

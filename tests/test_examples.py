@@ -48,6 +48,9 @@ def test_coordinator_example_loads(tmp_path: Path) -> None:
     config = CoordinatorConfig.load(materialise("coordinator.toml", tmp_path))
     assert config.deadline_seconds == 2.0 and list(config.oprf_keys) == [1]
     assert config.rate_limits.checks_per_minute == 120
+    # Replicas: the shared store, its password from a private file, never in the URL.
+    assert config.store.url == "postgresql://samenloop@db.samenloop.example:5432/samenloop"
+    assert config.store.password_file is not None and config.store.password_file.exists()
 
 
 def test_keyholder_example_loads(tmp_path: Path) -> None:

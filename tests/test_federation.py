@@ -219,9 +219,17 @@ def test_replayed_payload_is_refused(network: Harness) -> None:
     stub = pb_grpc.NodeStub(secure_channel(network.layout.node_endpoints[LIMBURG], tls,
                                            expected_peer=LIMBURG))
     request = pb.LookupRequest(query_id="replay-1", from_node=FRYSLAN, sealed=sealed)
-    assert stub.Lookup(request, timeout=3).sealed_answer
+    first = stub.Lookup(request, timeout=3).sealed_answer
+    assert first
+    # The very same query again (its node retried through another coordinator replica)
+    # gets the very same answer: nothing new for whoever sent it, and no second melding.
+    assert stub.Lookup(request, timeout=3).sealed_answer == first
+    # The same query id with another payload is a replay.
+    resealed = seal.seal(payload.SerializeToString(), fryslan.config.box_secret_key,
+                         directory.node(LIMBURG).box_public_key)
     with pytest.raises(grpc.RpcError) as info:
-        stub.Lookup(request, timeout=3)
+        stub.Lookup(pb.LookupRequest(query_id="replay-1", from_node=FRYSLAN, sealed=resealed),
+                    timeout=3)
     assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
     # An old payload under a fresh query id is refused by its timestamp.
     payload.query_id = "replay-2"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from samenloop.crypto import seal
@@ -96,3 +98,37 @@ def test_replay_guard() -> None:
     for i in range(3000):  # the memory of seen ids stays bounded by the window
         guard.admit(f"bulk{i}", stamped=5000.0 + i, now=5000.0 + i)
     assert len(guard._seen) < 1300
+
+
+def test_replay_guard_gives_the_same_answer_to_the_same_query_only() -> None:
+    """A node's check retried through another coordinator replica is answered as before
+    (no second melding); another payload, another sender or a late repeat is not."""
+    guard = ReplayGuard(window=120, started=1000.0)
+    assert guard.admit("q1", stamped=1010.0, now=1010.0) is None
+    guard.answering("q1", "zvh-a", b"sealed query", now=1010.0)
+    guard.keep_answer("q1", b"sealed answer", 2)
+    assert guard.answered("q1", "zvh-a", b"sealed query", now=1020.0) == (b"sealed answer", 2)
+    assert guard.answered("q1", "zvh-a", b"other query", now=1020.0) is None
+    assert guard.answered("q1", "zvh-b", b"sealed query", now=1020.0) is None
+    assert guard.answered("q1", "zvh-a", b"sealed query",
+                          now=1011.0 + ReplayGuard.KEEP_ANSWER_SECONDS) is None
+    assert guard.answered("q2", "zvh-a", b"sealed query", now=1020.0) is None
+
+
+def test_a_repeat_waits_for_the_first_answer_still_being_made() -> None:
+    guard = ReplayGuard(window=120, started=1000.0)
+    guard.answering("q1", "zvh-a", b"query", now=1010.0)
+    threading.Timer(0.2, guard.keep_answer, ("q1", b"answer", 0)).start()
+    assert guard.answered("q1", "zvh-a", b"query", now=1010.0) == (b"answer", 0)
+    guard.answering("q2", "zvh-a", b"query", now=1010.0)  # never answered (it failed)
+    guard.WAIT_FOR_FIRST_SECONDS = 0.1
+    assert guard.answered("q2", "zvh-a", b"query", now=1010.0) is None
+
+
+def test_kept_answers_are_bounded() -> None:
+    guard = ReplayGuard(window=120, started=1000.0)
+    for i in range(ReplayGuard.MAX_KEPT_ANSWERS + 10):
+        guard.answering(f"bulk{i}", "zvh-a", b"q", now=2000.0)
+    assert len(guard._answers) <= ReplayGuard.MAX_KEPT_ANSWERS
+    guard.answering("late", "zvh-a", b"q", now=2000.0 + ReplayGuard.KEEP_ANSWER_SECONDS + 1)
+    assert list(guard._answers) == ["late"]
