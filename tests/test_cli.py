@@ -342,8 +342,12 @@ def test_demo_starts_answers_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         rest, _ = demo.communicate(timeout=30)
         assert "stopped." in rest
     finally:
-        if demo.poll() is None:
-            demo.kill()
+        if demo.poll() is None:  # Ctrl-C first: a killed demo leaves its servers running
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                demo.kill()
 
 
 def _next_line(stream: IO[str]) -> str:
@@ -403,8 +407,12 @@ def test_demo_goes_on_when_a_key_holder_is_killed_and_refuses_with_two(tmp_path:
         rest, _ = demo.communicate(timeout=30)
         assert "stopped unexpectedly" not in rest and "stopped." in rest
     finally:
-        if demo.poll() is None:
-            demo.kill()
+        if demo.poll() is None:  # Ctrl-C first: a killed demo leaves its servers running
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                demo.kill()
 
 
 def test_server_logs_are_json_lines_with_query_ids(deployed: Path) -> None:
