@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-import threading
-from concurrent import futures
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -25,6 +24,7 @@ from samenloop.coordinator.service import (
 from samenloop.coordinator.store import AuditStore
 from samenloop.proto import directory as directory_mod
 from samenloop.proto import limits
+from samenloop.proto.runtime import LoopThread, in_executor
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
 from samenloop.proto.transport import (
@@ -37,72 +37,78 @@ from samenloop.proto.transport import (
 log = logging.getLogger("samenloop.coordinator")
 
 PROBE_SECONDS = 15.0
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class CoordinatorServicer(pb_grpc.CoordinatorServicer):
+    """The RPCs, on the server's event loop; blocking work goes to its executor."""
+
     def __init__(self, service: CoordinatorService) -> None:
         self.service = service
 
-    def admit(self, request: Message, context: grpc.ServicerContext) -> None:
+    async def admit(self, request: Message, context: Context) -> CoordinatorService:
         """A node of the directory, then every field within proto/limits.py's table
-        (INVALID_ARGUMENT naming the field), before any work, log line or audit record."""
+        (INVALID_ARGUMENT naming the field), before any work, log line or audit record.
+        Returns the service in use (a reload may replace it meanwhile)."""
+        service = self.service
         try:
-            self.service.authorize(peer_identity(context))
+            service.authorize(peer_identity(context))
         except CoordinatorError as exc:
-            context.abort(exc.code, exc.message)
+            await context.abort(exc.code, exc.message)
         why = limits.refusal(request)
         if why is not None:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
+        return service
 
-    def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext
-                 ) -> pb.EvaluateResponse:
-        self.admit(request, context)
+    async def Evaluate(self, request: pb.EvaluateRequest, context: Context
+                       ) -> pb.EvaluateResponse:
+        service = await self.admit(request, context)
         try:
-            epoch, evaluated, proof = self.service.evaluate(
-                peer_identity(context), request.request_id, request.epoch,
+            epoch, evaluated, proof = await in_executor(
+                service.evaluate, peer_identity(context), request.request_id, request.epoch,
                 [bytes(b) for b in request.blinded_elements], request.purpose)
         except CoordinatorError as exc:
-            _abort(context, exc)
+            await _abort(context, exc)
         return pb.EvaluateResponse(epoch=epoch, evaluated_elements=evaluated, proof=proof)
 
-    def Check(self, request: pb.CheckRequest, context: grpc.ServicerContext
-              ) -> pb.CheckResponse:
-        self.admit(request, context)
+    async def Check(self, request: pb.CheckRequest, context: Context) -> pb.CheckResponse:
+        service = await self.admit(request, context)
         payloads: dict[str, bytes] = {}
         for query in request.queries:
             if query.node_id in payloads:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                              f"queries: node {query.node_id} appears twice")
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"queries: node {query.node_id} appears twice")
             payloads[query.node_id] = bytes(query.sealed)
         try:
-            outcomes = self.service.check(peer_identity(context), request.query_id, payloads)
+            outcomes = await service.check(peer_identity(context), request.query_id, payloads)
         except CoordinatorError as exc:
-            _abort(context, exc)
+            await _abort(context, exc)
         return pb.CheckResponse(query_id=request.query_id, results=[
             pb.NodeResult(node_id=o.node_id, status=cast("pb.NodeStatus", o.status),
                           sealed_answer=o.sealed_answer,
                           detail=o.detail) for o in outcomes])
 
-    def GetDirectory(self, request: pb.GetDirectoryRequest, context: grpc.ServicerContext
-                     ) -> pb.SignedDirectory:
-        self.admit(request, context)
-        return self.service.directory.signed
+    async def GetDirectory(self, request: pb.GetDirectoryRequest, context: Context
+                           ) -> pb.SignedDirectory:
+        service = await self.admit(request, context)
+        return service.directory.signed
 
 
-def _abort(context: grpc.ServicerContext, exc: CoordinatorError) -> NoReturn:
+async def _abort(context: Context, exc: CoordinatorError) -> NoReturn:
     """The refusal's status and message; an exhausted budget also says when to retry."""
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         context.set_trailing_metadata(
             ((RETRY_AFTER_MS, str(math.ceil(exc.retry_after * 1000))),))
-    context.abort(exc.code, exc.message)
+    await context.abort(exc.code, exc.message)
 
 
 class CoordinatorServer:
-    """A running coordinator: gRPC with mTLS, health and reflection."""
+    """A running coordinator: a grpc.aio server with mTLS, health and reflection, on an
+    event loop in a thread of its own (`runtime`, or one shared with other servers)."""
 
     def __init__(self, config: CoordinatorConfig,
-                 interceptors: tuple[grpc.ServerInterceptor, ...] = (),
-                 config_path: Path | None = None) -> None:
+                 interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
+                 config_path: Path | None = None, runtime: LoopThread | None = None) -> None:
         self.config = config
         self.config_path = config_path
         directory = directory_mod.parse_file(config.directory_file.read_bytes(),
@@ -120,20 +126,32 @@ class CoordinatorServer:
         self.service = CoordinatorService(config, directory, self.audit, self.fanout,
                                           self.metrics)
         self.metrics_port: int | None = None
-        self._stop = threading.Event()
-        self._prober: threading.Thread | None = None
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
-                                  interceptors=list(interceptors), options=SERVER_OPTIONS)
+        self._prober: asyncio.Task[None] | None = None
         self.servicer = CoordinatorServicer(self.service)
-        pb_grpc.add_CoordinatorServicer_to_server(self.servicer, self.server)
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._own_runtime = runtime is None
+        self.runtime = runtime or LoopThread("coordinator")
+        try:
+            self.server, self.health, self.port = self.runtime.run(self._build(interceptors))
+        except BaseException:
+            self.audit.close()
+            if self._own_runtime:
+                self.runtime.close()
+            raise
+
+    async def _build(self, interceptors: tuple[grpc.aio.ServerInterceptor, ...]
+                     ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+        """The server and its health service, created on the loop that runs them."""
+        server = grpc.aio.server(interceptors=list(interceptors), options=SERVER_OPTIONS)
+        pb_grpc.add_CoordinatorServicer_to_server(self.servicer, server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (pb.DESCRIPTOR.services_by_name["Coordinator"].full_name,
-             health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_secure_port(config.listen, server_credentials(config.tls))
-        if not self.port:
-            raise OSError(f"cannot listen on {config.listen}")
+             health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        port = server.add_secure_port(self.config.listen, server_credentials(self.config.tls))
+        if not port:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        return server, health_servicer, port
 
     def reload(self) -> None:
         """SIGHUP: re-read the config file and the signed directory (new OPRF epochs, rate
@@ -159,40 +177,55 @@ class CoordinatorServer:
 
     def probe_nodes(self) -> None:
         """Ask every node's health service and record who is reachable."""
-        self.service.observe_nodes(
-            self.fanout.probe_all(self.service.directory.nodes, timeout=2.0), probe=True)
+        self.runtime.run(self._probe_nodes())
 
-    def _probe(self) -> None:
-        while not self._stop.wait(PROBE_SECONDS):
+    async def _probe_nodes(self) -> None:
+        service = self.service
+        service.observe_nodes(await self.fanout.probe_all(service.directory.nodes,
+                                                          timeout=2.0), probe=True)
+
+    async def _probe(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
             try:
-                self.probe_nodes()
+                await self._probe_nodes()
             except Exception:
                 log.exception("health probe failed")
             try:
-                removed = self.audit.delete_older_than(self.config.audit_retention_days)
+                removed = await in_executor(self.audit.delete_older_than,
+                                            self.config.audit_retention_days)
                 if removed:
                     log.info("audit retention: removed %d record(s)", removed)
             except Exception:
                 log.exception("audit retention failed")
 
+    async def _start(self) -> None:
+        await self.server.start()
+        self._prober = asyncio.create_task(self._probe(), name="probe")
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("samenloop.v1.Coordinator", health_pb2.HealthCheckResponse.SERVING)
+
     def start(self) -> None:
-        self.server.start()
+        self.runtime.run(self._start())
         if self.config.metrics_listen:
             self.metrics_port = self.metrics.serve(self.config.metrics_listen)
-        self._prober = threading.Thread(target=self._probe, name="probe", daemon=True)
-        self._prober.start()
-        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        self.health.set("samenloop.v1.Coordinator", health_pb2.HealthCheckResponse.SERVING)
         log.info("coordinator listening on %s (directory serial %d, %d nodes, epoch %d)",
                  self.config.listen, self.service.directory.serial,
                  len(self.service.directory.nodes), self.service.directory.current_epoch)
 
-    def stop(self, grace: float = 1.0) -> None:
-        self._stop.set()
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+    async def _stop(self, grace: float) -> None:
+        """Health says NOT_SERVING, calls under way get `grace` seconds, then channels close."""
         if self._prober:
-            self._prober.join(timeout=5)
-        self.metrics.stop()
-        self.fanout.close()
-        self.audit.close()
+            self._prober.cancel()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.fanout.close()
+
+    def stop(self, grace: float = 1.0) -> None:
+        try:
+            self.runtime.run(self._stop(grace))
+        finally:
+            self.metrics.stop()
+            self.audit.close()
+            if self._own_runtime:
+                self.runtime.close()

@@ -6,12 +6,12 @@ learn an identifier, a tag, or whether a check hit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
-from collections.abc import Callable
-from concurrent import futures
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -24,9 +24,10 @@ from samenloop.crypto.pki import COORDINATOR
 from samenloop.proto import limits
 from samenloop.proto.directory import DirectoryNode, NodeDirectory
 from samenloop.proto.ratelimit import RateWindows
+from samenloop.proto.runtime import in_executor
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
-from samenloop.proto.transport import TlsFiles, secure_channel
+from samenloop.proto.transport import TlsFiles, aio_secure_channel
 
 log = logging.getLogger("samenloop.coordinator")
 
@@ -86,80 +87,76 @@ class NodeOutcome:
 
 
 class Fanout:
-    """Channels to every node, reused across checks; gRPC reconnects a restarted node."""
+    """One grpc.aio channel per node, kept open across checks (gRPC reconnects a restarted
+    node). Every call runs on the server's event loop: a fan-out to 400 nodes is 400
+    pending calls on one loop, not 400 threads."""
 
     def __init__(self, tls: TlsFiles) -> None:
         self._tls = tls
-        self._lock = threading.Lock()
-        self._channels: dict[tuple[str, str], grpc.Channel] = {}
+        self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
+        self._closing: set[asyncio.Future[None]] = set()  # channels of a renewed certificate
         self._tls_version = tls.version()
 
-    def _channel(self, node: DirectoryNode) -> grpc.Channel:
+    def _channel(self, node: DirectoryNode) -> grpc.aio.Channel:
         key = (node.node_id, node.endpoint)
         version = self._tls.version()
-        with self._lock:
-            if version != self._tls_version:  # renewed certificate: reconnect everywhere
-                for old in self._channels.values():
-                    old.close()
-                self._channels.clear()
-                self._tls_version = version
-            channel = self._channels.get(key)
-            if channel is None:
-                channel = secure_channel(node.endpoint, self._tls, expected_peer=node.node_id)
-                self._channels[key] = channel
-            return channel
+        if version != self._tls_version:  # renewed certificate: reconnect everywhere
+            for old in self._channels.values():  # calls under way may finish
+                closing = asyncio.ensure_future(old.close(grace=1.0))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
+            self._channels.clear()
+            self._tls_version = version
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = aio_secure_channel(node.endpoint, self._tls, expected_peer=node.node_id)
+            self._channels[key] = channel
+        return channel
 
-    def _stub(self, node: DirectoryNode) -> pb_grpc.NodeStub:
-        return pb_grpc.NodeStub(self._channel(node))
-
-    def probe_all(self, nodes: tuple[DirectoryNode, ...], timeout: float) -> list[NodeOutcome]:
+    async def probe_all(self, nodes: tuple[DirectoryNode, ...], timeout: float
+                        ) -> list[NodeOutcome]:
         """The standard health check on every node, so a silent region shows up in
         monitoring even when nobody runs checks."""
-        calls = {n.node_id: health_pb2_grpc.HealthStub(self._channel(n)).Check.future(
-            health_pb2.HealthCheckRequest(service="samenloop.v1.Node"), timeout=timeout)
+        request = health_pb2.HealthCheckRequest(service="samenloop.v1.Node")
+        calls = {n.node_id: asyncio.ensure_future(
+            health_pb2_grpc.HealthStub(self._channel(n)).Check(request, timeout=timeout))
             for n in nodes}
-        _wait_all(list(calls.values()), timeout + 0.5)
+        await _wait_all(calls.values(), timeout + 0.5)
         return [_probe_outcome(node_id, call) for node_id, call in calls.items()]
 
-    def close(self) -> None:
-        with self._lock:
-            for channel in self._channels.values():
-                channel.close()
-            self._channels.clear()
+    async def close(self) -> None:
+        channels = list(self._channels.values())
+        self._channels.clear()
+        await asyncio.gather(*(c.close() for c in channels), return_exceptions=True)
 
-    def lookup_all(self, from_node: str, query_id: str, payloads: dict[str, bytes],
-                   nodes: tuple[DirectoryNode, ...], deadline: float) -> list[NodeOutcome]:
-        """Ask every node at once; whoever has not answered when `deadline` passes is TIMEOUT."""
+    async def lookup_all(self, from_node: str, query_id: str, payloads: dict[str, bytes],
+                         nodes: tuple[DirectoryNode, ...], deadline: float
+                         ) -> list[NodeOutcome]:
+        """Ask every node at once; whoever has not answered when `deadline` passes is
+        TIMEOUT, and every node gets an outcome (one that did not answer is no no-hit)."""
         calls = {}
         for node in nodes:
             request = pb.LookupRequest(query_id=query_id, from_node=from_node,
                                        sealed=payloads[node.node_id])
-            calls[node.node_id] = self._stub(node).Lookup.future(request, timeout=deadline)
-        _wait_all(list(calls.values()), deadline + 0.5)
+            calls[node.node_id] = asyncio.ensure_future(
+                pb_grpc.NodeStub(self._channel(node)).Lookup(request, timeout=deadline))
+        await _wait_all(calls.values(), deadline + 0.5)
         return [_outcome(node_id, call) for node_id, call in calls.items()]
 
 
-def _wait_all(calls: list[grpc.Future], seconds: float) -> None:
-    """Wait until every call is done or `seconds` pass (gRPC futures are not
-    concurrent.futures, so count completions ourselves)."""
-    pending = [len(calls)]
-    lock = threading.Lock()
-    all_done = threading.Event()
-
-    def finished(_: grpc.Future) -> None:
-        with lock:
-            pending[0] -= 1
-            if pending[0] == 0:
-                all_done.set()
-
+async def _wait_all(calls: Collection[asyncio.Future[Any]], seconds: float) -> None:
+    """Until every call is done or `seconds` pass; what is still pending is cancelled
+    (its node counts as TIMEOUT)."""
     if not calls:
         return
-    for call in calls:
-        call.add_done_callback(finished)
-    all_done.wait(seconds)
+    _, pending = await asyncio.wait(calls, timeout=seconds)
+    for call in pending:
+        call.cancel()
+    if pending:
+        await asyncio.wait(pending)  # let the cancellations land before reading outcomes
 
 
-def _probe_outcome(node_id: str, call: grpc.Future) -> NodeOutcome:
+def _probe_outcome(node_id: str, call: asyncio.Future[Any]) -> NodeOutcome:
     """A health probe counts as an answer only when the node says it is SERVING."""
     outcome = _outcome(node_id, call, lambda response: b"")
     if outcome.status == pb.ANSWERED and \
@@ -168,24 +165,24 @@ def _probe_outcome(node_id: str, call: grpc.Future) -> NodeOutcome:
     return outcome
 
 
-def _outcome(node_id: str, call: grpc.Future,
+def _outcome(node_id: str, call: asyncio.Future[Any],
              answer_of: Callable[[pb.LookupResponse], bytes] = lambda r: r.sealed_answer
              ) -> NodeOutcome:
-    if not call.done():
-        call.cancel()
+    if not call.done() or call.cancelled():
         return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
-    try:
-        answer = call.result()
-    except grpc.RpcError as exc:
+    exc = call.exception()
+    if isinstance(exc, grpc.RpcError):
         code = exc.code()
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
         if code == grpc.StatusCode.UNAVAILABLE:
             return NodeOutcome(node_id, pb.UNREACHABLE, detail="node not reachable")
+        if code == grpc.StatusCode.CANCELLED:
+            return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
         return NodeOutcome(node_id, pb.ERROR, detail=f"{code.name}: {exc.details()}"[:200])
-    except futures.CancelledError:
-        return NodeOutcome(node_id, pb.TIMEOUT, detail="no answer before the deadline")
-    return NodeOutcome(node_id, pb.ANSWERED, sealed_answer=answer_of(answer))
+    if exc is not None:
+        return NodeOutcome(node_id, pb.ERROR, detail=f"{type(exc).__name__}"[:200])
+    return NodeOutcome(node_id, pb.ANSWERED, sealed_answer=answer_of(call.result()))
 
 
 class CoordinatorService:
@@ -290,8 +287,24 @@ class CoordinatorService:
                  request_id, len(blinded), epoch, purpose_name)
         return epoch, evaluated, proof
 
-    def check(self, peer: str | None, query_id: str,
-              payloads: dict[str, bytes]) -> list[NodeOutcome]:
+    async def check(self, peer: str | None, query_id: str,
+                    payloads: dict[str, bytes]) -> list[NodeOutcome]:
+        """Admit (validation, budget), fan out, record. On the server's event loop: the
+        admission and the audit record touch SQLite and run in its executor."""
+        node, addressed = await in_executor(self.admit_check, peer, query_id, payloads)
+        started = self.clock()
+        fanout_started = time.monotonic()
+        outcomes = await self.fanout.lookup_all(node.node_id, query_id, payloads, addressed,
+                                                self.config.deadline_seconds)
+        self.metrics.fanout_seconds.observe(time.monotonic() - fanout_started)
+        outcomes += [NodeOutcome(n.node_id, pb.ERROR, detail="no payload for this node")
+                     for n in self.directory.nodes if n.node_id not in payloads]
+        await in_executor(self.record_check, node, query_id, len(payloads), outcomes, started)
+        return outcomes
+
+    def admit_check(self, peer: str | None, query_id: str, payloads: dict[str, bytes]
+                    ) -> tuple[DirectoryNode, tuple[DirectoryNode, ...]]:
+        """The checking node and the nodes to ask, after validation and its check budget."""
         node = self.authorize(peer)
         if not query_id or len(query_id) > 64:
             raise InvalidRequest("query_id must be 1-64 characters")
@@ -305,26 +318,22 @@ class CoordinatorService:
         limits = self.config.rate_limits
         self._limit(node.node_id, "check", 1, query_id, limits.checks_per_minute,
                     limits.checks_per_day)
-        started = self.clock()
-        addressed = tuple(n for n in self.directory.nodes if n.node_id in payloads)
-        fanout_started = time.monotonic()
-        outcomes = self.fanout.lookup_all(node.node_id, query_id, payloads, addressed,
-                                          self.config.deadline_seconds)
-        self.metrics.fanout_seconds.observe(time.monotonic() - fanout_started)
-        outcomes += [NodeOutcome(n.node_id, pb.ERROR, detail="no payload for this node")
-                     for n in self.directory.nodes if n.node_id not in payloads]
+        return node, tuple(n for n in self.directory.nodes if n.node_id in payloads)
+
+    def record_check(self, node: DirectoryNode, query_id: str, queries: int,
+                     outcomes: list[NodeOutcome], started: float) -> None:
+        """Metrics, audit record and log line of a check, every node's status in them."""
         statuses = {o.node_id: pb.NodeStatus.Name(o.status) for o in outcomes}
         reached = sum(o.status == pb.ANSWERED for o in outcomes)
         outcome = "complete" if reached == len(self.directory.nodes) else "incomplete"
         self.observe_nodes(outcomes)
         self.metrics.checks.labels(outcome).inc()
         self.metrics.check_seconds.observe(self.clock() - started)
-        self.audit.record(AuditRecord(started, "check", node.node_id, query_id, len(payloads),
+        self.audit.record(AuditRecord(started, "check", node.node_id, query_id, queries,
                                       outcome, reached, statuses))
         log.info("check: node=%s query=%s nodes=%d reached=%d outcome=%s seconds=%.3f",
                  node.node_id, query_id, len(self.directory.nodes), reached, outcome,
                  self.clock() - started)
-        return outcomes
 
     def observe_nodes(self, outcomes: list[NodeOutcome], probe: bool = False) -> None:
         """Reachability per node, from lookups and from the health probe."""

@@ -3,12 +3,13 @@ directory refresh and melding writer running beside it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 import time
-from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -17,17 +18,25 @@ from grpc_reflection.v1alpha import reflection
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node import incidents
 from samenloop.node.config import NodeConfig
-from samenloop.node.lookup import LookupRefused, PendingWrite, ReplayGuard, answer_query
+from samenloop.node.lookup import (
+    LookupOutcome,
+    LookupRefused,
+    PendingWrite,
+    ReplayGuard,
+    answer_query,
+)
 from samenloop.node.metrics import NodeMetrics
 from samenloop.node.network import Network, NetworkError
 from samenloop.node.store import NodeStore
 from samenloop.proto import limits
 from samenloop.proto.directory import NodeDirectory
+from samenloop.proto.runtime import LoopThread
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
 from samenloop.proto.transport import SERVER_OPTIONS, peer_identity, server_credentials
 
 log = logging.getLogger("samenloop.node")
+Context = grpc.aio.ServicerContext[Any, Any]
 
 DIRECTORY_REFRESH_SECONDS = 60
 WRITE_ATTEMPTS = 5  # of a hit's meldingen; each waits up to the store's 30 s busy timeout
@@ -92,6 +101,12 @@ class MeldingWriter:
     def submit(self, pending: PendingWrite) -> None:
         self._queue.put(pending)
 
+    def hand_over(self, pending: PendingWrite | None) -> None:
+        """Once a Lookup's answer has left: a hit's meldingen to the queue (one `expect`
+        was counted for them); nothing for a no-hit."""
+        if pending is not None:
+            self.submit(pending)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every answered hit is written (tests, and a clean stop)."""
         with self._idle:
@@ -137,54 +152,60 @@ class MeldingWriter:
 
 
 class NodeServicer(pb_grpc.NodeServicer):
+    """Lookup on the server's event loop; the work and the wait for the answer grid run in
+    its executor (a precise sleep: the loop's timers wake on whole milliseconds counted
+    from when it last polled, which would carry a hit's extra microseconds past the grid)."""
+
     def __init__(self, node: NodeServer) -> None:
         self.node = node
 
-    def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext
-               ) -> pb.LookupResponse:
-        metrics = self.node.metrics
+    async def Lookup(self, request: pb.LookupRequest, context: Context) -> pb.LookupResponse:
+        node = self.node
+        metrics = node.metrics
         if peer_identity(context) != COORDINATOR:
             metrics.lookups.labels("refused").inc()
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only the coordinator may call Lookup")
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "only the coordinator may call Lookup")
         why = limits.refusal(request)
         if why is not None:
             metrics.lookups.labels("refused").inc()
             log.warning("lookup refused: %s", why)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
         started = time.monotonic()
+        work = asyncio.get_running_loop().run_in_executor(None, node.answer_on_grid,
+                                                          request, started)
         try:
-            outcome = answer_query(self.node.config, self.node.store, self.node.directory(),
-                                   self.node.network.sealer, self.node.replay_guard,
-                                   request.from_node,
-                                   request.query_id, bytes(request.sealed), now=time.time)
+            outcome = await asyncio.shield(work)
         except LookupRefused as exc:
             metrics.lookups.labels("refused").inc()
             log.warning("lookup refused: from=%s query=%s: %s", request.from_node,
                         request.query_id[:64], exc.message)
-            context.abort(exc.code, exc.message)
+            await context.abort(exc.code, exc.message)
         except NetworkError as exc:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        metrics.lookups.labels("answered").inc()
-        metrics.lookup_outcomes.labels("hit" if outcome.hits else "no_hit").inc()
-        if outcome.pending is not None:
-            self._after_answer(context, outcome.pending)
-        # Everything that differs between hit and no-hit is done: wait for the grid.
-        elapsed = time.monotonic() - started
-        time.sleep(answer_time(elapsed) - elapsed)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except asyncio.CancelledError:
+            # The coordinator gave up waiting: the holder still learns it was asked.
+            work.add_done_callback(self._hand_over_abandoned)
+            raise
+        # The same steps for hit and no-hit from here: the answer leaves, then a hit's
+        # meldingen go to the writer.
+        # The stub types the callback as a class of its own; any callable of the context works.
+        context.add_done_callback(
+            lambda _: node.meldingen.hand_over(outcome.pending))  # type: ignore[arg-type]
         metrics.lookup_seconds.observe(time.monotonic() - started)
         return pb.LookupResponse(sealed_answer=outcome.sealed_answer)
 
-    def _after_answer(self, context: grpc.ServicerContext, pending: PendingWrite) -> None:
-        """Hand the meldingen to the writer once the answer has left (the RPC's end, also
-        when the coordinator gave up waiting: the holder still learns it was asked)."""
-        writer = self.node.meldingen
-        writer.expect()
-        if not context.add_callback(lambda: writer.submit(pending)):
-            writer.submit(pending)
+    def _hand_over_abandoned(self, work: asyncio.Future[LookupOutcome]) -> None:
+        if not work.cancelled() and work.exception() is None:
+            self.node.meldingen.hand_over(work.result().pending)
 
 
 class NodeServer:
-    def __init__(self, config: NodeConfig) -> None:
+    """A running node: a grpc.aio server with mTLS, health and reflection, on an event loop
+    in a thread of its own (`runtime`, or one shared with other servers), and beside it the
+    sweeper thread and the melding writer."""
+
+    def __init__(self, config: NodeConfig, runtime: LoopThread | None = None) -> None:
         self.config = config
         self.store = NodeStore(config.store_path)
         self.store.upsert_procesregisseurs(config.procesregisseurs)
@@ -196,17 +217,44 @@ class NodeServer:
         self.metrics_port: int | None = None
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
-                                  options=SERVER_OPTIONS)
-        pb_grpc.add_NodeServicer_to_server(NodeServicer(self), self.server)
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._own_runtime = runtime is None
+        self.runtime = runtime or LoopThread(f"node-{config.node_id}")
+        try:
+            self.server, self.health, self.port = self.runtime.run(self._build())
+        except BaseException:
+            self.meldingen.close()
+            self.store.close()
+            if self._own_runtime:
+                self.runtime.close()
+            raise
+
+    async def _build(self) -> tuple[grpc.aio.Server, health.aio.HealthServicer, int]:
+        """The server and its health service, created on the loop that runs them."""
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        pb_grpc.add_NodeServicer_to_server(NodeServicer(self), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (pb.DESCRIPTOR.services_by_name["Node"].full_name, health.SERVICE_NAME,
-             reflection.SERVICE_NAME), self.server)
-        self.port = self.server.add_secure_port(config.listen, server_credentials(config.tls))
-        if not self.port:
-            raise OSError(f"cannot listen on {config.listen}")
+             reflection.SERVICE_NAME), server)
+        port = server.add_secure_port(self.config.listen, server_credentials(self.config.tls))
+        if not port:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        return server, health_servicer, port
+
+    def answer_on_grid(self, request: pb.LookupRequest, started: float) -> LookupOutcome:
+        """Answer the query, then wait for the answer grid (in the executor): everything
+        that differs between hit and no-hit happens before the wait."""
+        outcome = answer_query(self.config, self.store, self.directory(),
+                               self.network.sealer, self.replay_guard, request.from_node,
+                               request.query_id, bytes(request.sealed), now=time.time)
+        self.metrics.lookups.labels("answered").inc()
+        self.metrics.lookup_outcomes.labels("hit" if outcome.hits else "no_hit").inc()
+        if outcome.pending is not None:
+            self.meldingen.expect()
+        elapsed = time.monotonic() - started
+        time.sleep(answer_time(elapsed) - elapsed)
+        return outcome
 
     def _directory_refused(self, signed: bytes, source: str) -> None:
         incidents.directory_refused(self.store, signed, source, now=time.time())
@@ -242,8 +290,13 @@ class NodeServer:
         return True
 
     def _set_health(self, status: int) -> None:
-        self.health.set("", status)
-        self.health.set("samenloop.v1.Node", status)
+        """From the sweeper thread or the caller's: the health service lives on the loop."""
+        if self.runtime.running:
+            self.runtime.run(self._set_health_on_loop(status))
+
+    async def _set_health_on_loop(self, status: int) -> None:
+        await self.health.set("", status)
+        await self.health.set("samenloop.v1.Node", status)
 
     def _background(self) -> None:
         next_sweep = 0.0
@@ -264,7 +317,7 @@ class NodeServer:
 
     def start(self) -> None:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.server.start()
+        self.runtime.run(self.server.start())
         if self.config.metrics_listen:
             self.metrics_port = self.metrics.serve(self.config.metrics_listen)
         self._refresh_directory(timeout=2.0)
@@ -272,13 +325,22 @@ class NodeServer:
         self._worker.start()
         log.info("node %s listening on %s", self.config.node_id, self.config.listen)
 
+    async def _stop_serving(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
     def stop(self, grace: float = 1.0) -> None:
+        """Health says NOT_SERVING, lookups under way get `grace` seconds, then every hit's
+        meldingen are written before the store closes."""
         self._stop.set()
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
-        if self._worker:
-            self._worker.join(timeout=5)
-        self.meldingen.close()  # after the server: no new answers, every hit written
-        self.metrics.stop()
-        self.network.close()
-        self.store.close()
+        try:
+            self.runtime.run(self._stop_serving(grace))
+        finally:
+            if self._worker:
+                self._worker.join(timeout=5)
+            self.meldingen.close()  # after the server: no new answers, every hit written
+            self.metrics.stop()
+            self.network.close()
+            self.store.close()
+            if self._own_runtime:
+                self.runtime.close()

@@ -76,12 +76,23 @@ def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
                                                require_client_authentication=True)
 
 
-def secure_channel(target: str, tls: TlsFiles, expected_peer: str) -> grpc.Channel:
+def _channel_arguments(tls: TlsFiles, expected_peer: str
+                       ) -> tuple[grpc.ChannelCredentials, tuple[tuple[str, object], ...]]:
     ca, cert, key = tls.read()
     creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
                                          certificate_chain=cert)
-    options = (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", expected_peer))
+    return creds, (*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", expected_peer))
+
+
+def secure_channel(target: str, tls: TlsFiles, expected_peer: str) -> grpc.Channel:
+    creds, options = _channel_arguments(tls, expected_peer)
     return grpc.secure_channel(target, creds, options=options)
+
+
+def aio_secure_channel(target: str, tls: TlsFiles, expected_peer: str) -> grpc.aio.Channel:
+    """The same channel for grpc.aio code; bound to the event loop it is created on."""
+    creds, options = _channel_arguments(tls, expected_peer)
+    return grpc.aio.secure_channel(target, creds, options=options)
 
 
 def peer_identity(context: grpc.ServicerContext | grpc.aio.ServicerContext[Any, Any]

@@ -8,7 +8,7 @@ a pseudonym or a tag, and hit and no-hit answers must be equally long.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from tests.support.network import NOBODY, PIETER_VAN_DEN_BERG, TJEERD_DIJKSTRA, Harness, person
 
 
-class Recorder(grpc.ServerInterceptor):
+class Recorder(grpc.aio.ServerInterceptor):
     """Keeps the serialised request and response of every call the coordinator serves."""
 
     def __init__(self) -> None:
@@ -30,15 +30,16 @@ class Recorder(grpc.ServerInterceptor):
         self.directions: list[str] = []
         self.lock = threading.Lock()
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
-        handler = continuation(details)
+    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]],
+                                details: Any) -> Any:
+        handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
         inner = handler.unary_unary
         method = details.method
 
-        def recorded(request: Any, context: grpc.ServicerContext) -> Any:
-            response = inner(request, context)
+        async def recorded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            response = await inner(request, context)
             with self.lock:
                 self.messages.append((method, request.SerializeToString()))
                 self.messages.append((method, response.SerializeToString()))

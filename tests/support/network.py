@@ -42,7 +42,7 @@ NOBODY = dict(surname="Visser", given_names="Karin", date_of_birth="1975-05-05")
 
 
 class Harness:
-    def __init__(self, root: Path, *, interceptors: tuple[grpc.ServerInterceptor, ...] = (),
+    def __init__(self, root: Path, *, interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
                  **build: object) -> None:
         self.layout: NetworkLayout = build_network(root, **build)  # type: ignore[arg-type]
         self.interceptors = interceptors
