@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         root = Path(tmp)
         with running_network(root / "main", 2, 50, args.seed, "process") as net:
             config = net.layout.node_configs[net.querier.config.node_id]
+            sender = next(path for node, path in net.layout.node_configs.items()
+                          if node != net.querier.config.node_id)
             if "import" not in args.skip:
                 versions = match_key_versions(net.querier.config,
                                               net.querier.network.directory())
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     imports.append(figures)
                 out["imports"] = imports
             if "lookup" not in args.skip:
-                out["lookup"] = measure_lookup_cost(config, root, args.lookup_sizes,
+                out["lookup"] = measure_lookup_cost(config, sender, root, args.lookup_sizes,
                                                     args.lookups, args.seed)
             if "psi" not in args.skip:
                 out["psi"] = measure_psi(config, root, args.psi_persons, args.psi_queries,
@@ -102,13 +104,19 @@ def report(out: dict[str, object]) -> str:
     if isinstance(lookup, LookupFigures) and lookup.sizes:
         first = lookup.sizes[0]
         for size in lookup.sizes:
-            flat = size.p50_us / first.p50_us <= TARGET_LOOKUP_FLATNESS
+            ratio = size.answer_p50_us / first.answer_p50_us
             lines.append(
                 f"| lookup at one node, {size.registrations:,} registrations "
-                f"({size.tags:,} tags): `find_hits` p50 (p99) | {size.p50_us:.0f} µs "
-                f"({size.p99_us:.0f} µs) | {first.p50_us:.0f} µs at {first.registrations:,} "
-                f"| {size.p50_us / first.p50_us:.2f}x | <= {TARGET_LOOKUP_FLATNESS}x | "
-                f"{'**met**' if flat else '**missed**'} |")
+                f"({size.tags:,} tags): `answer_query` p50 (p99) | {size.answer_p50_us:.0f} µs "
+                f"({size.answer_p99_us:.0f} µs) | {first.answer_p50_us:.0f} µs at "
+                f"{first.registrations:,} | {ratio:.2f}x | <= {TARGET_LOOKUP_FLATNESS}x | "
+                f"{'**met**' if ratio <= TARGET_LOOKUP_FLATNESS else '**missed**'} |")
+        for size in lookup.sizes:
+            lines.append(
+                f"| its registry query alone (`find_hits`), {size.registrations:,} "
+                f"registrations, p50 (p99) | {size.p50_us:.0f} µs ({size.p99_us:.0f} µs) | "
+                f"{first.p50_us:.0f} µs at {first.registrations:,} | "
+                f"{size.p50_us / first.p50_us:.2f}x | - | |")
     psi = out.get("psi")
     if isinstance(psi, PsiFigures):
         agree = "both found exactly the registered persons" if psi.agree \
