@@ -1,20 +1,24 @@
-"""Check latency and import (the batch work) on a 25-node network, beside their floors.
+"""Check latency, sustained load, 400 nodes and import, each beside a floor of the same run.
 
 Starts the real coordinator and 25 real node servers on 127.0.0.1 with mutual TLS (separate
-processes by default, `--servers inprocess` for threads in this process), fills every node's
-registry with 5,000 subjects, and measures against floors timed in the same run:
+processes by default, `--servers inprocess` for one event loop in this process), fills every
+node's registry with 5,000 subjects, and measures against floors timed in the same run:
 
-1. one-subject check latency (p50/p99) beside a bare 25-way gRPC fan-out with the same
+1. one-subject check latency (p50/p99) beside a bare 25-way grpc.aio fan-out with the same
    topology, mTLS, channel options and message sizes, but no crypto and no registry
    (client -> relay -> 25 echo servers);
-2. checks of the most persons a check may hold (`MAX_SUBJECTS`, 20: the persons of one
+2. sustained load: 16 procesregisseurs checking back to back for 60 s, beside 16 clients
+   of the floor for as long (checks per second, p99, errors);
+3. checks of the most persons a check may hold (`MAX_SUBJECTS`, 20: the persons of one
    case; the covenants allow no bulk check), end to end;
-3. the batch figure: an import of 100,000 subjects through `import_cases` (CSV ->
+4. the batch figure: an import of 100,000 subjects through `import_cases` (CSV ->
    validation -> match keys -> batched Evaluate at the running coordinator -> tags ->
    SQLite), in a subprocess of its own: wall time beside the libsodium floor of the
    verifiable mode for the same number of evaluations, CPU, and peak RSS (VmHWM, i.e.
    `ru_maxrss` without the parent's peak that Linux carries into a child across fork +
-   exec).
+   exec);
+5. then a network of its own of 400 nodes (50 node servers on one event loop per process)
+   for one-subject check latency beside a bare 400-way fan-out.
 
 Process mode also sums the CPU each role (querying node, coordinator, nodes; relay and echo
 servers for the floor) spends per call, from /proc, which shows where a 2-core machine's
@@ -23,12 +27,14 @@ time goes.
 This file only parses the options and runs the measurements in order; the parts live in
 `bench/checkbench/` by concern: `population` (synthetic persons, filled registries, exports),
 `floors` (bare fan-out servers, the libsodium floor), `cpu` (/proc accounting), `cluster`
-(the servers started, the querying node), one module per measurement (`latency`, `group`,
-`importing`), each returning a dataclass, and `report` (formats those, nothing else).
+(the servers started, the querying node), one module per measurement (`latency`,
+`sustained`, `wide`, `group`, `importing`), each returning a dataclass, and `report`
+(formats those, nothing else).
 
     .venv/bin/python bench/check.py [--quick] [--nodes N] [--subjects-per-node N]
-        [--checks N] [--group-checks N] [--import-subjects N] [--servers process|inprocess]
-        [--out FILE]
+        [--checks N] [--users N] [--sustained-seconds S] [--group-checks N]
+        [--import-subjects N] [--wide-nodes N] [--wide-per-process N]
+        [--servers process|inprocess] [--out FILE]
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -1453,7 +1454,10 @@ class NodeStore:
     def _write_audit_head(self, record_id: int, hash_: str) -> None:
         """The newest record's id and hash, outside the database: a chain alone cannot show
         that its newest records were cut off, the head can."""
-        tmp = self.audit_head_path.with_suffix(".tmp")
+        # A file of this writer's own: other connections to the registry (the melding
+        # writer's, another process's) anchor their commits at the same time.
+        tmp = self.audit_head_path.with_name(
+            f"{self.audit_head_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(f"{record_id} {hash_}\n", encoding="ascii")
         tmp.replace(self.audit_head_path)
 

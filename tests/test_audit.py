@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -129,3 +130,34 @@ def test_an_action_and_its_record_survive_kill_9_at_every_write(network: Harness
     finally:
         store.close()
     assert write > 3  # the kill really landed on writes before the last one
+
+
+def test_two_connections_appending_at_once_both_succeed(tmp_path: Path) -> None:
+    """The web app's store and the melding writer's are two connections to one registry in
+    one process: each anchors the newest record after its commit. With one shared temporary
+    file for the anchor, one writer's rename took the other's file away and its action,
+    already committed, came back as an error (seen under 16 concurrent checks)."""
+    path = tmp_path / "registry.sqlite"
+    stores = [NodeStore(path), NodeStore(path)]
+    failures: list[BaseException] = []
+
+    def append(store: NodeStore, actor: str) -> None:
+        try:
+            for i in range(300):
+                store.append_audit("check", actor, {"n": i}, now=time.time())
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=append, args=(store, f"pr-{i}"))
+               for i, store in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not failures, failures[:1]
+        assert len(stores[0].audit_entries("check")) == 600
+        assert stores[0].verify_audit() is None
+    finally:
+        for store in stores:
+            store.close()
