@@ -205,8 +205,8 @@ def node_import(
     except ImportRefused as exc:
         for error in exc.errors[:200]:
             typer.echo(f"  {error}", err=True)
-        if len(exc.errors) > 200:
-            typer.echo(f"  ... and {len(exc.errors) - 200} more", err=True)
+        if exc.total > 200:
+            typer.echo(f"  ... and {exc.total - 200} more", err=True)
         raise fail(str(exc)) from None
     except NetworkError as exc:
         raise fail(f"import not applied, nothing changed: {exc}") from None

@@ -20,7 +20,13 @@ from typing import Any
 
 from samenloop.crypto import signature
 from samenloop.node.config import Procesregisseur
-from samenloop.node.model import Registration, StoredHit
+from samenloop.node.model import (
+    CONTACT_AFTER_ASSESSMENT,
+    CONTACT_DIRECT,
+    Registration,
+    StoredHit,
+    TagRow,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS procesregisseurs (
@@ -47,6 +53,36 @@ CREATE TABLE IF NOT EXISTS tags (
     PRIMARY KEY (tag, epoch, case_ref)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_case ON tags (case_ref);
+-- An import in progress (node/registration.py): pass 1 stages each case's attributes,
+-- pass 2 the tags evaluated chunk by chunk; one transaction then applies them and drops
+-- the staging. Lookups never read these tables.
+CREATE TABLE IF NOT EXISTS import_staging (
+    import_id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS import_staging_cases (
+    import_id TEXT NOT NULL REFERENCES import_staging (import_id) ON DELETE CASCADE,
+    case_ref TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    procesregisseur_id TEXT NOT NULL,
+    first_line INTEGER NOT NULL,
+    has_subject INTEGER NOT NULL,
+    ended INTEGER NOT NULL,
+    last_changed TEXT NOT NULL,
+    assess_first INTEGER NOT NULL,
+    informed_on TEXT NOT NULL,
+    inform_postponed TEXT NOT NULL,
+    reassess_on TEXT NOT NULL,
+    PRIMARY KEY (import_id, case_ref)
+);
+CREATE TABLE IF NOT EXISTS import_staging_tags (
+    import_id TEXT NOT NULL REFERENCES import_staging (import_id) ON DELETE CASCADE,
+    case_ref TEXT NOT NULL,
+    tag BLOB NOT NULL,
+    epoch INTEGER NOT NULL,
+    strength INTEGER NOT NULL,
+    PRIMARY KEY (import_id, case_ref, tag, epoch)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -276,6 +312,25 @@ class ImportSummary:
     tags: int
     closed: int = 0     # afschaling rows
     refreshed: int = 0  # listed cases with new data: their six-month clock restarted
+
+
+@dataclass(frozen=True)
+class StagedCase:
+    """One validated export row as pass 1 of an import stages it for its case."""
+
+    line: int
+    case_ref: str
+    phase: str
+    procesregisseur_id: str
+    has_subject: bool
+    ended: bool
+    last_changed: str = ""
+    assess_first: bool = False
+    informing: tuple[str, str, str] = ("", "", "")
+
+
+# An import's staging older than this belongs to a process that died mid-import.
+STALE_IMPORT_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -622,79 +677,215 @@ class NodeStore:
         `sync`, remove cases not listed (except cases registered here since
         `keep_checked_since`). A case's clock (refreshed_at) moves only when something of it
         changed or its last_changed date moved: six months without new data, not without
-        an export."""
-        added = updated = removed = closed = tag_count = refreshed = 0
+        an export. (An import streams through the staging methods below; this takes the
+        registrations at once, for callers that have them, such as the bench's filling.)"""
+        counts = [0, 0, 0, 0]  # added, updated, refreshed, tags
         with self._transaction() as db:
             for reg in registrations:
-                old = db.execute("SELECT phase, procesregisseur_id, last_changed,"
-                                 " contact_release FROM cases WHERE case_ref = ?",
-                                 (reg.case_ref,)).fetchone()
-                new_tags = {(t.tag, t.epoch, t.strength) for t in reg.tags}
-                if old:
-                    updated += 1
-                    epochs = {t.epoch for t in reg.tags}
-                    marks = ",".join("?" * len(epochs))
-                    stored = {(bytes(r[0]), r[1], r[2]) for r in db.execute(
-                        f"SELECT tag, epoch, strength FROM tags WHERE case_ref = ?"  # noqa: S608
-                        f" AND source = 'import' AND epoch IN ({marks})",
-                        (reg.case_ref, *epochs))}
-                    changed = (
-                        (old[0], old[1], old[3]) != (reg.phase, reg.procesregisseur_id,
-                                                     reg.contact_release)
-                        or (reg.last_changed and reg.last_changed != old[2])
-                        or (stored and stored != new_tags))
-                    refreshed += bool(changed)
-                    db.execute(
-                        "UPDATE cases SET phase = ?, procesregisseur_id = ?, source = 'import',"
-                        " refreshed_at = CASE WHEN ? THEN ? ELSE refreshed_at END,"
-                        " last_changed = ?, contact_release = ? WHERE case_ref = ?",
-                        (reg.phase, reg.procesregisseur_id, bool(changed), now,
-                         reg.last_changed or old[2], reg.contact_release, reg.case_ref))
-                    db.execute("DELETE FROM tags WHERE case_ref = ? AND (source = 'import'"
-                               " OR added_at < ?)", (reg.case_ref, keep_checked_since))
-                else:
-                    added += 1
-                    db.execute(
-                        "INSERT INTO cases (case_ref, phase, procesregisseur_id, source,"
-                        " registered_at, refreshed_at, last_changed, contact_release)"
-                        " VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
-                        (reg.case_ref, reg.phase, reg.procesregisseur_id, now, now,
-                         reg.last_changed, reg.contact_release))
-                db.executemany(
-                    "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
-                    " SELECT ?, ?, ?, ?, 'import', ? WHERE NOT EXISTS (" + _BLOCKED + ")"
-                    " ON CONFLICT DO UPDATE SET"
-                    " strength = max(strength, excluded.strength), source = 'import',"
-                    " added_at = excluded.added_at",
-                    [(t.tag, t.epoch, reg.case_ref, t.strength, now, t.tag, t.epoch,
-                      reg.case_ref) for t in reg.tags])
-                tag_count += len(reg.tags)
-                db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
-                           " VALUES (?, ?, ?)", (reg.case_ref, reg.phase, now))
-                if any(reg.informing):  # the export's status; none keeps the case page's
-                    db.execute("UPDATE cases SET informed_on = ?, inform_postponed = ?,"
-                               " reassess_on = ? WHERE case_ref = ?",
-                               (*reg.informing, reg.case_ref))
-            for case_ref in ended:
-                closed += self._end_case(db, case_ref, ENDED_AFSCHALING, now)
+                self._apply_registration(db, reg, now, keep_checked_since, counts)
+            closed = sum(self._end_case(db, case_ref, ENDED_AFSCHALING, now)
+                         for case_ref in ended)
+            removed = 0
             if sync:
                 db.execute("CREATE TEMP TABLE IF NOT EXISTS listed (case_ref TEXT PRIMARY KEY)")
                 db.execute("DELETE FROM listed")
                 db.executemany("INSERT OR IGNORE INTO listed VALUES (?)",
                                [(r.case_ref,) for r in registrations])
-                gone = [r[0] for r in db.execute(
-                    "SELECT case_ref FROM cases WHERE case_ref NOT IN (SELECT case_ref FROM"
-                    " listed) AND NOT (source = 'check' AND registered_at >= ?)",
-                    (keep_checked_since,))]
-                for case_ref in gone:
-                    removed += self._end_case(db, case_ref, ENDED_NOT_LISTED, now)
-            summary = ImportSummary(len(registrations), added, updated, removed, tag_count,
-                                    closed, refreshed)
-            if audit is not None:
-                self._append_audit(db, AuditRecord(audit.action, audit.actor, {
-                    **audit.details, "cases": summary.cases, "added": added,
-                    "updated": updated, "refreshed": refreshed, "removed": removed,
-                    "closed": closed}), now)
+                removed = self._remove_unlisted(
+                    db, "SELECT 1 FROM listed l WHERE l.case_ref = cases.case_ref", (),
+                    keep_checked_since, now)
+            summary = ImportSummary(len(registrations), counts[0], counts[1], removed,
+                                    counts[3], closed, counts[2])
+            self._audit_import(db, audit, summary, now)
+        return summary
+
+    def _apply_registration(self, db: sqlite3.Connection, reg: Registration, now: float,
+                            keep_checked_since: float, counts: list[int]) -> None:
+        """One listed case of an import; adds to counts [added, updated, refreshed, tags]."""
+        old = db.execute("SELECT phase, procesregisseur_id, last_changed,"
+                         " contact_release FROM cases WHERE case_ref = ?",
+                         (reg.case_ref,)).fetchone()
+        new_tags = {(t.tag, t.epoch, t.strength) for t in reg.tags}
+        if old:
+            counts[1] += 1
+            epochs = {t.epoch for t in reg.tags}
+            marks = ",".join("?" * len(epochs))
+            stored = {(bytes(r[0]), r[1], r[2]) for r in db.execute(
+                f"SELECT tag, epoch, strength FROM tags WHERE case_ref = ?"  # noqa: S608
+                f" AND source = 'import' AND epoch IN ({marks})",
+                (reg.case_ref, *epochs))}
+            changed = (
+                (old[0], old[1], old[3]) != (reg.phase, reg.procesregisseur_id,
+                                             reg.contact_release)
+                or (reg.last_changed and reg.last_changed != old[2])
+                or (stored and stored != new_tags))
+            counts[2] += bool(changed)
+            db.execute(
+                "UPDATE cases SET phase = ?, procesregisseur_id = ?, source = 'import',"
+                " refreshed_at = CASE WHEN ? THEN ? ELSE refreshed_at END,"
+                " last_changed = ?, contact_release = ? WHERE case_ref = ?",
+                (reg.phase, reg.procesregisseur_id, bool(changed), now,
+                 reg.last_changed or old[2], reg.contact_release, reg.case_ref))
+            db.execute("DELETE FROM tags WHERE case_ref = ? AND (source = 'import'"
+                       " OR added_at < ?)", (reg.case_ref, keep_checked_since))
+        else:
+            counts[0] += 1
+            db.execute(
+                "INSERT INTO cases (case_ref, phase, procesregisseur_id, source,"
+                " registered_at, refreshed_at, last_changed, contact_release)"
+                " VALUES (?, ?, ?, 'import', ?, ?, ?, ?)",
+                (reg.case_ref, reg.phase, reg.procesregisseur_id, now, now,
+                 reg.last_changed, reg.contact_release))
+        db.executemany(
+            "INSERT INTO tags (tag, epoch, case_ref, strength, source, added_at)"
+            " SELECT ?, ?, ?, ?, 'import', ? WHERE NOT EXISTS (" + _BLOCKED + ")"
+            " ON CONFLICT DO UPDATE SET"
+            " strength = max(strength, excluded.strength), source = 'import',"
+            " added_at = excluded.added_at",
+            [(t.tag, t.epoch, reg.case_ref, t.strength, now, t.tag, t.epoch,
+              reg.case_ref) for t in reg.tags])
+        counts[3] += len(reg.tags)
+        db.execute("INSERT OR IGNORE INTO phase_history (case_ref, phase, at)"
+                   " VALUES (?, ?, ?)", (reg.case_ref, reg.phase, now))
+        if any(reg.informing):  # the export's status; none keeps the case page's
+            db.execute("UPDATE cases SET informed_on = ?, inform_postponed = ?,"
+                       " reassess_on = ? WHERE case_ref = ?",
+                       (*reg.informing, reg.case_ref))
+
+    def _remove_unlisted(self, db: sqlite3.Connection, listed: str, args: tuple[Any, ...],
+                         keep_checked_since: float, now: float) -> int:
+        """End every case for which `listed` (correlated on cases.case_ref) finds nothing,
+        except cases registered by a check since `keep_checked_since`; in pages along the
+        primary key, so a large registry is never held in memory."""
+        removed, after = 0, ""
+        while True:
+            page = [r[0] for r in db.execute(
+                f"SELECT case_ref FROM cases WHERE case_ref > ? AND NOT EXISTS ({listed})"  # noqa: S608
+                " AND NOT (source = 'check' AND registered_at >= ?)"
+                " ORDER BY case_ref LIMIT 1000", (after, *args, keep_checked_since))]
+            if not page:
+                return removed
+            for case_ref in page:
+                removed += self._end_case(db, case_ref, ENDED_NOT_LISTED, now)
+            after = page[-1]
+
+    def _audit_import(self, db: sqlite3.Connection, audit: AuditRecord | None,
+                      summary: ImportSummary, now: float) -> None:
+        if audit is not None:
+            self._append_audit(db, AuditRecord(audit.action, audit.actor, {
+                **audit.details, "cases": summary.cases, "added": summary.added,
+                "updated": summary.updated, "refreshed": summary.refreshed,
+                "removed": summary.removed, "closed": summary.closed}), now)
+
+    # ------------------------------------------------------------ import staging
+
+    def begin_import(self, import_id: str, *, now: float) -> None:
+        """Open an import's staging; first drop staging left by imports that died."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM import_staging WHERE started_at < ?",
+                       (now - STALE_IMPORT_SECONDS,))
+            db.execute("INSERT INTO import_staging (import_id, started_at) VALUES (?, ?)",
+                       (import_id, now))
+
+    def drop_import(self, import_id: str) -> None:
+        """Forget a refused or failed import's staging (its cases and tags go with it)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM import_staging WHERE import_id = ?", (import_id,))
+
+    def stage_import_cases(self, import_id: str, rows: Iterable[StagedCase]
+                           ) -> list[tuple[str, str, int]]:
+        """Pass 1: fold each row into its case (latest last_changed, any assess_first,
+        ended by any afschaling row, informing of the first row with a person). Returns,
+        per row, the phase, procesregisseur and line of its case's first row, so the
+        caller can refuse a case whose rows disagree."""
+        firsts: list[tuple[str, str, int]] = []
+        with self._transaction() as db:
+            for row in rows:
+                first = db.execute(
+                    "INSERT INTO import_staging_cases (import_id, case_ref, phase,"
+                    " procesregisseur_id, first_line, has_subject, ended, last_changed,"
+                    " assess_first, informed_on, inform_postponed, reassess_on)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (import_id, case_ref) DO UPDATE SET"
+                    " ended = max(ended, excluded.ended),"
+                    " last_changed = max(last_changed, excluded.last_changed),"
+                    " assess_first = max(assess_first, excluded.assess_first),"
+                    " informed_on = CASE WHEN has_subject THEN informed_on"
+                    "   ELSE excluded.informed_on END,"
+                    " inform_postponed = CASE WHEN has_subject THEN inform_postponed"
+                    "   ELSE excluded.inform_postponed END,"
+                    " reassess_on = CASE WHEN has_subject THEN reassess_on"
+                    "   ELSE excluded.reassess_on END,"
+                    " has_subject = max(has_subject, excluded.has_subject)"
+                    " RETURNING phase, procesregisseur_id, first_line",
+                    (import_id, row.case_ref, row.phase, row.procesregisseur_id, row.line,
+                     row.has_subject, row.ended, row.last_changed, row.assess_first,
+                     *row.informing)).fetchone()
+                firsts.append((first[0], first[1], first[2]))
+        return firsts
+
+    def staged_ended(self, import_id: str, case_refs: Iterable[str]) -> set[str]:
+        """Which of these cases an afschaling row of the import closes."""
+        refs = list(set(case_refs))
+        ended: set[str] = set()
+        with self._lock:
+            for i in range(0, len(refs), 500):
+                part = refs[i:i + 500]
+                marks = ",".join("?" * len(part))
+                ended.update(r[0] for r in self._db.execute(
+                    f"SELECT case_ref FROM import_staging_cases WHERE import_id = ?"  # noqa: S608
+                    f" AND ended AND case_ref IN ({marks})", (import_id, *part)))
+        return ended
+
+    def stage_import_tags(self, import_id: str,
+                          tags: Iterable[tuple[str, bytes, int, int]]) -> None:
+        """Pass 2: (case_ref, tag, epoch, strength) of one evaluated chunk; a tag that
+        several keys of a case share keeps its strongest strength."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO import_staging_tags (import_id, case_ref, tag, epoch, strength)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+                " strength = max(strength, excluded.strength)",
+                [(import_id, *t) for t in tags])
+
+    def apply_staged_import(self, import_id: str, *, now: float, sync: bool,
+                            keep_checked_since: float, all_after_assessment: bool = False,
+                            audit: AuditRecord | None = None) -> ImportSummary:
+        """Apply a staged import in one transaction, with its audit record, and drop the
+        staging in the same commit: the same rules as `apply_import`, read case by case
+        from the staging tables instead of from memory."""
+        counts = [0, 0, 0, 0]
+        cases = 0
+        with self._transaction() as db:
+            if not db.execute("SELECT 1 FROM import_staging WHERE import_id = ?",
+                              (import_id,)).fetchone():
+                raise KeyError(import_id)  # dropped meanwhile: never apply half an import
+            staged = db.execute(
+                "SELECT case_ref, phase, procesregisseur_id, last_changed, assess_first,"
+                " informed_on, inform_postponed, reassess_on FROM import_staging_cases"
+                " WHERE import_id = ? AND has_subject AND NOT ended", (import_id,))
+            for ref, phase, regisseur, last_changed, assess, *informing in staged:
+                tags = tuple(TagRow(bytes(r[0]), r[1], r[2]) for r in db.execute(
+                    "SELECT tag, epoch, strength FROM import_staging_tags"
+                    " WHERE import_id = ? AND case_ref = ?", (import_id, ref)))
+                reg = Registration(
+                    ref, phase, regisseur, tags, last_changed=last_changed,
+                    informing=(informing[0], informing[1], informing[2]),
+                    contact_release=CONTACT_AFTER_ASSESSMENT
+                    if assess or all_after_assessment else CONTACT_DIRECT)
+                self._apply_registration(db, reg, now, keep_checked_since, counts)
+                cases += 1
+            closed = sum(self._end_case(db, r[0], ENDED_AFSCHALING, now) for r in db.execute(
+                "SELECT case_ref FROM import_staging_cases WHERE import_id = ? AND ended",
+                (import_id,)).fetchall())
+            removed = self._remove_unlisted(
+                db, "SELECT 1 FROM import_staging_cases s WHERE s.import_id = ?"
+                    " AND s.case_ref = cases.case_ref AND s.has_subject AND NOT s.ended",
+                (import_id,), keep_checked_since, now) if sync else 0
+            summary = ImportSummary(cases, counts[0], counts[1], removed, counts[3], closed,
+                                    counts[2])
+            self._audit_import(db, audit, summary, now)
+            db.execute("DELETE FROM import_staging WHERE import_id = ?", (import_id,))
         return summary
 
     def register_check(self, case_ref: str, tags: list[tuple[bytes, int, int]], *, now: float,
