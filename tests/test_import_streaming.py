@@ -66,9 +66,12 @@ def _tags(db: Path) -> set[tuple[bytes, int, str, int]]:
 
 @contextmanager
 def _network(root: Path, **limits: int) -> Iterator[Harness]:
-    harness = Harness(root, deadline_seconds=2.0, rate_limits={
-        "import_evaluations_per_minute": 10_000_000, "import_evaluations_per_day": 10_000_000,
-        **limits})
+    """The import budgets where imports are evaluated: at the key holders (the network is
+    split), and at the coordinator for an unsplit epoch."""
+    budgets = {"import_evaluations_per_minute": 10_000_000,
+               "import_evaluations_per_day": 10_000_000, **limits}
+    harness = Harness(root, deadline_seconds=2.0, rate_limits=budgets,
+                      holder_rate_limits=budgets)
     try:
         yield harness.start()
     finally:
