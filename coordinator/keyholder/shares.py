@@ -95,6 +95,31 @@ def write_share_file(path: Path, holder_id: str, shares: Iterable[EpochShare]) -
     write_secret(path, share_file_text(holder_id, shares))
 
 
+def add_share(path: Path, holder_id: str, share: EpochShare) -> ShareFile:
+    """Add a new epoch's share to a holder's existing share file (rotation: the holder keeps
+    one file, read by its running service on reload). Refuses another holder's file or an
+    epoch it already holds; the file is replaced whole (a temporary file, 0600 from its
+    first byte, then a rename), so a crash leaves the old file or the new one."""
+    import os
+
+    existing = read_share_file(path, "--add-to")
+    if existing.holder_id != holder_id:
+        raise ConfigError("--add-to", f"{path} holds the shares of {existing.holder_id!r}, "
+                          f"not of {holder_id!r}")
+    if share.epoch in existing.shares:
+        raise ConfigError("--add-to", f"{path} already holds a share of epoch {share.epoch}")
+    shares = {**existing.shares, share.epoch: share}
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        write_secret(temporary, share_file_text(holder_id, shares.values()))
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return ShareFile(holder_id, shares)
+
+
 def public_shares_text(epoch: int, public_key: bytes, threshold: int,
                        public_shares: Mapping[str, tuple[int, bytes]]) -> str:
     """The epoch's `[[oprf_keys]]` block for directory.toml: holder -> (index, P_i)."""
