@@ -194,14 +194,17 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
     for holder in holders:
         _cli("keyholder", "dkg", "deal", "--ceremony", ceremony_file, "--holder", holder,
              "--box-key", tmp_path / holder / "box.key", "--out", tmp_path / "dealings")
-    for holder in holders:
+
+    def finish(holder: str) -> None:
         _cli("keyholder", "dkg", "finish", "--ceremony", ceremony_file, "--holder", holder,
              "--box-key", tmp_path / holder / "box.key", "--dealings", tmp_path / "dealings",
              "--out", tmp_path / holder, "--add-to", shares_of[holder])
         assert set(read_share_file(shares_of[holder]).shares) == {1, 2}
-    late = holders[2]  # this holder reloads its share file only later
+
+    late = holders[2]  # this holder finishes its part of the ceremony only later
     for holder in holders[:2]:
-        network.holders[holder].holder.reload()
+        finish(holder)
+        network.holders[holder].holder.reload()  # SIGHUP
 
     # Overlap: both epochs split and signed, new evaluations under epoch 2; nobody has
     # re-imported yet, so Limburg's tags are still epoch 1's.
@@ -222,7 +225,10 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
 
     network.import_cases(LIMBURG)  # Limburg re-imports: its tags move to epoch 2
     assert _hits(network, PIETER_VAN_DEN_BERG) == [LIMBURG]
-    network.holders[late].holder.reload()
+    # The late holder finishes; without a reload its service takes the added share at
+    # its next look at its files (every 15 s), as it takes a new directory.
+    finish(late)
+    network.holders[late].holder.refresh_directory()
     assert _evaluate_share(network, late, 2).epoch == 2
     # The late holder's DKG share counts: with the first holder down, it and the second
     # still find Limburg under epoch 2 and Rijnmond under epoch 1.
