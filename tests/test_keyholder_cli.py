@@ -18,12 +18,17 @@ import pytest
 from typer.testing import CliRunner
 
 from samenloop.coordinator.keyholder import ceremony
-from samenloop.coordinator.keyholder.shares import EpochShare, read_share_file, write_share_file
+from samenloop.coordinator.keyholder.shares import (
+    EpochShare,
+    read_share_file,
+    remove_share,
+    write_share_file,
+)
 from samenloop.crypto import dkg, seal, threshold, voprf
 from samenloop.node.cli import app
 from samenloop.proto import directory as directory_mod
 from samenloop.proto import healthcheck
-from samenloop.proto.configfile import write_secret
+from samenloop.proto.configfile import ConfigError, write_secret
 from tests.support.keyholders import build_holders
 
 HOLDERS = ("houder-a", "houder-b", "houder-c")
@@ -350,3 +355,22 @@ def test_serve_runs_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp_path: Pat
             process.wait()
     text = log.read_text()
     assert "key holder houder-a listening" in text and "stopping" in text
+
+
+def test_retire_share_refuses_a_listed_missing_or_last_epoch(tmp_path: Path) -> None:
+    """Only a share the directory no longer lists is destroyed, and never the last one;
+    a refusal leaves the file as it was."""
+    holders = build_holders(tmp_path)
+    config = holders.configs["houder-a"]
+    share_file = config.parent / "shares.toml"
+    before = share_file.read_text()
+    listed = run("keyholder", "retire-share", "--config", config, "--epoch", 1, ok=False)
+    assert "epoch 1 is still listed in the directory (serial 1)" in listed
+    absent = run("keyholder", "retire-share", "--config", config, "--epoch", 5, ok=False)
+    assert "holds no share of epoch 5 (it holds 1)" in absent
+    assert share_file.read_text() == before
+    with pytest.raises(ConfigError, match="the only share"):
+        remove_share(share_file, "houder-a", 1)
+    with pytest.raises(ConfigError, match="not of 'houder-b'"):
+        remove_share(share_file, "houder-b", 1)
+    assert share_file.read_text() == before

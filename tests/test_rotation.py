@@ -222,6 +222,11 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
         refused.value.details() or "")
     assert _evaluate_share(network, late, 1).epoch == 1
     assert _hits(network, PIETER_VAN_DEN_BERG) == [LIMBURG]
+    # A share still in use cannot be destroyed.
+    early = _cli("keyholder", "retire-share", "--config", network.layout.holder_configs[late],
+                 "--epoch", 1, ok=False)
+    assert "epoch 1 is still listed in the directory (serial 2)" in early
+    assert set(read_share_file(shares_of[late]).shares) == {1}
 
     network.import_cases(LIMBURG)  # Limburg re-imports: its tags move to epoch 2
     assert _hits(network, PIETER_VAN_DEN_BERG) == [LIMBURG]
@@ -247,3 +252,16 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
     assert _hits(network, EL_AMRANI) == []
     network.import_cases("zvh-rotterdam-rijnmond")
     assert _hits(network, EL_AMRANI) == ["zvh-rotterdam-rijnmond"]
+    # The holders destroy their retired shares; the running services take the files.
+    for holder in holders:
+        printed = _cli("keyholder", "retire-share", "--config",
+                       network.layout.holder_configs[holder], "--epoch", 1)
+        assert "epochs held: 2." in printed
+        assert set(read_share_file(shares_of[holder]).shares) == {2}
+        assert shares_of[holder].stat().st_mode & 0o777 == 0o600
+        network.holders[holder].holder.refresh_directory()
+        assert sorted(network.holders[holder].holder.service.shares) == [2]
+    assert _hits(network, PIETER_VAN_DEN_BERG) == [LIMBURG]
+    last = _cli("keyholder", "retire-share", "--config", network.layout.holder_configs[late],
+                "--epoch", 2, ok=False)
+    assert "epoch 2 is still listed in the directory" in last

@@ -121,6 +121,35 @@ def keyholder_split(
                "these share files: then nobody holds the whole key.")
 
 
+@keyholder_app.command("retire-share")
+def keyholder_retire_share(
+    config: Annotated[Path, typer.Option(help="keyholder.toml (names the share file and the "
+                                              "signed directory)")],
+    epoch: Annotated[int, typer.Option(min=1, help="the retired epoch")],
+) -> None:
+    """Destroy a retired epoch's share in this holder's share file, once the signed
+    directory no longer lists the epoch (the last step of a rotation). The running
+    service takes the file within 15 s."""
+    from samenloop.coordinator.keyholder.config import KeyHolderConfig
+    from samenloop.coordinator.keyholder.shares import remove_share
+    from samenloop.proto.directory import DirectoryError, parse_file
+
+    try:
+        loaded = KeyHolderConfig.load(config)
+        directory = parse_file(loaded.directory_file.read_bytes(), loaded.directory_verify_key)
+        if epoch in directory.oprf_keys:
+            raise fail(f"--epoch: epoch {epoch} is still listed in the directory (serial "
+                       f"{directory.serial}); it can be retired once a directory without it "
+                       "is signed and in place")
+        left = remove_share(loaded.share_file, loaded.holder_id, epoch)
+    except (ConfigError, DirectoryError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot read or write {exc.filename} ({exc.strerror})") from None
+    typer.echo(f"removed the share of epoch {epoch} from {loaded.share_file}; epochs held: "
+               f"{', '.join(map(str, sorted(left.shares)))}. Destroy backups of it too.")
+
+
 # ---------------------------------------------------------------- DKG
 
 dkg_app = typer.Typer(help="Generate a new epoch's key jointly, without a dealer: nobody "
