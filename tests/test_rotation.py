@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from samenloop.coordinator.keyholder import ceremony
 from samenloop.coordinator.keyholder.shares import read_share_file
 from samenloop.crypto import pki, voprf
+from samenloop.node.check import KEY_HOLDERS_UNAVAILABLE, KeyHoldersUnavailable
 from samenloop.node.cli import app as cli_app
 from samenloop.proto import directory as directory_mod
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
@@ -202,9 +203,8 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
         assert set(read_share_file(shares_of[holder]).shares) == {1, 2}
 
     late = holders[2]  # this holder finishes its part of the ceremony only later
-    for holder in holders[:2]:
-        finish(holder)
-        network.holders[holder].holder.reload()  # SIGHUP
+    finish(holders[0])
+    network.holders[holders[0]].holder.reload()  # SIGHUP
 
     # Overlap: both epochs split and signed, new evaluations under epoch 2; nobody has
     # re-imported yet, so Limburg's tags are still epoch 1's.
@@ -221,6 +221,14 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
     assert f"epoch 2 is not split with a share of {late}; epochs served: 1" in (
         refused.value.details() or "")
     assert _evaluate_share(network, late, 1).epoch == 1
+    # Signed too early: one holder serves epoch 2, fewer than t. The check is refused,
+    # although epoch 1 alone would have answered (and missed every re-imported registry):
+    # never a "no hit".
+    with pytest.raises(KeyHoldersUnavailable) as unavailable:
+        network.check(FRYSLAN, "F-2026-001", PIETER_VAN_DEN_BERG)
+    assert KEY_HOLDERS_UNAVAILABLE in unavailable.value.message
+    finish(holders[1])
+    network.holders[holders[1]].holder.reload()
     assert _hits(network, PIETER_VAN_DEN_BERG) == [LIMBURG]
     # A share still in use cannot be destroyed.
     early = _cli("keyholder", "retire-share", "--config", network.layout.holder_configs[late],
