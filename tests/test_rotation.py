@@ -213,8 +213,8 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
     _sign_spec(network, 2, 2, blocks)
     directory = network.nodes[FRYSLAN].network.directory()
     assert sorted(directory.key_splits) == [1, 2] and directory.current_epoch == 2
-    # The holder that has not reloaded its share file refuses epoch 2, naming what it
-    # serves, and answers epoch 1 as before: never an answer under a wrong key.
+    # A holder that has not finished its part refuses epoch 2, naming what it serves, and
+    # answers epoch 1 as before: never an answer under a wrong key.
     with pytest.raises(grpc.RpcError) as refused:
         _evaluate_share(network, late, 2)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -243,6 +243,8 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
     finish(late)
     network.holders[late].holder.refresh_directory()
     assert _evaluate_share(network, late, 2).epoch == 2
+    assert len({(tmp_path / h / "public-shares-epoch-2.toml").read_text() for h in holders}
+               ) == 1, "every holder derived the public shares the directory lists"
     # The late holder's DKG share counts: with the first holder down, it and the second
     # still find Limburg under epoch 2 and Rijnmond under epoch 1.
     network.stop_holder(holders[0])
