@@ -20,6 +20,7 @@ from samenloop.coordinator.keyholder.shares import read_share_file
 from samenloop.crypto import pki, voprf
 from samenloop.node.check import KEY_HOLDERS_UNAVAILABLE, KeyHoldersUnavailable
 from samenloop.node.cli import app as cli_app
+from samenloop.node.demo import build_network
 from samenloop.proto import directory as directory_mod
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
@@ -275,3 +276,19 @@ def test_a_split_network_rotates_to_a_dkg_epoch_and_keeps_finding_hits(
     last = _cli("keyholder", "retire-share", "--config", network.layout.holder_configs[late],
                 "--epoch", 2, ok=False)
     assert "epoch 2 is still listed in the directory" in last
+
+
+def test_rotate_key_on_a_split_network_refuses_and_points_to_the_ceremony(
+        tmp_path: Path) -> None:
+    """`coordinator rotate-key` made the next key at the coordinator; on a split network
+    (no coordinator key) it crashed. It refuses, naming the key holders' ceremony."""
+    layout = build_network(tmp_path / "net")
+    refused = _cli("coordinator", "rotate-key", "--config", layout.coordinator_config,
+                   ok=False)
+    assert "splits the OPRF key over key holders (split epochs: 1)" in refused
+    assert "must not hold epoch 2's key" in refused and "finish --add-to" in refused
+    assert not list(layout.root.rglob("oprf-epoch-2.key"))
+    # Before the split it makes the next key, as before.
+    unsplit = build_network(tmp_path / "unsplit", key_holders=())
+    made = _cli("coordinator", "rotate-key", "--config", unsplit.coordinator_config)
+    assert "(epoch 2)" in made and len(list(unsplit.root.rglob("oprf-epoch-2.key"))) == 1
