@@ -124,13 +124,13 @@ class KeyHolderServer:
         self._housekeeping: asyncio.Task[None] | None = None
 
     @staticmethod
-    def _file_version(path: Path) -> tuple[int, int, int]:
-        """Changes when the file is replaced (a new inode) or rewritten."""
+    def _file_version(path: Path) -> tuple[int, int, int, int]:
+        """Changes when the file is replaced (a new inode), rewritten or chmod-ed."""
         try:
             stat = path.stat()
         except OSError:
-            return (0, 0, 0)
-        return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+            return (0, 0, 0, 0)
+        return (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_size)
 
     def _observe_directory(self, directory: directory_mod.NodeDirectory) -> None:
         self.metrics.directory_serial.set(directory.serial)
@@ -212,6 +212,9 @@ class KeyHolderServer:
             return
         # A refused file is not retried every round, only once it changes again.
         self._directory_version, self._shares_version = directory_version, shares_version
+        if self.config.share_file.stat().st_mode & 0o077:
+            raise ValueError(f"{self.config.share_file} must not be readable by group or "
+                             "others (chmod 600)")
         shares = read_share_file(self.config.share_file)
         if shares.holder_id != self.config.holder_id:
             raise ValueError(f"{self.config.share_file} holds the shares of "
