@@ -47,14 +47,27 @@ def coordinator_keygen(
 def coordinator_rotate_key(
     config: Annotated[Path, typer.Option(help="coordinator.toml")],
 ) -> None:
-    """Create the OPRF key of the next epoch and print the runbook steps."""
+    """Create the OPRF key of the next epoch and print the runbook steps. On a network
+    whose key is split over key holders (#13) it refuses: the coordinator must not hold
+    the next key; the holders generate it without a dealer."""
     from samenloop.coordinator.config import CoordinatorConfig
 
     try:
         current = CoordinatorConfig.load(config)
-    except ConfigError as exc:
+        directory = directory_mod.parse_file(current.directory_file.read_bytes(),
+                                             current.directory_verify_key)
+    except (ConfigError, directory_mod.DirectoryError) as exc:
         raise fail(str(exc)) from None
-    epoch = max(current.oprf_keys) + 1
+    except OSError as exc:
+        raise fail(f"directory: cannot read {exc.filename} ({exc.strerror})") from None
+    epoch = max((*directory.oprf_keys, *current.oprf_keys)) + 1
+    if directory.key_splits or not current.oprf_keys:
+        split = ", ".join(map(str, sorted(directory.key_splits))) or "none"
+        raise fail(f"the directory (serial {directory.serial}) splits the OPRF key over key "
+                   f"holders (split epochs: {split}); the coordinator must not hold epoch "
+                   f"{epoch}'s key. The key holders generate it without a dealer: `samenloop "
+                   f"keyholder dkg keygen`, `deal`, `finish --add-to` (README, 'Rotating a "
+                   "split network')")
     out = config.resolve().parent / "keys" / f"oprf-epoch-{epoch}.key"
     if out.exists():
         raise fail(f"{out} exists; refusing to overwrite a key")

@@ -232,6 +232,22 @@ def test_a_new_directory_edition_is_taken_without_a_restart(
     assert "epochs served: none" in (error.details() or "")
 
 
+def test_a_replaced_share_file_is_checked_like_at_start(
+        holders: HolderNetwork, running: dict[str, BackgroundKeyHolder]) -> None:
+    """The holder takes a changed share file without a reload (rotation), but refuses one
+    readable by others or holding another holder's shares, and keeps serving."""
+    share_file = holders.configs[A].parent / "shares.toml"
+    good = share_file.read_text()
+    share_file.chmod(0o644)
+    with pytest.raises(ValueError, match="chmod 600"):
+        running[A].holder.refresh_directory()
+    share_file.write_text(good.replace(f'holder_id = "{A}"', f'holder_id = "{B}"'))
+    share_file.chmod(0o600)
+    with pytest.raises(ValueError, match=f"holds the shares of '{B}', not of '{A}'"):
+        running[A].holder.refresh_directory()
+    assert holders.stub(A).EvaluateShare(request(blinded(1)[2]), timeout=30).epoch == 1
+
+
 # ---------------------------------------------------------------- configuration
 
 

@@ -18,12 +18,17 @@ import pytest
 from typer.testing import CliRunner
 
 from samenloop.coordinator.keyholder import ceremony
-from samenloop.coordinator.keyholder.shares import EpochShare, read_share_file
+from samenloop.coordinator.keyholder.shares import (
+    EpochShare,
+    read_share_file,
+    remove_share,
+    write_share_file,
+)
 from samenloop.crypto import dkg, seal, threshold, voprf
 from samenloop.node.cli import app
 from samenloop.proto import directory as directory_mod
 from samenloop.proto import healthcheck
-from samenloop.proto.configfile import write_secret
+from samenloop.proto.configfile import ConfigError, write_secret
 from tests.support.keyholders import build_holders
 
 HOLDERS = ("houder-a", "houder-b", "houder-c")
@@ -277,6 +282,49 @@ def test_a_box_key_that_is_not_the_listed_one_is_refused(tmp_path: Path) -> None
     assert "--box-key is not the box key the ceremony lists for houder-a" in output
 
 
+def test_finish_adds_the_new_epochs_share_to_the_holders_existing_file(tmp_path: Path) -> None:
+    """Rotation: a holder that serves epoch 1 from its share file adds epoch 7's share to
+    that same file (the one keyholder.toml names), instead of merging files by hand."""
+    ceremony_file = _ceremony(tmp_path)
+    dealings = _deal_all(tmp_path, ceremony_file)
+    old = EpochShare(1, 2, voprf.generate_key_pair(voprf.Mode.VOPRF)[0])
+    share_file = tmp_path / "houder-b" / "shares.toml"
+    write_share_file(share_file, "houder-b", [old])
+    before = share_file.read_text()
+    # Another holder's file, or one that already holds the epoch: refused, nothing changes.
+    other = tmp_path / "houder-a" / "shares.toml"
+    write_share_file(other, "houder-a", [EpochShare(1, 1, old.secret)])
+    refused = run("keyholder", "dkg", "finish", "--ceremony", ceremony_file, "--holder",
+                  "houder-b", "--box-key", tmp_path / "houder-b" / "box.key", "--dealings",
+                  dealings, "--out", tmp_path / "houder-b", "--add-to", other, ok=False)
+    assert "--add-to" in refused and "'houder-a', not of 'houder-b'" in refused
+    assert not (tmp_path / "houder-b" / "public-shares-epoch-7.toml").exists()
+
+    printed = run("keyholder", "dkg", "finish", "--ceremony", ceremony_file, "--holder",
+                  "houder-b", "--box-key", tmp_path / "houder-b" / "box.key", "--dealings",
+                  dealings, "--out", tmp_path / "houder-b", "--add-to", share_file)
+    assert f"in {share_file} (added; reload the key holder)" in printed
+    assert not (tmp_path / "houder-b" / "houder-b.share").exists()
+    assert share_file.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in share_file.parent.iterdir() if p.name.startswith(".")] == []
+    loaded = read_share_file(share_file)
+    assert loaded.holder_id == "houder-b" and set(loaded.shares) == {1, 7}
+    assert loaded.shares[1] == old and loaded.shares[7].index == 2
+    entry = tomllib.loads((tmp_path / "houder-b" / "public-shares-epoch-7.toml").read_text()
+                          )["oprf_keys"][0]
+    assert {s["holder_id"]: s["public_share"] for s in entry["public_shares"]}["houder-b"] \
+        == loaded.shares[7].public_share.hex()
+    assert before != share_file.read_text()
+
+    after = share_file.read_text()
+    (tmp_path / "houder-b" / "public-shares-epoch-7.toml").unlink()
+    again = run("keyholder", "dkg", "finish", "--ceremony", ceremony_file, "--holder",
+                "houder-b", "--box-key", tmp_path / "houder-b" / "box.key", "--dealings",
+                dealings, "--out", tmp_path / "houder-b", "--add-to", share_file, ok=False)
+    assert "already holds a share of epoch 7" in again
+    assert share_file.read_text() == after
+
+
 # ---------------------------------------------------------------- serve
 
 
@@ -307,3 +355,22 @@ def test_serve_runs_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp_path: Pat
             process.wait()
     text = log.read_text()
     assert "key holder houder-a listening" in text and "stopping" in text
+
+
+def test_retire_share_refuses_a_listed_missing_or_last_epoch(tmp_path: Path) -> None:
+    """Only a share the directory no longer lists is destroyed, and never the last one;
+    a refusal leaves the file as it was."""
+    holders = build_holders(tmp_path)
+    config = holders.configs["houder-a"]
+    share_file = config.parent / "shares.toml"
+    before = share_file.read_text()
+    listed = run("keyholder", "retire-share", "--config", config, "--epoch", 1, ok=False)
+    assert "epoch 1 is still listed in the directory (serial 1)" in listed
+    absent = run("keyholder", "retire-share", "--config", config, "--epoch", 5, ok=False)
+    assert "holds no share of epoch 5 (it holds 1)" in absent
+    assert share_file.read_text() == before
+    with pytest.raises(ConfigError, match="the only share"):
+        remove_share(share_file, "houder-a", 1)
+    with pytest.raises(ConfigError, match="not of 'houder-b'"):
+        remove_share(share_file, "houder-b", 1)
+    assert share_file.read_text() == before

@@ -121,6 +121,35 @@ def keyholder_split(
                "these share files: then nobody holds the whole key.")
 
 
+@keyholder_app.command("retire-share")
+def keyholder_retire_share(
+    config: Annotated[Path, typer.Option(help="keyholder.toml (names the share file and the "
+                                              "signed directory)")],
+    epoch: Annotated[int, typer.Option(min=1, help="the retired epoch")],
+) -> None:
+    """Destroy a retired epoch's share in this holder's share file, once the signed
+    directory no longer lists the epoch (the last step of a rotation). The running
+    service takes the file within 15 s."""
+    from samenloop.coordinator.keyholder.config import KeyHolderConfig
+    from samenloop.coordinator.keyholder.shares import remove_share
+    from samenloop.proto.directory import DirectoryError, parse_file
+
+    try:
+        loaded = KeyHolderConfig.load(config)
+        directory = parse_file(loaded.directory_file.read_bytes(), loaded.directory_verify_key)
+        if epoch in directory.oprf_keys:
+            raise fail(f"--epoch: epoch {epoch} is still listed in the directory (serial "
+                       f"{directory.serial}); it can be retired once a directory without it "
+                       "is signed and in place")
+        left = remove_share(loaded.share_file, loaded.holder_id, epoch)
+    except (ConfigError, DirectoryError) as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot read or write {exc.filename} ({exc.strerror})") from None
+    typer.echo(f"removed the share of epoch {epoch} from {loaded.share_file}; epochs held: "
+               f"{', '.join(map(str, sorted(left.shares)))}. Destroy backups of it too.")
+
+
 # ---------------------------------------------------------------- DKG
 
 dkg_app = typer.Typer(help="Generate a new epoch's key jointly, without a dealer: nobody "
@@ -190,25 +219,50 @@ def dkg_finish(
     box_key: Annotated[Path, typer.Option(help="my box key (from `dkg keygen`)")],
     dealings: Annotated[Path, typer.Option(help="folder with every holder's dealing")],
     out: Annotated[Path, typer.Option(help="folder for my share file and the public shares")],
+    add_to: Annotated[Path | None, typer.Option(
+        help="my existing share file (the one keyholder.toml names): add this epoch's "
+             "share to it instead of writing HOLDER.share; for rotating to a new epoch")
+    ] = None,
 ) -> None:
-    """Verify every dealing addressed to me, then write my share (HOLDER.share, 0600) and
-    the epoch's public shares. A bad dealing is refused naming its dealer."""
+    """Verify every dealing addressed to me, then write my share (HOLDER.share, 0600, or
+    added to --add-to) and the epoch's public shares. A bad dealing is refused naming its
+    dealer."""
     from samenloop.coordinator.keyholder.ceremony import CeremonyError, finish
-    from samenloop.coordinator.keyholder.shares import write_share_file
+    from samenloop.coordinator.keyholder.shares import (
+        add_share,
+        read_share_file,
+        write_share_file,
+    )
 
     loaded, secret = _ceremony_inputs(ceremony, box_key)
-    share_file = out / f"{holder}.share"
+    share_file = add_to or out / f"{holder}.share"
     public = out / f"public-shares-epoch-{loaded.epoch}.toml"
-    existing = [p for p in (share_file, public) if p.exists()]
+    existing = [p for p in ((public,) if add_to else (share_file, public)) if p.exists()]
     if existing:
         raise fail(f"--out: {existing[0]} exists; refusing to overwrite")
     try:
+        if add_to is not None:  # refuse before the ceremony's work, and change nothing
+            current = read_share_file(add_to, "--add-to")
+            if current.holder_id != holder:
+                raise ConfigError("--add-to", f"{add_to} holds the shares of "
+                                  f"{current.holder_id!r}, not of {holder!r}")
+            if loaded.epoch in current.shares:
+                raise ConfigError("--add-to", f"{add_to} already holds a share of epoch "
+                                  f"{loaded.epoch}")
         done = finish(loaded, holder, secret, dealings)
-    except CeremonyError as exc:
+        if add_to is not None:
+            add_share(add_to, holder, done.share)
+        else:
+            write_share_file(share_file, holder, [done.share])
+    except (CeremonyError, ConfigError) as exc:
         raise fail(str(exc)) from None
-    write_share_file(share_file, holder, [done.share])
+    except OSError as exc:
+        raise fail(f"cannot write {exc.filename} ({exc.strerror})") from None
+    out.mkdir(parents=True, exist_ok=True)
     public.write_text(done.public_shares_text, encoding="utf-8")
-    typer.echo(f"epoch {loaded.epoch}: my share (index {done.share.index}) in {share_file}; "
+    added = " (added; reload the key holder)" if add_to else ""
+    typer.echo(f"epoch {loaded.epoch}: my share (index {done.share.index}) in {share_file}"
+               f"{added}; "
                f"public key {done.public_key.hex()}; public shares in {public}.\n"
                f"Fingerprint of all commitments: {done.fingerprint}\n"
                "Compare it with every other holder before the directory is signed.")

@@ -10,6 +10,7 @@ same start/stop shape as the coordinator and node servers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import os
@@ -25,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from samenloop.coordinator.keyholder.config import KeyHolderConfig
 from samenloop.coordinator.keyholder.metrics import KeyHolderMetrics
 from samenloop.coordinator.keyholder.service import HolderError, KeyHolderService, RateLimited
+from samenloop.coordinator.keyholder.shares import read_share_file
 from samenloop.coordinator.keyholder.store import HolderAuditStore
 from samenloop.proto import directory as directory_mod
 from samenloop.proto import limits
@@ -40,8 +42,8 @@ from samenloop.proto.transport import (
 log = logging.getLogger("samenloop.keyholder")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["KeyHolder"].full_name
-# How often the directory file is looked at (a new edition is taken without a reload) and
-# old audit records are removed.
+# How often the directory and share files are looked at (a new edition, or a share added by
+# `dkg finish --add-to`, is taken without a reload) and old audit records are removed.
 HOUSEKEEPING_SECONDS = 15.0
 
 
@@ -112,6 +114,7 @@ class KeyHolderServer:
             raise
         self._observe_directory(directory)
         self._directory_version = self._file_version(config.directory_file)
+        self._shares_version = self._file_version(config.share_file)
         self.executor = futures.ThreadPoolExecutor(
             max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="keyholder-eval")
         self.server: grpc.aio.Server | None = None
@@ -121,11 +124,13 @@ class KeyHolderServer:
         self._housekeeping: asyncio.Task[None] | None = None
 
     @staticmethod
-    def _file_version(path: Path) -> int:
+    def _file_version(path: Path) -> tuple[int, int, int, int]:
+        """Changes when the file is replaced (a new inode), rewritten or chmod-ed."""
         try:
-            return path.stat().st_mtime_ns
+            stat = path.stat()
         except OSError:
-            return 0
+            return (0, 0, 0, 0)
+        return (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_size)
 
     def _observe_directory(self, directory: directory_mod.NodeDirectory) -> None:
         self.metrics.directory_serial.set(directory.serial)
@@ -190,17 +195,33 @@ class KeyHolderServer:
         self.service = KeyHolderService(config, directory, self.audit, self.metrics,
                                         windows=self.service.windows)
         self._directory_version = self._file_version(config.directory_file)
+        self._shares_version = self._file_version(config.share_file)
         self._observe_directory(directory)
         log.info("directory serial %d in use, epochs served %s", directory.serial,
                  sorted(self.service.shares) or "none")
 
     def refresh_directory(self) -> None:
-        """Take a replaced directory file (checked like at start) without a reload."""
-        version = self._file_version(self.config.directory_file)
-        if version == self._directory_version:
+        """Take a replaced directory file or share file (checked like at start) without a
+        reload: during a rotation the holder adds the new epoch's share and the
+        administrator signs the directory listing it, in either order, and the holder
+        serves the epoch once both are in place."""
+        directory_version = self._file_version(self.config.directory_file)
+        shares_version = self._file_version(self.config.share_file)
+        if (directory_version, shares_version) == (self._directory_version,
+                                                   self._shares_version):
             return
-        self._directory_version = version  # a refused edition is not retried every round
-        self._replace(self.config, _load_directory(self.config))
+        # A refused file is not retried every round, only once it changes again.
+        self._directory_version, self._shares_version = directory_version, shares_version
+        if self.config.share_file.stat().st_mode & 0o077:
+            raise ValueError(f"{self.config.share_file} must not be readable by group or "
+                             "others (chmod 600)")
+        shares = read_share_file(self.config.share_file)
+        if shares.holder_id != self.config.holder_id:
+            raise ValueError(f"{self.config.share_file} holds the shares of "
+                             f"{shares.holder_id!r}, not of {self.config.holder_id!r}")
+        config = dataclasses.replace(self.config, shares=shares)
+        self._replace(config, _load_directory(config))
+        self.config = config
 
     async def _keep_house(self) -> None:
         loop = asyncio.get_running_loop()

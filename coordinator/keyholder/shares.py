@@ -95,6 +95,57 @@ def write_share_file(path: Path, holder_id: str, shares: Iterable[EpochShare]) -
     write_secret(path, share_file_text(holder_id, shares))
 
 
+def add_share(path: Path, holder_id: str, share: EpochShare) -> ShareFile:
+    """Add a new epoch's share to a holder's existing share file (rotation: the holder keeps
+    one file, read by its running service on reload). Refuses another holder's file or an
+    epoch it already holds; the file is replaced whole (a temporary file, 0600 from its
+    first byte, then a rename), so a crash leaves the old file or the new one."""
+    existing = read_share_file(path, "--add-to")
+    if existing.holder_id != holder_id:
+        raise ConfigError("--add-to", f"{path} holds the shares of {existing.holder_id!r}, "
+                          f"not of {holder_id!r}")
+    if share.epoch in existing.shares:
+        raise ConfigError("--add-to", f"{path} already holds a share of epoch {share.epoch}")
+    shares = {**existing.shares, share.epoch: share}
+    _replace_share_file(path, holder_id, shares.values())
+    return ShareFile(holder_id, shares)
+
+
+def remove_share(path: Path, holder_id: str, epoch: int) -> ShareFile:
+    """Destroy a retired epoch's share: the file is replaced whole without it (a crash
+    leaves the old file or the new one). Refuses the last share (a holder serves at least
+    one epoch) and an epoch the file does not hold."""
+    existing = read_share_file(path, "shares")
+    if existing.holder_id != holder_id:
+        raise ConfigError("shares", f"{path} holds the shares of {existing.holder_id!r}, "
+                          f"not of {holder_id!r}")
+    if epoch not in existing.shares:
+        held = ", ".join(map(str, sorted(existing.shares)))
+        raise ConfigError("--epoch", f"{path} holds no share of epoch {epoch} (it holds "
+                          f"{held})")
+    if len(existing.shares) == 1:
+        raise ConfigError("--epoch", f"epoch {epoch} is the only share in {path}; a key "
+                          "holder serves at least one epoch")
+    shares = {e: s for e, s in existing.shares.items() if e != epoch}
+    _replace_share_file(path, holder_id, shares.values())
+    return ShareFile(holder_id, shares)
+
+
+def _replace_share_file(path: Path, holder_id: str, shares: Iterable[EpochShare]) -> None:
+    """Write a temporary file 0600 from its first byte, flush it to disk, rename it over
+    the share file."""
+    import os
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        write_secret(temporary, share_file_text(holder_id, shares))
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def public_shares_text(epoch: int, public_key: bytes, threshold: int,
                        public_shares: Mapping[str, tuple[int, bytes]]) -> str:
     """The epoch's `[[oprf_keys]]` block for directory.toml: holder -> (index, P_i)."""
