@@ -147,8 +147,9 @@ def problem(status: int, fouten: list[dict[str, Any]],
     """An API error as RFC 9457 problem details: `detail` is the first Dutch message, every
     field's message is in the `fouten` extension member, `instance` names this occurrence
     (random: never the path or anything else that was sent)."""
-    detail = fouten[0]["melding"] + (f" (en {len(fouten) - 1} andere fouten)"
-                                     if len(fouten) > 1 else "")
+    others = len(fouten) - 1
+    detail = fouten[0]["melding"] + (
+        f" (en {others} andere {'fout' if others == 1 else 'fouten'})" if others else "")
     return JSONResponse(
         {"type": "about:blank", "title": PROBLEM_TITLES.get(status, "Fout"), "status": status,
          "detail": detail, "instance": f"urn:uuid:{uuid.uuid4()}", "fouten": fouten},
