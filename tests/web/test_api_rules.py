@@ -248,3 +248,19 @@ def test_problem_detail_counts_the_other_errors_in_dutch() -> None:
     assert json.loads(problem(422, [one, two]).body)["detail"] == "melding 0 (en 1 andere fout)"
     assert json.loads(problem(422, [one, two, three]).body)["detail"] == \
         "melding 0 (en 2 andere fouten)"
+
+
+def test_a_missing_plural_field_reads_as_the_domain_says_it(
+        client: TestClient, fryslan: NodeContext) -> None:
+    """Before: leaving `voornamen` out gave "voornamen ontbreekt", an empty one "voornamen
+    ontbreken" (crypto/identity.py): one field, one message, in correct Dutch."""
+    regisseur = _token(fryslan, "regisseur")
+    person = {k: v for k, v in CHECK_BODY["personen"][0].items()  # type: ignore[index]
+              if k != "voornamen"}
+    problem = _refused(client.post("/api/v1/checks", headers=regisseur,
+                                   json={**CHECK_BODY, "personen": [person]}), 422)
+    assert problem["fouten"] == [{"veld": "voornamen", "persoon": 1,
+                                  "melding": "voornamen ontbreken"}]
+    problem = _refused(client.post("/api/v1/checks", headers=regisseur,
+                                   json={"casus": TRIAGE_CASE, "doel": CHECK_BODY["doel"]}), 422)
+    assert problem["fouten"] == [{"veld": "personen", "melding": "personen ontbreken"}]
