@@ -464,3 +464,14 @@ def test_readme_lists_every_refusal_reason_the_audit_can_hold() -> None:
                        readme)
     assert listed is not None
     assert set(re.findall(r"`(\w+)`", listed.group(1))) == written
+
+
+def test_the_password_page_of_a_provider_account_says_where_to_change_it(
+        browser: TestClient, provider: StubProvider) -> None:
+    """Before: it showed the form (current password, a new one twice) that the account
+    cannot use, and said why only after the user had typed and sent it."""
+    assert _sign_in(browser, provider).status_code == 200
+    page = browser.get("/account/wachtwoord")
+    assert page.status_code == 200
+    assert "via Gemeente Leeuwarden" in page.text and "wijzigt u daar" in page.text
+    assert 'name="huidig"' not in page.text and 'action="/account/wachtwoord"' not in page.text
