@@ -513,7 +513,8 @@ their first login; regisseur logs in with the password only (totp_for_procesregi
 No authenticator app at hand? Put the key the page shows (Lukt scannen niet?) in place of
 SLEUTEL for the current code:
   {python} -c "import pyotp, sys; print(pyotp.TOTP(''.join(sys.argv[1:])).now())" SLEUTEL
-The demo keeps its accounts across restarts; to set a second factor up anew:
+Each `samenloop demo` starts afresh (new password, accounts to set up again; --no-fresh
+keeps them). Lost the key? After this, the account sets TOTP up again at its next login:
   {exe} node user reset-totp beheerder --config {rel}
 In the web app of Fryslân, log in as regisseur, run a check for case F-2026-001 (triage)
 for Pieter van den Berg, 12-03-1985, Venlo; then log in as regisseur at Noord-Limburg

@@ -372,9 +372,8 @@ def test_a_bad_log_level_is_refused_by_name(tmp_path: Path) -> None:
 def test_demo_tells_how_to_get_a_totp_code_and_reset_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Before: the demo said beheerder, auditor and privacy set up TOTP, but not how to get a
-    code without an authenticator app, nor how to start over when it is lost (the demo keeps
-    demo-data, and so the enrolment, across restarts). The printed command must work on the
-    key as the page shows it (groups of four, spaces)."""
+    code without an authenticator app, nor how to start over when it is lost. The printed
+    command must work on the key as the page shows it (groups of four, spaces)."""
     import shlex
 
     import pyotp
