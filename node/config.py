@@ -214,6 +214,11 @@ class WebConfig:
     def from_section(cls, web: Section) -> WebConfig:
         public_url = web.str("public_url") if web.has("public_url") else ""
         listen = web.endpoint("listen", "127.0.0.1:8100")
+        if not public_url and web.has("oidc"):
+            # The provider sends browsers back to this address; http://<listen> is
+            # seldom one they can reach, and the mismatch would show only at sign-in.
+            raise ConfigError(web._field("public_url"), "is required with [web.oidc]: "
+                              "register <public_url>/inloggen/oidc/terug at the provider")
         if not public_url:
             public_url = f"http://{listen}"
         if not re.match(r"^https?://[^\s/]+(/\S*)?$", public_url):

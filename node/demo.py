@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -509,6 +510,7 @@ def _print_instructions(root: Path, configs: dict[str, Path], password: str,
                         ports: DemoPorts, pids: dict[str, int]) -> None:
     samenloop = Path(sys.executable).parent / "samenloop"
     exe = str(samenloop) if samenloop.exists() else "samenloop"
+    python = shlex.quote(sys.executable)
     fryslan = configs["zvh-fryslan"]
     rel = os.path.relpath(fryslan, Path.cwd())
     nodes = "\n".join(f"  {n:22}  127.0.0.1:{p}" for n, p in ports.nodes.items())
@@ -531,6 +533,12 @@ Accounts at every node, all with password {password}
   privacy     rights requests (inzage, bezwaar), incidents, privacy documents
 beheerder, auditor and privacy set up a second factor (TOTP, an authenticator app) at
 their first login; regisseur logs in with the password only (totp_for_procesregisseur).
+No authenticator app at hand? Put the key the page shows (Lukt scannen niet?) in place of
+SLEUTEL for the current code:
+  {python} -c "import pyotp, sys; print(pyotp.TOTP(''.join(sys.argv[1:])).now())" SLEUTEL
+Each `samenloop demo` starts afresh (new password, accounts to set up again; --no-fresh
+keeps them). Lost the key? After this, the account sets TOTP up again at its next login:
+  {exe} node user reset-totp beheerder --config {rel}
 In the web app of Fryslân, log in as regisseur, run a check for case F-2026-001 (triage)
 for Pieter van den Berg, 12-03-1985, Venlo; then log in as regisseur at Noord-Limburg
 ({ports.web["zvh-noord-limburg"]}) to see the samenloopmelding.

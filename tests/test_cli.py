@@ -437,3 +437,31 @@ def test_a_bad_log_level_is_refused_by_name(tmp_path: Path) -> None:
                             check=False, env={**os.environ, "SAMENLOOP_LOG_LEVEL": "loud"})
     assert result.returncode == 2
     assert "SAMENLOOP_LOG_LEVEL: must be one of debug, info, warning, error" in result.stderr
+
+
+def test_demo_tells_how_to_get_a_totp_code_and_reset_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: the demo said beheerder, auditor and privacy set up TOTP, but not how to get a
+    code without an authenticator app, nor how to start over when it is lost. The printed
+    command must work on the key as the page shows it (groups of four, spaces)."""
+    import shlex
+
+    import pyotp
+
+    from samenloop.node.demo import DemoPorts, _print_instructions
+    configs = {n: tmp_path / "nodes" / n / "node.toml"
+               for n in ("zvh-fryslan", "zvh-noord-limburg", "zvh-rotterdam-rijnmond")}
+    ports = DemoPorts(coordinator=1, nodes={n: 2 for n in configs},
+                      web={n: 3 for n in configs})
+    _print_instructions(tmp_path, configs, "demo-geheim", ports)
+    text = capsys.readouterr().out
+    code_line = next(line for line in text.splitlines() if "pyotp" in line)
+    secret = pyotp.random_base32()
+    shown = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    argv = shlex.split(code_line.strip())
+    key = argv.index("SLEUTEL")
+    result = subprocess.run([*argv[:key], *shown.split(), *argv[key + 1:]], capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert pyotp.TOTP(secret).verify(result.stdout.strip(), valid_window=1)
+    reset = next(line for line in text.splitlines() if "reset-totp" in line)
+    assert "node user reset-totp beheerder --config" in reset

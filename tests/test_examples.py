@@ -67,3 +67,32 @@ def test_keyholder_example_loads(tmp_path: Path) -> None:
     assert config.holder_id == "houder-netwerkbeheer" and config.listen == "0.0.0.0:7300"
     assert list(config.shares.shares) == [1] and config.audit_retention_days == 1461
     assert config.rate_limits.import_evaluations_per_day == 4_000_000
+
+
+README = EXAMPLES.parents[1] / "README.md"
+
+
+def readme_web_blocks() -> list[str]:
+    """The README's ```toml blocks that document the node's [web] settings."""
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    return [b for b in blocks if re.match(r"\[web(\.[a-z]+)?\]", b.lstrip())]
+
+
+def test_readme_web_settings_load(tmp_path: Path) -> None:
+    """An operator copies the README's [web] and [web.oidc] blocks into node.toml: every key
+    in them must be one the loader reads (unknown keys are refused at start)."""
+    blocks = readme_web_blocks()
+    assert len(blocks) == 2, "the README's [web] and [web.oidc] examples"
+    example = materialise("node.toml", tmp_path).read_text(encoding="utf-8")
+    start, end = example.index("\n[web]\n"), example.index("\n[[procesregisseurs]]\n")
+    (tmp_path / "keys").mkdir()
+    for path in set(re.findall(r'_file = "([^"/][^"]*)"', "".join(blocks))):
+        (tmp_path / path).write_text("geheim\n")
+        (tmp_path / path).chmod(0o600)
+    config_file = tmp_path / "node-readme.toml"
+    config_file.write_text(example[:start] + "\n" + "\n".join(blocks) + example[end:],
+                           encoding="utf-8")
+    config = NodeConfig.load(config_file)
+    assert config.web is not None and config.web.oidc is not None and config.web.smtp is not None
+    assert config.web.oidc.role_for("samenloop-privacy") == "privacy"
+    assert config.web.totp_for_procesregisseur and config.web.oidc.acr_values == ("mfa",)

@@ -79,3 +79,19 @@ def test_a_mistake_is_refused_naming_its_key(layout: NetworkLayout, body: str, m
         NodeConfig.load(_with_oidc(layout, body, mode=mode))
     assert caught.value.field == field
     assert words in str(caught.value)
+
+
+def test_oidc_needs_the_public_url_it_registers_at_the_provider(layout: NetworkLayout) -> None:
+    """Before: without `public_url` the node quietly used http://<listen> for its redirect
+    URI, an address the provider's users cannot reach behind the proxy, so every sign-in
+    failed at the provider with a redirect_uri mismatch instead of at start."""
+    path = _with_oidc(layout, VALID)
+    text = path.read_text(encoding="utf-8")
+    assert "\npublic_url = " in text
+    path.write_text("\n".join(line for line in text.splitlines()
+                              if not line.startswith("public_url = ")) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        NodeConfig.load(path)
+    assert refused.value.field == "web.public_url"
+    assert "/inloggen/oidc/terug" in str(refused.value)

@@ -89,6 +89,9 @@ MESSAGES = {
     "json_type": "de inhoud is geen geldige JSON",
 }
 
+# Field names that are plural nouns: "voornamen ontbreken", as crypto/identity.py says it.
+PLURAL_FIELDS = frozenset({"voornamen", "personen"})
+
 
 def _dutch_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
@@ -99,8 +102,10 @@ def _dutch_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         if "personen" in loc and len(loc) > loc.index("personen") + 1 \
                 and loc[loc.index("personen") + 1].isdigit():
             person = int(loc[loc.index("personen") + 1]) + 1
-        out.append(_fout(field, MESSAGES.get(str(error.get("type")), "{veld} is ongeldig")
-                         .format(veld=field), person))
+        kind = str(error.get("type"))
+        message = "{veld} ontbreken" if kind == "missing" and field in PLURAL_FIELDS \
+            else MESSAGES.get(kind, "{veld} is ongeldig")
+        out.append(_fout(field, message.format(veld=field), person))
     return out or [_fout("inhoud", "de invoer is ongeldig")]
 
 
@@ -147,8 +152,9 @@ def problem(status: int, fouten: list[dict[str, Any]],
     """An API error as RFC 9457 problem details: `detail` is the first Dutch message, every
     field's message is in the `fouten` extension member, `instance` names this occurrence
     (random: never the path or anything else that was sent)."""
-    detail = fouten[0]["melding"] + (f" (en {len(fouten) - 1} andere fouten)"
-                                     if len(fouten) > 1 else "")
+    others = len(fouten) - 1
+    detail = fouten[0]["melding"] + (
+        f" (en {others} andere {'fout' if others == 1 else 'fouten'})" if others else "")
     return JSONResponse(
         {"type": "about:blank", "title": PROBLEM_TITLES.get(status, "Fout"), "status": status,
          "detail": detail, "instance": f"urn:uuid:{uuid.uuid4()}", "fouten": fouten},

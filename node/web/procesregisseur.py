@@ -50,7 +50,15 @@ def password_form(request: Request, gewijzigd: str | None = None,
                   ) -> HTMLResponse:
     return render(request, "wachtwoord.html", viewer, errors=[],
                   changed=gewijzigd == "ja" and not viewer.user.must_change_password,
-                  min_length=accounts.MIN_PASSWORD)
+                  min_length=accounts.MIN_PASSWORD, organisation=_organisation(request, viewer))
+
+
+def _organisation(request: Request, viewer: Viewer) -> str | None:
+    """The provider's name for an account that signs in there (and has no password here)."""
+    ctx = context(request)
+    if ctx.web.oidc is None or not ctx.store.is_oidc_account(viewer.user.username):
+        return None
+    return ctx.web.oidc.display_name
 
 
 @router.post("/account/wachtwoord")
@@ -73,5 +81,6 @@ def password_change(request: Request,
     except accounts.PasswordRefused as exc:
         return render(request, "wachtwoord.html", viewer, 422, changed=False,
                       min_length=accounts.MIN_PASSWORD, error_fields=PASSWORD_FIELDS,
+                      organisation=_organisation(request, viewer),
                       errors=[FieldError(p.field, p.message) for p in exc.problems])
     return RedirectResponse("/account/wachtwoord?gewijzigd=ja", 303)

@@ -23,7 +23,7 @@ from samenloop.node.check import CheckRefused
 from samenloop.node.web import accounts, actions
 from samenloop.node.web.actions import NodeContext, Refused
 from samenloop.node.web.api import API_VERSION, PROBLEM_JSON
-from samenloop.node.web.app import API_REFUSALS, api_problem, create_app
+from samenloop.node.web.app import API_REFUSALS, api_problem, create_app, problem
 from tests.support import spectral
 from tests.support.network import Harness
 from tests.web.conftest import FRYSLAN, TRIAGE_CASE, assert_problem, web_context
@@ -239,3 +239,28 @@ def test_the_ruleset_catches_what_each_of_its_rules_names(served_document: Path,
     named = set(re.findall(r"^  ((?:API-\d+-)?core-[\w-]+):$", RULESET.read_text(), re.M))
     assert len(named) >= 12
     assert named <= fired, sorted(named - fired)
+
+
+def test_problem_detail_counts_the_other_errors_in_dutch() -> None:
+    """Before: two errors gave "... (en 1 andere fouten)"; one other is "fout"."""
+    one, two, three = ({"veld": f"veld{i}", "melding": f"melding {i}"} for i in range(3))
+    assert json.loads(problem(422, [one]).body)["detail"] == "melding 0"
+    assert json.loads(problem(422, [one, two]).body)["detail"] == "melding 0 (en 1 andere fout)"
+    assert json.loads(problem(422, [one, two, three]).body)["detail"] == \
+        "melding 0 (en 2 andere fouten)"
+
+
+def test_a_missing_plural_field_reads_as_the_domain_says_it(
+        client: TestClient, fryslan: NodeContext) -> None:
+    """Before: leaving `voornamen` out gave "voornamen ontbreekt", an empty one "voornamen
+    ontbreken" (crypto/identity.py): one field, one message, in correct Dutch."""
+    regisseur = _token(fryslan, "regisseur")
+    person = {k: v for k, v in CHECK_BODY["personen"][0].items()  # type: ignore[index]
+              if k != "voornamen"}
+    problem = _refused(client.post("/api/v1/checks", headers=regisseur,
+                                   json={**CHECK_BODY, "personen": [person]}), 422)
+    assert problem["fouten"] == [{"veld": "voornamen", "persoon": 1,
+                                  "melding": "voornamen ontbreken"}]
+    problem = _refused(client.post("/api/v1/checks", headers=regisseur,
+                                   json={"casus": TRIAGE_CASE, "doel": CHECK_BODY["doel"]}), 422)
+    assert problem["fouten"] == [{"veld": "personen", "melding": "personen ontbreken"}]

@@ -448,3 +448,30 @@ def test_an_account_of_the_provider_gets_no_local_password(
     assert "via uw organisatie" in refused.value.problems[0].message
     assert len(oidc_ctx.store.audit_entries("password_change_refused")) == failures
     assert oidc_ctx.store.login_failures("j.devries", 0) == counted  # not a failed login
+
+
+def test_readme_lists_every_refusal_reason_the_audit_can_hold() -> None:
+    """An operator reads the audit's `login_failed` reasons in the README: every reason the
+    code can write must be listed there, and nothing it cannot."""
+    import re
+
+    from samenloop.node.web import oidc
+    source = Path(oidc.__file__).read_text(encoding="utf-8")
+    written = set(re.findall(r'(?:OidcRefused|_invalid)\(\s*"(\w+)"', source)) | set(
+        re.findall(r'\("(\w+)", "het ', source))
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    listed = re.search(r'`login_failed` with `\{"via": "oidc", "reason": \.\.\.\}` \(([^)]*)\)',
+                       readme)
+    assert listed is not None
+    assert set(re.findall(r"`(\w+)`", listed.group(1))) == written
+
+
+def test_the_password_page_of_a_provider_account_says_where_to_change_it(
+        browser: TestClient, provider: StubProvider) -> None:
+    """Before: it showed the form (current password, a new one twice) that the account
+    cannot use, and said why only after the user had typed and sent it."""
+    assert _sign_in(browser, provider).status_code == 200
+    page = browser.get("/account/wachtwoord")
+    assert page.status_code == 200
+    assert "via Gemeente Leeuwarden" in page.text and "wijzigt u daar" in page.text
+    assert 'name="huidig"' not in page.text and 'action="/account/wachtwoord"' not in page.text
