@@ -452,8 +452,8 @@ def test_demo_tells_how_to_get_a_totp_code_and_reset_it(
     configs = {n: tmp_path / "nodes" / n / "node.toml"
                for n in ("zvh-fryslan", "zvh-noord-limburg", "zvh-rotterdam-rijnmond")}
     ports = DemoPorts(coordinator=1, nodes={n: 2 for n in configs},
-                      web={n: 3 for n in configs})
-    _print_instructions(tmp_path, configs, "demo-geheim", ports)
+                      web={n: 3 for n in configs}, holders={"kh-netwerkbeheer": 4})
+    _print_instructions(tmp_path, configs, "demo-geheim", ports, {"kh-netwerkbeheer": 5})
     text = capsys.readouterr().out
     code_line = next(line for line in text.splitlines() if "pyotp" in line)
     secret = pyotp.random_base32()
