@@ -17,7 +17,7 @@ from samenloop.crypto.threshold import (
     ThresholdError,
 )
 from samenloop.crypto.voprf import InvalidInputError, Mode, VoprfError
-from tests.crypto.test_threshold import _reconstruct
+from tests.support.keyholders import reconstruct_key
 
 SHAPES = [(1, 1), (2, 3), (3, 5)]
 
@@ -47,12 +47,12 @@ def test_dkg_end_to_end(t: int, n: int) -> None:
     public = {s.index: dkg.public_share_from(s.index, commitments) for s in shares}
     assert public == {s.index: threshold.public_share(s.secret) for s in shares}
 
-    keys = {_reconstruct(list(subset)) for subset in itertools.combinations(shares, t)}
+    keys = {reconstruct_key(list(subset)) for subset in itertools.combinations(shares, t)}
     assert len(keys) == 1  # every t-subset gives the same key ...
     key = keys.pop()
     assert voprf.public_key(key) == pk  # ... the published one
     if t > 1:
-        assert all(_reconstruct(list(s)) != key for s in itertools.combinations(shares, t - 1))
+        assert all(reconstruct_key(list(s)) != key for s in itertools.combinations(shares, t - 1))
 
     data = [b"Pieter van den Berg 1984-03-12", b"Tjeerd Dijkstra"]
     pairs = [voprf.blind(x, Mode.VOPRF) for x in data]

@@ -27,6 +27,7 @@ from samenloop.crypto.voprf import (
     VoprfError,
 )
 from tests.crypto.test_voprf import DOC, LOAD_ERROR, _flip, _h, _hl
+from tests.support.keyholders import reconstruct_key
 
 SHAPES = [(1, 1), (2, 3), (3, 5)]
 PROPS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -39,16 +40,6 @@ def _vector_key() -> tuple[bytes, bytes]:
     assert sk.hex() == DOC["modes"]["VOPRF"]["skSm"]
     return sk, pk
 
-
-def _reconstruct(shares: list[Share]) -> bytes:
-    """k = Σ λ_i k_i: done in tests only; the protocol never rebuilds the key."""
-    weights = threshold.lagrange_at_zero([s.index for s in shares])
-    key = bytes(32)
-    for s in shares:
-        key = pysodium.crypto_core_ristretto255_scalar_add(
-            key, pysodium.crypto_core_ristretto255_scalar_mul(weights[s.index], s.secret)
-        )
-    return key
 
 
 def _partials(shares: list[Share], blinded: list[bytes]) -> dict[int, list[bytes]]:
@@ -95,10 +86,10 @@ def test_every_subset_reconstructs_key_and_public_key() -> None:
     shares = threshold.split_key(sk, 3, 5)
     public = _public_shares(shares)
     for subset in itertools.combinations(shares, 3):
-        assert _reconstruct(list(subset)) == sk
+        assert reconstruct_key(list(subset)) == sk
         assert threshold.combined_public_key({s.index: public[s.index] for s in subset}) == pk
     for subset in itertools.combinations(shares, 2):
-        assert _reconstruct(list(subset)) != sk
+        assert reconstruct_key(list(subset)) != sk
         assert threshold.combined_public_key({s.index: public[s.index] for s in subset}) != pk
 
 

@@ -8,12 +8,16 @@ single-key output; in a deployment nobody holds it after the split.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
+
+import pysodium
 
 from samenloop.coordinator.keyholder.config import config_text
 from samenloop.coordinator.keyholder.shares import EpochShare, write_share_file
-from samenloop.crypto import pki, seal, signature, voprf
+from samenloop.crypto import pki, seal, signature, threshold, voprf
 from samenloop.crypto.threshold import split_key
 from samenloop.node.demo import free_port
 from samenloop.proto import directory as directory_mod
@@ -22,6 +26,24 @@ from samenloop.proto.transport import TlsFiles, secure_channel
 
 NODES = ("zvh-fryslan", "zvh-noord-limburg")
 HOLDERS = ("houder-a", "houder-b", "houder-c")
+
+
+class ShareLike(Protocol):
+    @property
+    def index(self) -> int: ...
+    @property
+    def secret(self) -> bytes: ...
+
+
+def reconstruct_key(shares: Sequence[ShareLike]) -> bytes:
+    """k = Σ λ_i k_i over the given shares: done in tests only, to compare the threshold
+    output with the single-key output; the protocol never rebuilds the key."""
+    weights = threshold.lagrange_at_zero([s.index for s in shares])
+    key = bytes(32)
+    for share in shares:
+        key = pysodium.crypto_core_ristretto255_scalar_add(
+            key, pysodium.crypto_core_ristretto255_scalar_mul(weights[share.index], share.secret))
+    return key
 
 
 @dataclass

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
-import pysodium
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from samenloop.coordinator.config import CoordinatorConfig
@@ -21,7 +20,6 @@ from samenloop.coordinator.keyholder.config import KeyHolderConfig
 from samenloop.coordinator.keyholder.server import BackgroundKeyHolder
 from samenloop.coordinator.keyholder.shares import read_share_file
 from samenloop.coordinator.server import CoordinatorServer
-from samenloop.crypto import threshold
 from samenloop.crypto.identity import Subject, parse_subject
 from samenloop.node.cases import register_intake
 from samenloop.node.check import CheckRequest, run_check
@@ -32,6 +30,7 @@ from samenloop.node.registration import import_cases
 from samenloop.node.server import NodeServer
 from samenloop.node.store import ImportSummary
 from samenloop.proto.transport import TlsFiles, secure_channel
+from tests.support.keyholders import reconstruct_key
 
 
 def person(surname: str, given_names: str, date_of_birth: str, place_of_birth: str = "",
@@ -55,14 +54,9 @@ def oprf_key(layout: NetworkLayout, epoch: int = 1) -> bytes:
     key_file = layout.root / "keys" / f"oprf-epoch-{epoch}.key"
     if key_file.exists():
         return bytes.fromhex(key_file.read_text().strip())
-    shares = [read_share_file(layout.root / "keys" / "holders" / f"{h}.shares.toml")
-              .shares[epoch] for h in list(layout.holder_configs)[:layout.threshold]]
-    weights = threshold.lagrange_at_zero([s.index for s in shares])
-    key = bytes(32)
-    for share in shares:
-        key = pysodium.crypto_core_ristretto255_scalar_add(
-            key, pysodium.crypto_core_ristretto255_scalar_mul(weights[share.index], share.secret))
-    return key
+    return reconstruct_key([
+        read_share_file(layout.root / "keys" / "holders" / f"{h}.shares.toml").shares[epoch]
+        for h in list(layout.holder_configs)[:layout.threshold]])
 
 
 class Harness:
