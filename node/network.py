@@ -29,10 +29,10 @@ from samenloop.crypto.batch import ClientBatch
 from samenloop.crypto.pki import COORDINATOR
 from samenloop.node.config import NodeConfig
 from samenloop.proto import directory as directory_mod
-from samenloop.proto.directory import KeyHolder, KeySplit, NodeDirectory
+from samenloop.proto.directory import KeyHolder, KeySplit, NodeDirectory, PublicShare
 from samenloop.proto.samenloop.v1 import samenloop_pb2 as pb
 from samenloop.proto.samenloop.v1 import samenloop_pb2_grpc as pb_grpc
-from samenloop.proto.transport import RETRY_AFTER_MS, secure_channel
+from samenloop.proto.transport import MAX_RECONNECT_BACKOFF_SECONDS, RETRY_AFTER_MS, secure_channel
 
 log = logging.getLogger("samenloop.node")
 
@@ -44,6 +44,9 @@ T = TypeVar("T")
 EVALUATE_BATCH = 2_000
 MIN_CHUNK = 64
 EVALUATE_THREADS = 2
+# How long a check waits for a key holder it could not reach, once the others left it short
+# of t: the channel's longest reconnect backoff and a connection (a restarted holder).
+RECONNECT_WAIT_SECONDS = MAX_RECONNECT_BACKOFF_SECONDS + 1.0
 # Calls to a name are spread over every coordinator replica it resolves to; a replica that
 # is down leaves the rotation until it is back.
 ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
@@ -370,9 +373,21 @@ class Network:
         batch = ClientBatch(chunk)
         attempt = 0
         while True:
-            valid, budget_waits, failures = self._ask_holders(
-                batch, epoch, split, directory,
-                request_id if not attempt else f"{request_id}/r{attempt}", purpose)
+            round_id = request_id if not attempt else f"{request_id}/r{attempt}"
+            valid, budget_waits, failures, unreachable = self._ask_holders(
+                batch, epoch, split.shares, split.threshold, directory, round_id, purpose)
+            if len(valid) < split.threshold and unreachable:
+                # A holder that has just restarted is reached again only when its channel's
+                # reconnect backoff ends: ask the unreachable ones once more, waiting that
+                # long for them, rather than refuse a check the holders could answer.
+                more, more_waits, more_failures, _ = self._ask_holders(
+                    batch, epoch, [s for s in split.shares if s.holder_id in unreachable],
+                    split.threshold - len(valid), directory, f"{round_id}/w", purpose,
+                    wait_for_ready=True, timeout=RECONNECT_WAIT_SECONDS)
+                valid.update(more)
+                budget_waits += more_waits
+                failures = [f for f in failures if f.split(":", 1)[0] not in unreachable]
+                failures += more_failures
             if len(valid) >= split.threshold:
                 break
             needed = split.threshold - len(valid)
@@ -400,30 +415,37 @@ class Network:
                                f"({type(exc).__name__}): the signed directory's public shares "
                                f"do not match its key") from None
 
-    def _ask_holders(self, batch: ClientBatch, epoch: int, split: KeySplit,
-                     directory: NodeDirectory, request_id: str, purpose: pb.EvaluationPurpose
-                     ) -> tuple[dict[int, list[bytes]], list[float | None], list[str]]:
-        """All n holders at once, under one deadline; answers are verified as they arrive
-        until t are valid, and the calls still running are then cancelled. Returns the
-        valid partial evaluations by share index, the retry hints of holders that refused
-        for this node's budget, and why each other holder gave nothing (English)."""
+    def _ask_holders(self, batch: ClientBatch, epoch: int, shares: Sequence[PublicShare],
+                     need: int, directory: NodeDirectory, request_id: str,
+                     purpose: pb.EvaluationPurpose, *, wait_for_ready: bool = False,
+                     timeout: float | None = None
+                     ) -> tuple[dict[int, list[bytes]], list[float | None], list[str], set[str]]:
+        """The holders of `shares` at once, under one deadline; answers are verified as they
+        arrive until `need` are valid, and the calls still running are then cancelled.
+        Returns the valid partial evaluations by share index, the retry hints of holders
+        that refused for this node's budget, why each other holder gave nothing (English,
+        starting with its id), and the holders that could not be reached (UNAVAILABLE).
+        Without `wait_for_ready` a holder that is down fails at once: the others answer."""
         request = pb.EvaluateShareRequest(epoch=epoch, blinded_elements=batch.blinded,
                                           request_id=request_id, purpose=purpose)
-        timeout = self.config.coordinator_timeout_seconds + len(batch) / 1000
+        if timeout is None:
+            timeout = self.config.coordinator_timeout_seconds + len(batch) / 1000
         answers: queue.Queue[_HolderAnswer] = queue.Queue()
         calls: list[grpc.Future] = []
-        for share in split.shares:
+        for share in shares:
             holder = directory.key_holder(share.holder_id)
             if holder is None:  # directory.verify refuses this; never ask an unlisted party
                 continue
-            call = self._holder_stub(holder).EvaluateShare.future(request, timeout=timeout)
+            call = self._holder_stub(holder).EvaluateShare.future(
+                request, timeout=timeout, wait_for_ready=wait_for_ready)
             call.add_done_callback(
                 lambda done, h=holder, i=share.index: answers.put(_answer_of(h, i, done)))
             calls.append(call)
-        public_shares = {s.index: s.public_share for s in split.shares}
+        public_shares = {s.index: s.public_share for s in shares}
         valid: dict[int, list[bytes]] = {}
         budget_waits: list[float | None] = []
         failures: list[str] = []
+        unreachable: set[str] = set()
         try:
             for _ in calls:
                 try:
@@ -436,6 +458,8 @@ class Network:
                     code = answer.error.code() if answer.error is not None else None
                     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                         budget_waits.append(_retry_after(answer.error))  # type: ignore[arg-type]
+                    elif code == grpc.StatusCode.UNAVAILABLE:
+                        unreachable.add(holder_id)
                     why = (f"{code.name}: {answer.error.details()}"  # type: ignore[union-attr]
                            if code is not None else "cancelled")
                     failures.append(f"{holder_id}: {why}"[:300])
@@ -450,12 +474,12 @@ class Network:
                     failures.append(f"{holder_id}: refused, {exc}")
                     self._holder_refused(holder_id, epoch, request_id, str(exc))
                     continue
-                if len(valid) == split.threshold:
+                if len(valid) == need:
                     break
         finally:
             for call in calls:
                 call.cancel()  # a call already finished is not affected
-        return valid, budget_waits, failures
+        return valid, budget_waits, failures, unreachable
 
     @staticmethod
     def _verified(batch: ClientBatch, response: pb.EvaluateShareResponse, holder_id: str,

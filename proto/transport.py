@@ -24,10 +24,11 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
 
 # Reconnect fast: a restarted node must be reached again within a few checks, not after
 # gRPC's default backoff of up to two minutes.
+MAX_RECONNECT_BACKOFF_SECONDS = 2.0
 CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.max_reconnect_backoff_ms", int(MAX_RECONNECT_BACKOFF_SECONDS * 1000)),
     ("grpc.keepalive_time_ms", 30000),
     ("grpc.keepalive_timeout_ms", 5000),
     *SERVER_OPTIONS,

@@ -221,6 +221,25 @@ def test_two_of_three_down_refuses_the_check_clearly(split_network: Harness,
     assert _hit_nodes(net, PIETER_VAN_DEN_BERG) == [LIMBURG]
 
 
+def test_a_holder_back_after_an_outage_answers_the_very_next_check(
+        split_network: Harness) -> None:
+    """With one holder down, a second that restarts must count at once: the node's channel
+    to it is still in its reconnect backoff (up to 2 s after failed attempts), and a check
+    then must wait for it, not be refused while two holders could answer."""
+    net = split_network
+    net.stop_holder(HOLDERS[0])
+    net.stop_holder(HOLDERS[1])
+    for _ in range(3):  # failed connection attempts: the channel backs off
+        with pytest.raises(KeyHoldersUnavailable):
+            net.check(FRYSLAN, TRIAGE_CASE, PIETER_VAN_DEN_BERG)
+    time.sleep(2.5)  # the backoff grows to its maximum meanwhile
+    channel = net.nodes[FRYSLAN].network._holders[HOLDERS[1]][2]
+    net.start_holder(HOLDERS[1])  # not waiting for the node's channel to reconnect
+    # The channel is still backing off (`try_to_connect=False` leaves it alone).
+    assert channel._channel.check_connectivity_state(False) != 2  # not READY
+    assert _hit_nodes(net, PIETER_VAN_DEN_BERG) == [LIMBURG]
+
+
 # ------------------------------------------------------------------ holders that lie
 
 
