@@ -91,10 +91,11 @@ def run(args: argparse.Namespace) -> Results:
                                                     net.population)
             sizes = querier.sizes(parse(person(random.Random(f"{args.seed}/probe"))))
             relay = servers.floor(layout, sizes)
+            grid_relay = servers.floor(layout, sizes, on_grid=True) if args.checks else None
             log(f"floor servers up; sizes {sizes}")
             if args.checks:
                 latency = measure_latency(querier, servers, relay, layout, sizes,
-                                          population, args.checks, args.seed)
+                                          population, args.checks, args.seed, grid_relay)
                 results.latency = latency
                 log(f"latency p50 {ms(latency.p50)} floor {ms(latency.floor_p50)} "
                     f"ratio {latency.ratio_p50:.2f}")

@@ -79,7 +79,9 @@ class Servers:
             [sys.executable, *args], stdout=log, stderr=log, cwd=cwd, start_new_session=True))
         self.roles.append("coordinator" if name == "coordinator" else "relay"
                           if name == "floor-relay" else "echo servers"
-                          if name.startswith("floor-") else "key holders"
+                          if name.startswith("floor-") else "grid relay"
+                          if name == "grid-relay" else "grid echo servers"
+                          if name.startswith("grid-") else "key holders"
                           if name.startswith("holder-") else "nodes")
         log.close()
 
@@ -142,20 +144,23 @@ class Servers:
             wait_for_port(endpoint, seconds=120.0)
         return hosts
 
-    def floor(self, layout: NetworkLayout, sizes: Sizes, per_process: int = 1) -> str:
+    def floor(self, layout: NetworkLayout, sizes: Sizes, per_process: int = 1,
+              on_grid: bool = False) -> str:
         """Start an echo server per node (grouped as the nodes are) and the relay; returns
-        the relay's endpoint."""
+        the relay's endpoint. `on_grid`: echo servers that answer on the node's answer
+        grid (a second floor, its processes named "grid-")."""
         peers = [(f"127.0.0.1:{free_port()}", node_id) for node_id in layout.node_configs]
         relay = f"127.0.0.1:{free_port()}"
+        prefix = "grid" if on_grid else "floor"
         specs: list[tuple[str, dict[str, Any]]] = [
-            (f"floor-echo-{index:03d}", {
-                "role": "echo", "response_bytes": sizes.lookup_response,
+            (f"{prefix}-echo-{index:03d}", {
+                "role": "echo", "response_bytes": sizes.lookup_response, "on_grid": on_grid,
                 "servers": [{"listen": endpoint,
                              "tls": [str(p) for p in
                                      asdict(tls_files(layout.root, peer)).values()]}
                             for endpoint, peer in group]})
             for index, group in enumerate(chunks(peers, max(1, per_process)))]
-        specs.append(("floor-relay", {
+        specs.append((f"{prefix}-relay", {
             "role": "relay", "listen": relay,
             "tls": [str(p) for p in asdict(tls_files(layout.root, COORDINATOR)).values()],
             "peers": peers, "lookup_bytes": sizes.lookup_request,

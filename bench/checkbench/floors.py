@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import pysodium
 
+from samenloop.node.server import answer_time
 from samenloop.proto.transport import (
     SERVER_OPTIONS,
     TlsFiles,
@@ -42,11 +43,23 @@ async def _bytes_server(listen: str, tls: TlsFiles, service: str, method: str,
     return server
 
 
-async def echo_server(listen: str, tls: TlsFiles, response_bytes: int) -> grpc.aio.Server:
-    """A trivial node: returns fixed bytes of the size of a real LookupResponse."""
+async def echo_server(listen: str, tls: TlsFiles, response_bytes: int,
+                      on_grid: bool = False) -> grpc.aio.Server:
+    """A trivial node: returns fixed bytes of the size of a real LookupResponse. With
+    `on_grid`, it answers on the node's answer grid the way a node does (the wait in the
+    loop's executor, node/server.py): what the privacy rule "hit and no-hit look the same
+    from outside" costs by itself, with no registry and no crypto."""
     answer = os.urandom(response_bytes)
 
+    def wait_for_grid(started: float) -> bytes:
+        elapsed = time.monotonic() - started
+        time.sleep(answer_time(elapsed) - elapsed)
+        return answer
+
     async def echo(_request: bytes, _context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        if on_grid:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, wait_for_grid, time.monotonic())
         return answer
 
     return await _bytes_server(listen, tls, "bench.Echo", ECHO_METHOD, echo)
@@ -82,7 +95,8 @@ async def start_floor(spec: dict[str, Any]) -> list[grpc.aio.Server]:
     """The servers of one floor spec: several echo servers, or the relay."""
     if spec["role"] == "echo":
         return [await echo_server(s["listen"], TlsFiles(*(Path(p) for p in s["tls"])),
-                                  spec["response_bytes"]) for s in spec["servers"]]
+                                  spec["response_bytes"], spec.get("on_grid", False))
+                for s in spec["servers"]]
     tls = TlsFiles(*(Path(p) for p in spec["tls"]))
     return [await relay_server(spec["listen"], tls, [tuple(p) for p in spec["peers"]],
                                spec["lookup_bytes"], spec["response_bytes"], spec["deadline"])]

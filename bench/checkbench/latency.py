@@ -7,6 +7,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from checkbench.cluster import Querier, Servers
 from checkbench.cpu import add_into, cpu_delta
@@ -40,12 +41,18 @@ class LatencyFigures:
     cpu_per_check: dict[str, float]
     floor_cpu_per_call: dict[str, float]
     sizes: Sizes
+    # The second floor (`grid_relay`): echo servers answering on the node's answer grid.
+    grid_p50: float | None = None
+    grid_p99: float | None = None
+    grid_mean: float | None = None
+    grid_cpu_per_call: dict[str, float] | None = None
 
 
 def measure_latency(querier: Querier, servers: Servers, relay: str, layout: NetworkLayout,
                     sizes: Sizes, population: Population, checks: int,
-                    seed: int) -> LatencyFigures:
-    """Blocks of real one-subject checks interleaved with blocks of floor fan-outs."""
+                    seed: int, grid_relay: str | None = None) -> LatencyFigures:
+    """Blocks of real one-subject checks interleaved with blocks of floor fan-outs (and of
+    fan-outs to echo servers on the answer grid, with `grid_relay`), in turn first."""
     rng = random.Random(f"{seed}/latency")
     nodes = list(population.rows)
     plan: list[tuple[Subject, str | None]] = []
@@ -59,13 +66,20 @@ def measure_latency(querier: Querier, servers: Servers, relay: str, layout: Netw
     channel = secure_channel(relay, tls_files(layout.root, querier.node_id),
                              expected_peer=COORDINATOR)
     fanout = channel.unary_unary(RELAY_METHOD)
+    grid_channel = (secure_channel(grid_relay, tls_files(layout.root, querier.node_id),
+                                   expected_peer=COORDINATOR) if grid_relay else None)
+    grid_fanout = grid_channel.unary_unary(RELAY_METHOD) if grid_channel else None
     request = os.urandom(sizes.check_request)
     for _ in range(10):
         fanout(request, timeout=30)
+        if grid_fanout:
+            grid_fanout(request, timeout=30)
     real: list[float] = []
     floor: list[float] = []
+    grid: list[float] = []
     real_cpu: dict[str, float] = {}
     floor_cpu: dict[str, float] = {}
+    grid_cpu: dict[str, float] = {}
     hits_expected = hits_found = incomplete = 0
     block = 10
     for start in range(0, checks, block):
@@ -80,18 +94,24 @@ def measure_latency(querier: Querier, servers: Servers, relay: str, layout: Netw
                     hits_expected += 1
                     hits_found += any(h.node_id == holder for h in result.hits)
 
-        def floor_block(first: int = start) -> None:
+        def floor_block(first: int = start, call: Any = fanout,
+                        into: list[float] = floor) -> None:
             for _ in plan[first:first + block]:
                 began = time.perf_counter()
-                fanout(request, timeout=30)
-                floor.append(time.perf_counter() - began)
+                call(request, timeout=30)
+                into.append(time.perf_counter() - began)
 
-        order = ((real_block, real_cpu), (floor_block, floor_cpu))
-        for run, cpu in order if (start // block) % 2 == 0 else reversed(order):
+        order = [(real_block, real_cpu), (floor_block, floor_cpu)]
+        if grid_fanout:
+            order.append((lambda first=start: floor_block(first, grid_fanout, grid), grid_cpu))
+        turn = (start // block) % len(order)
+        for run, cpu in order[turn:] + order[:turn]:
             before = servers.cpu()
             run()
             add_into(cpu, cpu_delta(before, servers.cpu()))
     channel.close()
+    if grid_channel:
+        grid_channel.close()
     if hits_found != hits_expected or incomplete:
         raise RuntimeError(f"latency checks wrong: {hits_found}/{hits_expected} hits found, "
                            f"{incomplete} incomplete")
@@ -104,6 +124,10 @@ def measure_latency(querier: Querier, servers: Servers, relay: str, layout: Netw
             ratio_p99=percentile(real, 99) / percentile(floor, 99),
             cpu_per_check={k: v / len(real) for k, v in real_cpu.items()},
             floor_cpu_per_call={k: v / len(floor) for k, v in floor_cpu.items()},
-            sizes=sizes)
+            sizes=sizes,
+            grid_p50=percentile(grid, 50) if grid else None,
+            grid_p99=percentile(grid, 99) if grid else None,
+            grid_mean=statistics.fmean(grid) if grid else None,
+            grid_cpu_per_call={k: v / len(grid) for k, v in grid_cpu.items()} if grid else None)
 
 

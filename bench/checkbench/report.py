@@ -142,6 +142,15 @@ def report(results: Results) -> str:
             f"| {lat.ratio_p99:.2f}x | <= {TARGET_P99_RATIO}x "
             f"| {verdict[lat.ratio_p99 <= TARGET_P99_RATIO]} |",
         ]
+        if lat.grid_p50 is not None and lat.grid_p99 is not None:
+            lines += [
+                f"| the answer grid alone: fan-out to echo servers that answer on the "
+                f"nodes' grid, no crypto, no registry, one round trip, p50 "
+                f"| {ms(lat.grid_p50)} | {ms(lat.floor_p50)} "
+                f"| {lat.grid_p50 / lat.floor_p50:.2f}x | - | |",
+                f"| the same, p99 | {ms(lat.grid_p99)} | {ms(lat.floor_p99)} "
+                f"| {lat.grid_p99 / lat.floor_p99:.2f}x | - | |",
+            ]
     trust = results.trust
     if trust:
         sp, un = trust.split, trust.unsplit
@@ -222,6 +231,10 @@ def report(results: Results) -> str:
             _cpu_row("floor fan-out", lat.floor_cpu_per_call, "relay", "echo servers",
                      cores, lat.floor_mean),
         ]
+        if lat.grid_cpu_per_call is not None and lat.grid_mean is not None:
+            lines.append(_cpu_row("fan-out to echo servers on the answer grid",
+                                  lat.grid_cpu_per_call, "grid relay", "grid echo servers",
+                                  cores, lat.grid_mean))
         if grp:
             lines.append(_cpu_row(f"one check of {grp.subjects} persons", grp.cpu,
                                   "coordinator", "nodes", cores, grp.mean))
@@ -258,7 +271,11 @@ def report(results: Results) -> str:
             f"registered person (one node answers with a hit and files a melding). A node's "
             f"Lookup answer leaves on a time grid (at 2 ms, then in steps of 12.5%: hit and "
             f"no-hit look alike), which the echo servers do not have: it is part of the "
-            f"check's cost.",
+            f"check's cost."
+            + (" A second floor shows that part alone: the same relay and echo servers, "
+               "but each echo server answers on the nodes' grid as a node does (the wait "
+               "in the event loop's executor, `node/server.py` `answer_time`); its blocks "
+               "take turns with the other two." if lat.grid_p50 is not None else ""),
             "",
         ]
     if trust:
