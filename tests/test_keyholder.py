@@ -15,6 +15,7 @@ import pytest
 
 from samenloop.coordinator.keyholder.config import KeyHolderConfig
 from samenloop.coordinator.keyholder.server import BackgroundKeyHolder
+from samenloop.coordinator.keyholder.store import HolderAuditRecord, HolderAuditStore
 from samenloop.crypto import pki, threshold, voprf
 from samenloop.proto import healthcheck, limits
 from samenloop.proto.configfile import ConfigError
@@ -107,35 +108,75 @@ def test_a_certificate_of_a_foreign_ca_gets_no_connection(
     assert running[A].audit.records() == []
 
 
-@pytest.mark.parametrize(("message", "code", "named"), [
+@pytest.mark.parametrize(("message", "code", "named", "outcome"), [
     (request(blinded(1)[2], epoch=2), grpc.StatusCode.FAILED_PRECONDITION,
-     "epoch 2 is not split with a share of houder-a; epochs served: 1"),
-    (request([]), grpc.StatusCode.INVALID_ARGUMENT, "blinded_elements: required"),
+     "epoch 2 is not split with a share of houder-a; epochs served: 1", "unavailable_epoch"),
+    (request([]), grpc.StatusCode.INVALID_ARGUMENT, "blinded_elements: required", "invalid"),
     (request([bytes(32)] * (limits.EVALUATE_MAX_ELEMENTS + 1)),
      grpc.StatusCode.INVALID_ARGUMENT, f"blinded_elements: at most "
-                                       f"{limits.EVALUATE_MAX_ELEMENTS} items"),
+                                       f"{limits.EVALUATE_MAX_ELEMENTS} items", "invalid"),
     (request([*blinded(1)[2], bytes(33)]), grpc.StatusCode.INVALID_ARGUMENT,
-     "blinded_elements[1]: at most 32 bytes"),
+     "blinded_elements[1]: at most 32 bytes", "invalid"),
     (request([*blinded(1)[2], bytes(32)]), grpc.StatusCode.INVALID_ARGUMENT,
-     "blinded_elements[1]: not a valid ristretto255 element"),
+     "blinded_elements[1]: not a valid ristretto255 element", "invalid"),
     (request([b"\xff" * 32]), grpc.StatusCode.INVALID_ARGUMENT,
-     "blinded_elements[0]: not a valid ristretto255 element"),
+     "blinded_elements[0]: not a valid ristretto255 element", "invalid"),
     (request(blinded(1)[2], request_id="a\nforged"), grpc.StatusCode.INVALID_ARGUMENT,
-     "request_id: only"),
+     "request_id: only", "invalid"),
     (request(blinded(1)[2], request_id=""), grpc.StatusCode.INVALID_ARGUMENT,
-     "request_id: required"),
+     "request_id: required", "invalid"),
     (request(blinded(1)[2], request_id="r" * 129), grpc.StatusCode.INVALID_ARGUMENT,
-     "request_id: at most 128 characters"),
+     "request_id: at most 128 characters", "invalid"),
 ], ids=["epoch", "empty", "oversize", "long-element", "identity", "non-canonical",
         "id-alphabet", "id-missing", "id-long"])
-def test_bad_requests_are_refused_naming_the_field(
+def test_bad_requests_are_refused_naming_the_field_and_accounted_for(
         holders: HolderNetwork, running: dict[str, BackgroundKeyHolder],
-        message: pb.EvaluateShareRequest, code: grpc.StatusCode, named: str) -> None:
+        message: pb.EvaluateShareRequest, code: grpc.StatusCode, named: str,
+        outcome: str) -> None:
     error = refused(holders.stub(A).EvaluateShare, message)
     assert error.code() == code
     assert named in (error.details() or ""), error.details()
     assert len(error.details() or "") < 200  # names the field, never quotes the value
-    assert all(r.outcome != "ok" for r in running[A].audit.records())
+    # Every request of a node is in the holder's audit, a refused one too: which node,
+    # which epoch, how many elements, why; the request id only when it was not the fault.
+    kept_id = "" if named.startswith("request_id") else message.request_id
+    assert [(r.node_id, r.request_id, r.epoch, r.count, r.outcome)
+            for r in running[A].audit.records()] == [
+        (FRYSLAN, kept_id, message.epoch, len(message.blinded_elements), outcome)]
+
+
+def test_an_audit_of_the_first_schema_is_upgraded_keeping_every_record(
+        tmp_path: Path) -> None:
+    """The outcome `unavailable_epoch` needs a wider CHECK constraint: a holder's existing
+    audit is rebuilt once, in one transaction, with every record."""
+    path = tmp_path / "audit.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            CREATE TABLE audit (
+                id INTEGER PRIMARY KEY, at REAL NOT NULL, node_id TEXT NOT NULL,
+                request_id TEXT NOT NULL, epoch INTEGER NOT NULL, count INTEGER NOT NULL,
+                purpose TEXT NOT NULL CHECK (purpose IN ('check', 'import')),
+                outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'refused', 'invalid')));
+            CREATE INDEX audit_node_time ON audit (node_id, at);
+            INSERT INTO audit VALUES (1, 100.0, 'zvh-fryslan', 'r-1', 1, 5, 'check', 'ok');
+            INSERT INTO audit VALUES (2, 200.0, 'zvh-fryslan', 'r-2', 1, 3, 'import', 'refused');
+        """)
+    db.close()
+    audit = HolderAuditStore(path)
+    try:
+        audit.record(HolderAuditRecord(300.0, FRYSLAN, "r-3", 7, 1, "check",
+                                       "unavailable_epoch"))
+        assert [(r.at, r.request_id, r.outcome) for r in reversed(audit.records())] == [
+            (100.0, "r-1", "ok"), (200.0, "r-2", "refused"),
+            (300.0, "r-3", "unavailable_epoch")]
+        assert audit.usage_since(0) == [(FRYSLAN, "check", 100.0, 5)]
+    finally:
+        audit.close()
+    again = HolderAuditStore(path)  # a second start changes nothing
+    try:
+        assert again.count() == 3
+    finally:
+        again.close()
 
 
 # The table of proto/limits.py has a row here for each EvaluateShareRequest field

@@ -59,6 +59,7 @@ class KeyHolderServicer(pb_grpc.KeyHolderServicer):
         executor: scalar multiplications and the proof would stall every other call."""
         service = self.server.service
         metrics = self.server.metrics
+        loop = asyncio.get_running_loop()
         try:
             node = service.authorize(peer_identity(context))
         except HolderError as exc:
@@ -67,8 +68,13 @@ class KeyHolderServicer(pb_grpc.KeyHolderServicer):
         why = limits.refusal(request)
         if why is not None:
             metrics.requests.labels("invalid").inc()
+            # Accounted for like any request of a node; a request id that is itself what
+            # is wrong is not kept.
+            await loop.run_in_executor(
+                self.server.executor, service.refused, node.node_id,
+                "" if why.startswith("request_id") else request.request_id, request.epoch,
+                len(request.blinded_elements), request.purpose, "invalid")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
-        loop = asyncio.get_running_loop()
         try:
             epoch, evaluated, proof = await loop.run_in_executor(
                 self.server.executor, service.evaluate, node.node_id, request.request_id,

@@ -138,17 +138,22 @@ class KeyHolderService:
 
     def evaluate(self, node_id: str, request_id: str, epoch: int, blinded: list[bytes],
                  purpose: int = pb.EVALUATION_FOR_CHECK) -> tuple[int, list[bytes], bytes]:
-        """Check everything before any work, take from the node's budget, evaluate, audit."""
-        if not blinded:
-            raise InvalidRequest("blinded_elements: required")
-        if len(blinded) > MAX_BATCH:
-            raise InvalidRequest(f"blinded_elements: at most {MAX_BATCH} items")
-        epoch, share = self._share(epoch)
+        """Check everything before any work, take from the node's budget, evaluate, audit.
+        Every request of a node is in the audit, refused ones with why (never an element)."""
         purpose_name = "import" if purpose == pb.EVALUATION_FOR_IMPORT else "check"
+        asked = epoch or self.directory.current_epoch
+        if not blinded or len(blinded) > MAX_BATCH:
+            self.refused(node_id, request_id, asked, len(blinded), purpose, "invalid")
+            raise InvalidRequest("blinded_elements: required" if not blinded else
+                                 f"blinded_elements: at most {MAX_BATCH} items")
+        try:
+            epoch, share = self._share(epoch)
+        except EpochUnavailable:
+            self.refused(node_id, request_id, asked, len(blinded), purpose, "unavailable_epoch")
+            raise
         for index, element in enumerate(blinded):
             if not valid_element(element):
-                self.audit.record(HolderAuditRecord(self.clock(), node_id, request_id, epoch,
-                                                    len(blinded), purpose_name, "invalid"))
+                self.refused(node_id, request_id, epoch, len(blinded), purpose, "invalid")
                 raise InvalidRequest(f"blinded_elements[{index}]: not a valid ristretto255 "
                                      "element")
         self._limit(node_id, request_id, epoch, len(blinded), purpose_name)
@@ -161,6 +166,13 @@ class KeyHolderService:
         log.info("evaluate share: node=%s request=%s elements=%d epoch=%d purpose=%s",
                  node_id, request_id, len(blinded), epoch, purpose_name)
         return epoch, evaluated, proof
+
+    def refused(self, node_id: str, request_id: str, epoch: int, count: int, purpose: int,
+                outcome: str) -> None:
+        """The audit record of a node's request refused before any evaluation."""
+        self.audit.record(HolderAuditRecord(
+            self.clock(), node_id, request_id, epoch, count,
+            "import" if purpose == pb.EVALUATION_FOR_IMPORT else "check", outcome))
 
     def _limit(self, node_id: str, request_id: str, epoch: int, count: int,
                purpose: str) -> None:

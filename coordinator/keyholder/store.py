@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
+OUTCOMES = ("ok", "refused", "invalid", "unavailable_epoch")
+_AUDIT_TABLE = """
+CREATE TABLE {name} (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
     node_id TEXT NOT NULL,
@@ -21,10 +22,17 @@ CREATE TABLE IF NOT EXISTS audit (
     epoch INTEGER NOT NULL,
     count INTEGER NOT NULL,
     purpose TEXT NOT NULL CHECK (purpose IN ('check', 'import')),
-    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'refused', 'invalid'))
+    outcome TEXT NOT NULL CHECK (outcome IN ({outcomes}))
 );
-CREATE INDEX IF NOT EXISTS audit_node_time ON audit (node_id, at);
 """
+_INDEX = "CREATE INDEX IF NOT EXISTS audit_node_time ON audit (node_id, at);"
+# 1: outcomes ok, refused, invalid; 2: also unavailable_epoch (a node asked for an epoch this
+# holder has no share of: refused, and now accounted for like every other request).
+SCHEMA_VERSION = 2
+
+
+def _audit_table(name: str) -> str:
+    return _AUDIT_TABLE.format(name=name, outcomes=", ".join(f"'{o}'" for o in OUTCOMES))
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,9 @@ class HolderAuditRecord:
     epoch: int
     count: int
     purpose: str  # the budget it counts against: "check" or "import"
-    outcome: str  # ok, refused (rate limit), invalid (bad element)
+    # ok; refused (rate limit); invalid (a malformed request or element); unavailable_epoch
+    # (no share of the epoch asked for here)
+    outcome: str
 
 
 class HolderAuditStore:
@@ -44,8 +54,34 @@ class HolderAuditStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """Create the table, or rebuild an older one whose CHECK lacks an outcome (SQLite
+        cannot alter a constraint): in one transaction, every record kept."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'audit'").fetchone()
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if not exists:
+                db.execute(_audit_table("audit"))
+            elif version < SCHEMA_VERSION:
+                db.execute("DROP TABLE IF EXISTS audit_upgrade")
+                db.execute(_audit_table("audit_upgrade"))
+                db.execute("INSERT INTO audit_upgrade (id, at, node_id, request_id, epoch, "
+                           "count, purpose, outcome) SELECT id, at, node_id, request_id, "
+                           "epoch, count, purpose, outcome FROM audit")
+                db.execute("DROP TABLE audit")
+                db.execute("ALTER TABLE audit_upgrade RENAME TO audit")
+            db.execute(_INDEX)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
