@@ -585,7 +585,7 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
     try:
         checker = RowValidator(store.procesregisseur_ids(), date.fromtimestamp(started),
                                config.phase_names)
-        digest, persons = _stage_cases(export, store, import_id, checker)
+        digest, persons = _stage_cases(export, store, import_id, checker, now)
         epoch = 0
         versions: tuple[int, ...] = ()
         if persons:
@@ -595,7 +595,7 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
             versions = match_key_versions(config, directory)
             epoch = directory.current_epoch
             if _stage_tags(config, export, store, network, import_id, checker,
-                           directory.bsn_enabled, versions, epoch) != digest:
+                           directory.bsn_enabled, versions, epoch, now) != digest:
                 raise ImportRefused([RowError(0, "file", "changed while it was imported")])
         summary = store.apply_staged_import(
             import_id, now=now(), sync=sync,
@@ -615,7 +615,7 @@ def import_cases(config: NodeConfig, store: NodeStore, network: Network, export:
 
 
 def _stage_cases(export: Path | str, store: NodeStore, import_id: str,
-                 checker: RowValidator) -> tuple[str, int]:
+                 checker: RowValidator, now: Callable[[], float]) -> tuple[str, int]:
     """Pass 1: validate every row and stage its case; refuse with every problem (the
     first MAX_REPORTED of them). Returns the digest of what was read and the number of
     rows with a person."""
@@ -625,7 +625,8 @@ def _stage_cases(export: Path | str, store: NodeStore, import_id: str,
 
     def flush() -> None:
         nonlocal total
-        for staged, first in zip(pending, store.stage_import_cases(import_id, pending),
+        for staged, first in zip(pending, store.stage_import_cases(import_id, pending,
+                                                                   now=now()),
                                  strict=True):
             disagreement = _disagrees(staged, first)
             if disagreement:
@@ -669,7 +670,7 @@ class _Block:
 
 def _stage_tags(config: NodeConfig, export: Path | str, store: NodeStore, network: Network,
                 import_id: str, checker: RowValidator, bsn_enabled: bool,
-                versions: tuple[int, ...], epoch: int) -> str:
+                versions: tuple[int, ...], epoch: int, now: Callable[[], float]) -> str:
     """Pass 2: the persons' match keys in blocks of IMPORT_BLOCK inputs, pseudonymised
     (blinded, evaluated with a proof, verified) by IMPORT_WORKERS threads while this one
     reads the next rows, turned into tags and staged in the order read; at most one block
@@ -699,7 +700,7 @@ def _stage_tags(config: NodeConfig, export: Path | str, store: NodeStore, networ
         in_flight.append(pool.submit(pseudonymise, blocks, owners, inputs))
         blocks, owners, inputs = blocks + 1, [], []
         while len(in_flight) > IMPORT_WORKERS:
-            store.stage_import_tags(import_id, in_flight.popleft().result())
+            store.stage_import_tags(import_id, in_flight.popleft().result(), now=now())
 
     def add(rows: list[ExportRow]) -> None:
         ended = store.staged_ended(import_id, (r.case_ref for r in rows))
@@ -730,7 +731,7 @@ def _stage_tags(config: NodeConfig, export: Path | str, store: NodeStore, networ
         if inputs:
             send()
         while in_flight:
-            store.stage_import_tags(import_id, in_flight.popleft().result())
+            store.stage_import_tags(import_id, in_flight.popleft().result(), now=now())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return digest

@@ -280,6 +280,10 @@ ADDED_COLUMNS = {
     "users": {
         "must_change_password": "INTEGER NOT NULL DEFAULT 0",
     },
+    # When the import last staged something (staging of a dead import is removed).
+    "import_staging": {
+        "touched_at": "REAL NOT NULL DEFAULT 0",
+    },
 }
 
 # Why a case stopped being active (case_endings.reason).
@@ -329,8 +333,11 @@ class StagedCase:
     informing: tuple[str, str, str] = ("", "", "")
 
 
-# An import's staging older than this belongs to a process that died mid-import.
-STALE_IMPORT_SECONDS = 86400.0
+# An import's staging untouched for this long belongs to a process that died mid-import
+# (a live import stages a block every few seconds, and waits at most a minute at a time
+# for its budget, 30 minutes in all): the sweeper and the next import remove it, so tags
+# of persons that never became active are not kept.
+STALE_IMPORT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -782,17 +789,26 @@ class NodeStore:
     def begin_import(self, import_id: str, *, now: float) -> None:
         """Open an import's staging; first drop staging left by imports that died."""
         with self._transaction() as db:
-            db.execute("DELETE FROM import_staging WHERE started_at < ?",
-                       (now - STALE_IMPORT_SECONDS,))
-            db.execute("INSERT INTO import_staging (import_id, started_at) VALUES (?, ?)",
-                       (import_id, now))
+            self._drop_stale_imports(db, now)
+            db.execute("INSERT INTO import_staging (import_id, started_at, touched_at)"
+                       " VALUES (?, ?, ?)", (import_id, now, now))
+
+    @staticmethod
+    def _drop_stale_imports(db: sqlite3.Connection, now: float) -> int:
+        return int(db.execute("DELETE FROM import_staging WHERE touched_at < ?",
+                              (now - STALE_IMPORT_SECONDS,)).rowcount)
+
+    @staticmethod
+    def _touch_import(db: sqlite3.Connection, import_id: str, now: float) -> None:
+        db.execute("UPDATE import_staging SET touched_at = ? WHERE import_id = ?",
+                   (now, import_id))
 
     def drop_import(self, import_id: str) -> None:
         """Forget a refused or failed import's staging (its cases and tags go with it)."""
         with self._transaction() as db:
             db.execute("DELETE FROM import_staging WHERE import_id = ?", (import_id,))
 
-    def stage_import_cases(self, import_id: str, rows: Iterable[StagedCase]
+    def stage_import_cases(self, import_id: str, rows: Iterable[StagedCase], *, now: float
                            ) -> list[tuple[str, str, int]]:
         """Pass 1: fold each row into its case (latest last_changed, any assess_first,
         ended by any afschaling row, informing of the first row with a person). Returns,
@@ -822,6 +838,7 @@ class NodeStore:
                      row.has_subject, row.ended, row.last_changed, row.assess_first,
                      *row.informing)).fetchone()
                 firsts.append((first[0], first[1], first[2]))
+            self._touch_import(db, import_id, now)
         return firsts
 
     def staged_ended(self, import_id: str, case_refs: Iterable[str]) -> set[str]:
@@ -838,10 +855,11 @@ class NodeStore:
         return ended
 
     def stage_import_tags(self, import_id: str,
-                          tags: Iterable[tuple[str, bytes, int, int]]) -> None:
+                          tags: Iterable[tuple[str, bytes, int, int]], *, now: float) -> None:
         """Pass 2: (case_ref, tag, epoch, strength) of one evaluated chunk; a tag that
         several keys of a case share keeps its strongest strength."""
         with self._transaction() as db:
+            self._touch_import(db, import_id, now)
             db.executemany(
                 "INSERT INTO import_staging_tags (import_id, case_ref, tag, epoch, strength)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
@@ -959,7 +977,8 @@ class NodeStore:
               endings_before: float = 0.0, actor: str = "sweeper") -> tuple[int, int]:
         """Retention in one commit with its record: cases without new data since
         `refreshed_before` end as expired (with their meldingen), handled meldingen older
-        than `handled_before` go. (expired cases, deleted meldingen)."""
+        than `handled_before` go, and so does the staging of an import that died
+        (untouched for STALE_IMPORT_SECONDS). (expired cases, deleted meldingen)."""
         with self._transaction() as db:
             expired = [r[0] for r in db.execute(
                 "SELECT case_ref FROM cases WHERE refreshed_at < ?", (refreshed_before,))]
@@ -969,9 +988,11 @@ class NodeStore:
                 "DELETE FROM notifications WHERE handled_at IS NOT NULL AND handled_at < ?",
                 (handled_before,)).rowcount
             db.execute("DELETE FROM case_endings WHERE ended_at < ?", (endings_before,))
-            if expired or meldingen:
+            staging = self._drop_stale_imports(db, now)
+            if expired or meldingen or staging:
                 self._append_audit(db, AuditRecord("expiry", actor, {
-                    "removed": len(expired), "meldingen_removed": meldingen}), now)
+                    "removed": len(expired), "meldingen_removed": meldingen,
+                    "dead_imports_removed": staging}), now)
         return len(expired), meldingen
 
     def phases_reached(self, case_ref: str) -> set[str]:

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -22,6 +23,8 @@ import pytest
 from samenloop.node import registration
 from samenloop.node.network import EvaluationBudgetExhausted
 from samenloop.node.registration import ImportRefused, parse_rows
+from samenloop.node.server import sweep
+from samenloop.node.store import STALE_IMPORT_SECONDS
 from tests.support.network import Harness
 
 FRYSLAN = "zvh-fryslan"
@@ -210,3 +213,30 @@ def test_a_broken_or_oversized_json_array_is_refused(text: str) -> None:
     with pytest.raises(ImportRefused) as refused:
         parse_rows(text)
     assert refused.value.errors[0].reason == "not valid JSON"
+
+
+def test_the_staging_of_an_import_killed_midway_goes_within_the_hour(tmp_path: Path) -> None:
+    """kill -9 after the first staged block: nothing is applied, and the staged tags of
+    persons that never became active are removed by the next retention sweep once the
+    import has been silent for STALE_IMPORT_SECONDS (an hour), not kept for a day."""
+    export = _write_export(tmp_path / "export.csv", 40)
+    with _network(tmp_path / "net") as harness:
+        node = harness.nodes[FRYSLAN]
+        db = node.store.path
+        tags, cases = _tags(db), node.store.cases()
+        killed = subprocess.run(
+            [sys.executable, "-m", "tests.support.killpoint", "mid-import", "node", "import",
+             str(export), "--config", str(harness.layout.node_configs[FRYSLAN])],
+            cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+            timeout=120, check=False)
+        assert killed.returncode == -9, killed.stderr
+        assert _tags(db) == tags and node.store.cases() == cases
+        assert _staged_rows(db) > 0  # what the dead import left
+        now = time.time()
+        sweep(node.config, node.store, now + 60, node.metrics)  # a live import's pause
+        assert _staged_rows(db) > 0
+        sweep(node.config, node.store, now + STALE_IMPORT_SECONDS + 60, node.metrics)
+        assert _staged_rows(db) == 0
+        assert _tags(db) == tags and node.store.cases() == cases
+        expiry = node.store.audit_entries("expiry")
+        assert expiry and expiry[-1].details["dead_imports_removed"] == 1

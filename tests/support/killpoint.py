@@ -3,8 +3,11 @@ SIGKILLs itself there (or, for "slow-write", takes a second before writing meldi
 
     python -m tests.support.killpoint POINT node serve --config FILE
 
+    python -m tests.support.killpoint mid-import node import FILE --config FILE
+
 Points: before-answer (the Lookup is computed, the answer has not left), before-write (the
-answer has left, its meldingen are not written), after-write (both done), slow-write.
+answer has left, its meldingen are not written), after-write (both done), slow-write;
+mid-import (an import's first block of tags is staged, nothing applied).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import time
 from typing import Any
 
 from samenloop.node import cli, server
+from samenloop.node.store import NodeStore
 
-POINTS = ("before-answer", "before-write", "after-write", "slow-write", "none")
+POINTS = ("before-answer", "before-write", "after-write", "slow-write", "mid-import", "none")
 
 
 def _die() -> None:
@@ -35,6 +39,15 @@ def install(point: str) -> None:
         server.answer_query = answer_then_die  # type: ignore[assignment]
         return
     if point == "none":
+        return
+    if point == "mid-import":
+        stage = NodeStore.stage_import_tags
+
+        def stage_then_die(self: NodeStore, *args: Any, **kwargs: Any) -> None:
+            stage(self, *args, **kwargs)
+            _die()
+
+        NodeStore.stage_import_tags = stage_then_die  # type: ignore[method-assign]
         return
     write = server.MeldingWriter.write
 
