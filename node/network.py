@@ -380,14 +380,22 @@ class Network:
                 # A holder that has just restarted is reached again only when its channel's
                 # reconnect backoff ends: ask the unreachable ones once more, waiting that
                 # long for them, rather than refuse a check the holders could answer.
-                more, more_waits, more_failures, _ = self._ask_holders(
+                more, more_waits, more_failures, still = self._ask_holders(
                     batch, epoch, [s for s in split.shares if s.holder_id in unreachable],
                     split.threshold - len(valid), directory, f"{round_id}/w", purpose,
                     wait_for_ready=True, timeout=RECONNECT_WAIT_SECONDS)
                 valid.update(more)
                 budget_waits += more_waits
-                failures = [f for f in failures if f.split(":", 1)[0] not in unreachable]
-                failures += more_failures
+                # A holder still away keeps the first round's reason; one that came back
+                # and answered badly gets the second's; one that answered, none.
+                for holder_id in unreachable:
+                    if holder_id in still:
+                        failures[holder_id] += (f"; not back within "
+                                                f"{RECONNECT_WAIT_SECONDS:g} s")
+                    elif holder_id in more_failures:
+                        failures[holder_id] = more_failures[holder_id]
+                    else:
+                        failures.pop(holder_id, None)
             if len(valid) >= split.threshold:
                 break
             needed = split.threshold - len(valid)
@@ -397,7 +405,7 @@ class Network:
                 if wait is None or time.monotonic() + wait > pace_until:
                     raise EvaluationBudgetExhausted(
                         purpose, f"key holders of epoch {epoch} refused: this node's "
-                                 f"evaluation budget there is used up ({'; '.join(failures)})")
+                                 f"evaluation budget there is used up ({_reasons(failures)})")
                 log.warning("evaluate %s: key holders' evaluation budgets are used up for now; "
                             "continuing in %.1f s", request_id, wait)
                 time.sleep(wait)
@@ -405,7 +413,7 @@ class Network:
                 continue
             raise TooFewKeyHolders(
                 f"epoch {epoch}: {len(valid)} valid answers from {len(split.shares)} key "
-                f"holders, {split.threshold} needed ({'; '.join(failures) or 'no answers'})")
+                f"holders, {split.threshold} needed ({_reasons(failures) or 'no answers'})")
         public_shares = {s.index: s.public_share for s in split.shares if s.index in valid}
         try:
             return batch.finalize_combined(pk, public_shares, valid, split.threshold)
@@ -419,12 +427,14 @@ class Network:
                      need: int, directory: NodeDirectory, request_id: str,
                      purpose: pb.EvaluationPurpose, *, wait_for_ready: bool = False,
                      timeout: float | None = None
-                     ) -> tuple[dict[int, list[bytes]], list[float | None], list[str], set[str]]:
+                     ) -> tuple[dict[int, list[bytes]], list[float | None], dict[str, str],
+                                set[str]]:
         """The holders of `shares` at once, under one deadline; answers are verified as they
         arrive until `need` are valid, and the calls still running are then cancelled.
         Returns the valid partial evaluations by share index, the retry hints of holders
         that refused for this node's budget, why each other holder gave nothing (English,
-        starting with its id), and the holders that could not be reached (UNAVAILABLE).
+        by holder id; "" when the deadline passed), and the holders that could not be
+        reached (UNAVAILABLE; with `wait_for_ready`, also not back before the deadline).
         Without `wait_for_ready` a holder that is down fails at once: the others answer."""
         request = pb.EvaluateShareRequest(epoch=epoch, blinded_elements=batch.blinded,
                                           request_id=request_id, purpose=purpose)
@@ -444,25 +454,26 @@ class Network:
         public_shares = {s.index: s.public_share for s in shares}
         valid: dict[int, list[bytes]] = {}
         budget_waits: list[float | None] = []
-        failures: list[str] = []
+        failures: dict[str, str] = {}
         unreachable: set[str] = set()
         try:
             for _ in calls:
                 try:
                     answer = answers.get(timeout=timeout + 5)
                 except queue.Empty:
-                    failures.append("no answer before the deadline")
+                    failures[""] = "no answer before the deadline"
                     break
                 holder_id = answer.holder.holder_id
                 if answer.response is None:
                     code = answer.error.code() if answer.error is not None else None
                     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                         budget_waits.append(_retry_after(answer.error))  # type: ignore[arg-type]
-                    elif code == grpc.StatusCode.UNAVAILABLE:
+                    elif code == grpc.StatusCode.UNAVAILABLE or (
+                            wait_for_ready and code == grpc.StatusCode.DEADLINE_EXCEEDED):
                         unreachable.add(holder_id)
                     why = (f"{code.name}: {answer.error.details()}"  # type: ignore[union-attr]
                            if code is not None else "cancelled")
-                    failures.append(f"{holder_id}: {why}"[:300])
+                    failures[holder_id] = why[:300]
                     log.warning("evaluate %s: key holder %s gave no evaluation (%s)",
                                 request_id, holder_id, why[:200])
                     continue
@@ -471,7 +482,7 @@ class Network:
                                                          epoch, request_id,
                                                          public_shares[answer.index])
                 except _AnswerRefused as exc:
-                    failures.append(f"{holder_id}: refused, {exc}")
+                    failures[holder_id] = f"refused, {exc}"
                     self._holder_refused(holder_id, epoch, request_id, str(exc))
                     continue
                 if len(valid) == need:
@@ -521,6 +532,12 @@ class Network:
 
 class _AnswerRefused(Exception):
     """A key holder's answer that is not a valid evaluation of this request (English)."""
+
+
+def _reasons(failures: dict[str, str]) -> str:
+    """Why holders gave nothing, for the operator's log and the refusal (English)."""
+    return "; ".join(f"{holder_id}: {why}" if holder_id else why
+                     for holder_id, why in failures.items())
 
 
 def _answer_of(holder: KeyHolder, index: int, call: grpc.Future) -> _HolderAnswer:
