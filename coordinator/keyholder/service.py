@@ -141,15 +141,14 @@ class KeyHolderService:
         """Check everything before any work, take from the node's budget, evaluate, audit.
         Every request of a node is in the audit, refused ones with why (never an element)."""
         purpose_name = "import" if purpose == pb.EVALUATION_FOR_IMPORT else "check"
-        asked = epoch or self.directory.current_epoch
         if not blinded or len(blinded) > MAX_BATCH:
-            self.refused(node_id, request_id, asked, len(blinded), purpose, "invalid")
+            self.refused(node_id, request_id, epoch, len(blinded), purpose, "invalid")
             raise InvalidRequest("blinded_elements: required" if not blinded else
                                  f"blinded_elements: at most {MAX_BATCH} items")
         try:
             epoch, share = self._share(epoch)
         except EpochUnavailable:
-            self.refused(node_id, request_id, asked, len(blinded), purpose, "unavailable_epoch")
+            self.refused(node_id, request_id, epoch, len(blinded), purpose, "unavailable_epoch")
             raise
         for index, element in enumerate(blinded):
             if not valid_element(element):
@@ -169,9 +168,10 @@ class KeyHolderService:
 
     def refused(self, node_id: str, request_id: str, epoch: int, count: int, purpose: int,
                 outcome: str) -> None:
-        """The audit record of a node's request refused before any evaluation."""
+        """The audit record of a node's request refused before any evaluation (epoch 0,
+        "the current one", recorded as the epoch it meant)."""
         self.audit.record(HolderAuditRecord(
-            self.clock(), node_id, request_id, epoch, count,
+            self.clock(), node_id, request_id, epoch or self.directory.current_epoch, count,
             "import" if purpose == pb.EVALUATION_FOR_IMPORT else "check", outcome))
 
     def _limit(self, node_id: str, request_id: str, epoch: int, count: int,
