@@ -196,6 +196,11 @@ def report(results: Results) -> str:
             f"| one-subject check at {wide.nodes} nodes, p99 | {ms(wl.p99)} "
             f"| {ms(wl.floor_p99)} | {wl.ratio_p99:.2f}x | - | |",
         ]
+        if wl.grid_p50 is not None:
+            lines.append(
+                f"| the answer grid alone at {wide.nodes} nodes (echo servers on the nodes' "
+                f"grid), p50 | {ms(wl.grid_p50)} | {ms(wl.floor_p50)} "
+                f"| {wl.grid_p50 / wl.floor_p50:.2f}x | - | |")
     if grp:
         lines += [
             f"| one check of {grp.subjects} persons, the most a check may hold, p50 "
@@ -256,6 +261,11 @@ def report(results: Results) -> str:
                          wide.latency.floor_cpu_per_call, "relay", "echo servers", cores,
                          wide.latency.floor_mean),
             ]
+            if wide.latency.grid_cpu_per_call is not None and wide.latency.grid_mean:
+                lines.append(_cpu_row(f"fan-out at {wide.nodes} nodes to echo servers on "
+                                      f"the answer grid", wide.latency.grid_cpu_per_call,
+                                      "grid relay", "grid echo servers", cores,
+                                      wide.latency.grid_mean))
         lines.append("")
     if lat:
         sz = lat.sizes

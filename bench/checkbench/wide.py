@@ -37,9 +37,10 @@ def measure_wide(root: Path, nodes: int, subjects_per_node: int, per_process: in
                          warm_up=WARM_UP_NODES) as net:
         sizes = net.querier.sizes(parse(person(random.Random(f"{seed}/wide-probe"))))
         relay = net.servers.floor(net.layout, sizes, per_process)
-        log(f"wide floor up ({nodes} echo servers)")
+        grid_relay = net.servers.floor(net.layout, sizes, per_process, on_grid=True)
+        log(f"wide floors up ({nodes} echo servers each, bare and on the answer grid)")
         latency = measure_latency(net.querier, net.servers, relay, net.layout, sizes,
-                                  net.population, checks, seed)
+                                  net.population, checks, seed, grid_relay)
         log(f"{nodes} nodes: p50 {ms(latency.p50)} floor {ms(latency.floor_p50)} ratio "
             f"{latency.ratio_p50:.2f}")
         echo_processes = 0 if mode == "inprocess" else -(-nodes // max(1, per_process))
